@@ -1,0 +1,134 @@
+/*
+ * clvit.h - public C API of clvit: Vision Transformers on any OpenCL device.
+ *
+ * Layout convention, everywhere in clvit:
+ *   - every tensor is row-major (C order, CLBlastLayoutRowMajor) and batch-first;
+ *   - images are NCHW float32: (B, C, H, W), already normalised;
+ *   - token activations are (B, N, D) with N = tokens (class [, dist], patches), D = embed dim;
+ *   - Linear weights are stored as PyTorch does, (out_features, in_features).
+ *
+ * Every function returns a clvit_status: 0 is success, negative OpenCL error codes pass
+ * through unchanged, clvit's own codes are in [-2099, -2000]. clvit_status_string() names a
+ * code, clvit_last_error() gives the detail of the most recent failure on this thread.
+ * The library never exits or aborts on bad input.
+ */
+#ifndef CLVIT_H
+#define CLVIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CLVIT_VERSION "0.1.0"
+
+typedef int clvit_status;
+
+enum {
+    CLVIT_SUCCESS = 0,
+    CLVIT_ERR_INVALID_ARG = -2000, /* a bad argument from the caller */
+    CLVIT_ERR_IO = -2001,          /* a file could not be opened, read or written */
+    CLVIT_ERR_FORMAT = -2002,      /* a file is malformed or truncated */
+    CLVIT_ERR_NOMEM = -2003,       /* host allocation failed */
+    CLVIT_ERR_SHAPE = -2004,       /* sizes that do not fit together */
+    CLVIT_ERR_NOT_FOUND = -2005,   /* a named thing (preset, tensor, device) does not exist */
+    CLVIT_ERR_BUILD = -2006,       /* an OpenCL program failed to build (log in last error) */
+    CLVIT_ERR_CLBLAST = -2007,     /* CLBlast returned an error */
+    CLVIT_ERR_NO_DEVICE = -2008,   /* no OpenCL device matches */
+    CLVIT_ERR_UNSUPPORTED = -2009, /* valid but not supported (dtype, option) */
+    CLVIT_ERR_INTERRUPTED = -2010, /* stopped on request (Ctrl-C) */
+};
+
+const char *clvit_status_string(clvit_status status);
+/* Detail of the last failure on the calling thread ("" when none). */
+const char *clvit_last_error(void);
+
+/* ---------------------------------------------------------------- devices */
+
+typedef struct clvit_device_info {
+    int platform_index, device_index;
+    char platform_name[128], platform_version[128];
+    char name[128], vendor[128], driver_version[128], device_version[128], opencl_c_version[128];
+    int is_gpu, is_cpu;
+    unsigned compute_units, clock_mhz;
+    uint64_t global_mem_bytes, local_mem_bytes, max_alloc_bytes;
+    size_t max_work_group_size;
+    int fp16, fp64;
+} clvit_device_info;
+
+/* Lists every device of every platform. *infos is malloc'ed; free() it. */
+clvit_status clvit_list_devices(clvit_device_info **infos, int *count);
+
+/*
+ * Context: one OpenCL device, context and in-order profiling queue, plus the program cache.
+ * device_spec: "P:D" indices, "gpu", "cpu", or a case-insensitive substring of the device
+ * name. NULL or "" means the CLVIT_DEVICE environment variable, else the first GPU, else the
+ * first device of any type.
+ */
+typedef struct clvit_ctx clvit_ctx;
+clvit_status clvit_ctx_create(clvit_ctx **ctx, const char *device_spec);
+void clvit_ctx_free(clvit_ctx *ctx);
+const clvit_device_info *clvit_ctx_device(const clvit_ctx *ctx);
+/* Blocks until all queued work on the context is done. */
+clvit_status clvit_ctx_finish(clvit_ctx *ctx);
+
+/* ---------------------------------------------------------------- models */
+
+typedef enum { CLVIT_POOL_TOKEN = 0, CLVIT_POOL_AVG = 1 } clvit_pool;
+typedef enum { CLVIT_POS_LEARNED = 0, CLVIT_POS_SINCOS = 1 } clvit_pos_embed;
+
+typedef struct clvit_config {
+    int img_size, patch_size, in_chans, num_classes;
+    int embed_dim, depth, num_heads;
+    float mlp_ratio;         /* hidden = (int)(embed_dim * mlp_ratio), as the seed */
+    int qkv_bias;            /* 1: qkv Linear has a bias */
+    float qk_scale;          /* 0: head_dim^-0.5 */
+    int representation_size; /* 0: no pre-logits layer; ignored when distilled */
+    int distilled;           /* DeiT distillation token and head */
+    clvit_pool pool;         /* class token (seed default) or mean of patch tokens */
+    clvit_pos_embed pos_embed;
+    float drop_rate, attn_drop_rate, drop_path_rate; /* training only */
+    float mean[3], std[3];                           /* input normalisation for images */
+    float crop_pct;                                  /* resize to img_size/crop_pct, centre crop */
+} clvit_config;
+
+/* Fills cfg from a preset name (see clvit_preset_name). */
+clvit_status clvit_preset(const char *name, clvit_config *cfg);
+/* i-th preset name, NULL past the end. */
+const char *clvit_preset_name(int i);
+/* Checks a configuration; the message says what is wrong. */
+clvit_status clvit_config_validate(const clvit_config *cfg);
+/* Parameters and forward FLOPs (multiply-add = 2) per image. */
+int64_t clvit_config_num_params(const clvit_config *cfg);
+double clvit_config_flops(const clvit_config *cfg);
+
+typedef struct clvit_model clvit_model;
+
+/* A model with freshly initialised weights (the seed's init rules), on the context's device. */
+clvit_status clvit_model_create(clvit_ctx *ctx, const clvit_config *cfg, uint64_t seed,
+                                clvit_model **model);
+/*
+ * Loads safetensors weights. The architecture comes from the file's __metadata__ when
+ * present, else from preset (may be NULL), else is inferred from tensor shapes
+ * (num_heads = embed_dim / 64 unless heads_override > 0).
+ */
+clvit_status clvit_model_load(clvit_ctx *ctx, const char *path, const char *preset,
+                              int heads_override, clvit_model **model);
+/* Writes weights (timm names) and the configuration as metadata; atomic. */
+clvit_status clvit_model_save(clvit_model *model, const char *path);
+void clvit_model_free(clvit_model *model);
+const clvit_config *clvit_model_config(const clvit_model *model);
+
+/*
+ * images: (B, C, H, W) float32 on the host; logits: (B, num_classes) on the host.
+ * For distilled models the logits are the mean of both heads (inference behaviour).
+ */
+clvit_status clvit_model_forward(clvit_model *model, const float *images, int batch,
+                                 float *logits);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CLVIT_H */

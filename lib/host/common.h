@@ -1,0 +1,47 @@
+/*
+ * common.h - internal helpers shared by every file of the library: the last-error record
+ * and the CHECK macros that set it and return.
+ *
+ * Usage:
+ *   if (n < 0) return clvit_fail(CLVIT_ERR_SHAPE, "layernorm: n=%d < 0", n);
+ *   CLVIT_CHECK(clvit_something(...));        -- propagate a clvit_status
+ *   CLVIT_CHECK_CL(clEnqueueWriteBuffer(...)); -- in device files (lib/device.h)
+ * clvit_fail() records "file:line: message" and returns the status, so errors are one line.
+ */
+#ifndef CLVIT_COMMON_H
+#define CLVIT_COMMON_H
+
+#include "clvit.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__GNUC__)
+#define CLVIT_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define CLVIT_PRINTF(a, b)
+#endif
+
+/* Records the message (printf-style) as the last error and returns status. */
+clvit_status clvit_fail_at(clvit_status status, const char *file, int line, const char *fmt, ...)
+    CLVIT_PRINTF(4, 5);
+#define clvit_fail(status, ...) clvit_fail_at((status), __FILE__, __LINE__, __VA_ARGS__)
+void clvit_clear_error(void);
+
+#define CLVIT_CHECK(expr)                                                                          \
+    do {                                                                                           \
+        clvit_status clvit_check_s_ = (expr);                                                      \
+        if (clvit_check_s_ != CLVIT_SUCCESS) return clvit_check_s_;                                \
+    } while (0)
+
+/* Like CLVIT_CHECK but jumps to a cleanup label with the status stored in `st`. */
+#define CLVIT_TRY(st, expr, label)                                                                 \
+    do {                                                                                           \
+        (st) = (expr);                                                                             \
+        if ((st) != CLVIT_SUCCESS) goto label;                                                     \
+    } while (0)
+
+/* Overflow-checked size arithmetic: returns 0 on overflow. */
+int clvit_mul_size(size_t a, size_t b, size_t *out);
+
+#endif /* CLVIT_COMMON_H */

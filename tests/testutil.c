@@ -1,0 +1,58 @@
+/*
+ * testutil.c - see testutil.h.
+ */
+#include "testutil.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+int tu_allclose(const char *what, const float *got, const double *ref, size_t n, double atol,
+                double rtol) {
+    size_t bad = 0;
+    double maxdiff = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)got[i] - ref[i]);
+        if (!(d <= atol + rtol * fabs(ref[i]))) { /* also catches NaN */
+            if (bad < 5) printf("  %s[%zu]: got %.7g want %.7g (diff %.3g)\n", what, i, got[i], ref[i], d);
+            bad++;
+        }
+        if (!(d <= maxdiff)) maxdiff = d;
+    }
+    if (bad) printf("  %s: %zu of %zu mismatches, max |diff| %.4g (atol %g, rtol %g)\n", what, bad, n, maxdiff, atol, rtol);
+    return bad == 0;
+}
+
+int tu_allclose_f(const char *what, const float *got, const float *ref, size_t n, double atol,
+                  double rtol) {
+    double *r = malloc(n * sizeof *r);
+    if (!r) return 0;
+    for (size_t i = 0; i < n; i++) r[i] = ref[i];
+    int ok = tu_allclose(what, got, r, n, atol, rtol);
+    free(r);
+    return ok;
+}
+
+void tu_fill_uniform(float *x, size_t n, uint64_t *state, float lo, float hi) {
+    for (size_t i = 0; i < n; i++) {
+        *state = *state * 6364136223846793005ULL + 1442695040888963407ULL;
+        double u = (double)(*state >> 11) / 9007199254740992.0;
+        x[i] = lo + (float)u * (hi - lo);
+    }
+}
+
+static clvit_ctx *shared_ctx;
+
+static void free_ctx(void) { clvit_ctx_free(shared_ctx); }
+
+clvit_ctx *tu_ctx(void) {
+    if (!shared_ctx) {
+        clvit_status st = clvit_ctx_create(&shared_ctx, NULL);
+        if (st != CLVIT_SUCCESS) {
+            fprintf(stderr, "no OpenCL context: %s: %s\n", clvit_status_string(st), clvit_last_error());
+            exit(1);
+        }
+        atexit(free_ctx);
+    }
+    return shared_ctx;
+}

@@ -1,0 +1,23 @@
+/*
+ * testutil.h - helpers for device tests: the shared context, random data, and the
+ * tolerance check |a - r| <= atol + rtol * |r| that prints the first mismatches.
+ */
+#ifndef CLVIT_TESTUTIL_H
+#define CLVIT_TESTUTIL_H
+
+#include "clvit.h"
+#include <stddef.h>
+#include <stdint.h>
+
+/* Returns 1 when every element is within tolerance; else prints up to 5 mismatches and the
+ * max difference, and returns 0. */
+int tu_allclose(const char *what, const float *got, const double *ref, size_t n, double atol,
+                double rtol);
+int tu_allclose_f(const char *what, const float *got, const float *ref, size_t n, double atol,
+                  double rtol);
+/* Deterministic uniform floats in [lo, hi). */
+void tu_fill_uniform(float *x, size_t n, uint64_t *state, float lo, float hi);
+/* The test context (CLVIT_DEVICE or default device), created once. */
+clvit_ctx *tu_ctx(void);
+
+#endif
