@@ -116,6 +116,9 @@ clvit_status clvit_model_create(clvit_ctx *ctx, const clvit_config *cfg, uint64_
  */
 clvit_status clvit_model_load(clvit_ctx *ctx, const char *path, const char *preset,
                               int heads_override, clvit_model **model);
+/* Only the architecture of a weights file, resolved as clvit_model_load does. */
+clvit_status clvit_read_config(const char *path, const char *preset, int heads_override,
+                               clvit_config *cfg);
 /* Writes weights (timm names) and the configuration as metadata; atomic. */
 clvit_status clvit_model_save(clvit_model *model, const char *path);
 void clvit_model_free(clvit_model *model);

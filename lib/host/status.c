@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static _Thread_local char last_error[1024];
+static _Thread_local char last_error[4096];
 
 const char *clvit_status_string(clvit_status s) {
     switch (s) {
@@ -34,6 +34,8 @@ const char *clvit_status_string(clvit_status s) {
     case -45: return "CL_INVALID_PROGRAM_EXECUTABLE";
     case -46: return "CL_INVALID_KERNEL_NAME";
     case -48: return "CL_INVALID_KERNEL";
+    case -49: return "CL_INVALID_ARG_INDEX";
+    case -50: return "CL_INVALID_ARG_VALUE";
     case -51: return "CL_INVALID_ARG_SIZE";
     case -52: return "CL_INVALID_KERNEL_ARGS";
     case -54: return "CL_INVALID_WORK_GROUP_SIZE";

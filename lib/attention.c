@@ -1,0 +1,42 @@
+/*
+ * attention.c - multi-head self-attention core, between the qkv and proj Linears:
+ * split into heads (adding the qkv bias), scores = scale * q k^T and y = softmax(scores) v
+ * as strided-batched CLBlast GEMMs over the B*H (image, head) pairs, then merge heads.
+ * Kernels in cl/attention.cl.
+ */
+#include "layers.h"
+
+#define SOFTMAX_WGS 64
+
+clvit_status clvit_attention_forward(clvit_ctx *ctx, cl_mem out, size_t out_off, cl_mem y,
+                                     size_t y_off, cl_mem att, size_t att_off, cl_mem qkvh,
+                                     size_t qkvh_off, cl_mem qkv, size_t qkv_off, cl_mem p,
+                                     size_t qkv_b_off, int has_bias, float scale, int B, int N,
+                                     int H, int hd) {
+    if (B < 0 || N <= 0 || H <= 0 || hd <= 0)
+        return clvit_fail(CLVIT_ERR_SHAPE, "attention: B=%d N=%d H=%d hd=%d", B, N, H, hd);
+    const size_t D = (size_t)H * hd, BH = (size_t)B * H, Nn = (size_t)N;
+    const size_t plane = BH * Nn * hd; /* one of q, k, v */
+    cl_kernel k;
+    cl_uint bo = (cl_uint)qkv_b_off, qo = (cl_uint)qkv_off, ho = (cl_uint)qkvh_off,
+            ao = (cl_uint)att_off, yo = (cl_uint)y_off, oo = (cl_uint)out_off;
+    CLVIT_CHECK(clvit_kernel(ctx, "attention.cl", "qkv_split", NULL, &k));
+    CLVIT_CHECK(clvit_args(k, 11, CLVIT_A(qkvh), CLVIT_A(ho), CLVIT_A(qkv), CLVIT_A(qo), CLVIT_A(p), CLVIT_A(bo),
+                           CLVIT_A(has_bias), CLVIT_A(B), CLVIT_A(N), CLVIT_A(H), CLVIT_A(hd)));
+    CLVIT_CHECK(clvit_launch(ctx, k, "qkv_split", (size_t)B * Nn * 3 * D, 64));
+    /* scores (N, N) = scale * q (N, hd) k^T */
+    CLVIT_CHECK(clvit_gemm_batched(ctx, "attn_scores", 0, 1, Nn, Nn, (size_t)hd, scale, qkvh,
+                                   qkvh_off, (size_t)hd, Nn * hd, qkvh, qkvh_off + plane,
+                                   (size_t)hd, Nn * hd, 0.0f, att, att_off, Nn, Nn * Nn, BH));
+    CLVIT_CHECK(clvit_kernel(ctx, "attention.cl", "softmax_forward", "-DWGS=64", &k));
+    CLVIT_CHECK(clvit_args(k, 3, CLVIT_A(att), CLVIT_A(ao), CLVIT_A(N)));
+    CLVIT_CHECK(clvit_launch_rows(ctx, k, "softmax_forward", BH * Nn, SOFTMAX_WGS));
+    /* y (N, hd) = att (N, N) v (N, hd) */
+    CLVIT_CHECK(clvit_gemm_batched(ctx, "attn_values", 0, 0, Nn, (size_t)hd, Nn, 1.0f, att,
+                                   att_off, Nn, Nn * Nn, qkvh, qkvh_off + 2 * plane, (size_t)hd,
+                                   Nn * hd, 0.0f, y, y_off, (size_t)hd, Nn * hd, BH));
+    CLVIT_CHECK(clvit_kernel(ctx, "attention.cl", "merge_heads", NULL, &k));
+    CLVIT_CHECK(clvit_args(k, 8, CLVIT_A(out), CLVIT_A(oo), CLVIT_A(y), CLVIT_A(yo), CLVIT_A(B), CLVIT_A(N), CLVIT_A(H),
+                           CLVIT_A(hd)));
+    return clvit_launch(ctx, k, "merge_heads", (size_t)B * Nn * D, 64);
+}

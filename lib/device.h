@@ -1,0 +1,93 @@
+/*
+ * device.h - internal OpenCL plumbing shared by the layer files: the context structure,
+ * kernel lookup through the program cache, launches with optional profiling, and the
+ * CLBlast GEMM wrappers. Every buffer argument is a (cl_mem, offset in floats) pair; all
+ * matrices are row-major.
+ */
+#ifndef CLVIT_DEVICE_H
+#define CLVIT_DEVICE_H
+
+#define CL_TARGET_OPENCL_VERSION 120
+#include <CL/cl.h>
+
+#include "host/common.h"
+
+/* Records an OpenCL failure with its location and the failing expression, then returns. */
+#define CLVIT_CHECK_CL(expr)                                                                       \
+    do {                                                                                           \
+        cl_int clvit_cl_e_ = (expr);                                                               \
+        if (clvit_cl_e_ != CL_SUCCESS)                                                             \
+            return clvit_fail(clvit_cl_e_, "%s failed: %s (%d)", #expr,                            \
+                              clvit_status_string(clvit_cl_e_), clvit_cl_e_);                      \
+    } while (0)
+
+typedef struct clvit_program {
+    char file[64];
+    char options[256];
+    cl_program program;
+    cl_kernel *kernels; /* created on demand, names in kernel_names */
+    char (*kernel_names)[64];
+    int num_kernels;
+} clvit_program;
+
+/* One profiled launch: label, kernel or GEMM, start and end in ns. */
+typedef struct clvit_prof_event {
+    const char *label; /* static string */
+    int is_gemm;
+    double flops;
+    cl_event event;
+} clvit_prof_event;
+
+struct clvit_ctx {
+    cl_platform_id platform;
+    cl_device_id device;
+    cl_context context;
+    cl_command_queue queue;
+    clvit_device_info info;
+    clvit_program *programs;
+    int num_programs;
+    char cache_dir[512]; /* "" when the disk cache is disabled */
+    /* build statistics, for the bench tool */
+    double build_seconds;
+    int builds_compiled, builds_from_disk;
+    /* profiling: when enabled, launches keep their events */
+    int profiling;
+    clvit_prof_event *prof;
+    int num_prof, cap_prof;
+};
+
+/* Kernel `name` from cl/<file> built with `options` (NULL = ""). Cached. */
+clvit_status clvit_kernel(clvit_ctx *ctx, const char *file, const char *name, const char *options,
+                          cl_kernel *out);
+/* Sets one kernel argument; records kernel and index on failure. */
+clvit_status clvit_arg(cl_kernel k, cl_uint index, size_t size, const void *value);
+/* Sets arguments 0..n-1 from n (size, pointer) pairs: clvit_args(k, 2, CLVIT_A(x), CLVIT_A(n)). */
+clvit_status clvit_args(cl_kernel k, int n, ...);
+#define CLVIT_A(v) sizeof(v), (const void *)&(v)
+/* 1-D launch of `global` work-items rounded up to a multiple of `local` (0 = let OpenCL pick). */
+clvit_status clvit_launch(clvit_ctx *ctx, cl_kernel k, const char *label, size_t global,
+                          size_t local);
+/* One work-group of `local` items per row, `rows` groups. */
+clvit_status clvit_launch_rows(clvit_ctx *ctx, cl_kernel k, const char *label, size_t rows,
+                               size_t local);
+/* Pointer to an event slot for a profiled launch, or NULL when profiling is off. */
+cl_event *clvit_prof_slot(clvit_ctx *ctx, const char *label, int is_gemm, double flops);
+
+/* C(M,N) = alpha * op(A) op(B) + beta * C, row-major, offsets in floats. */
+clvit_status clvit_gemm(clvit_ctx *ctx, const char *label, int trans_a, int trans_b, size_t m,
+                        size_t n, size_t k, float alpha, cl_mem a, size_t a_off, size_t lda,
+                        cl_mem b, size_t b_off, size_t ldb, float beta, cl_mem c, size_t c_off,
+                        size_t ldc);
+clvit_status clvit_gemm_batched(clvit_ctx *ctx, const char *label, int trans_a, int trans_b,
+                                size_t m, size_t n, size_t k, float alpha, cl_mem a, size_t a_off,
+                                size_t lda, size_t a_stride, cl_mem b, size_t b_off, size_t ldb,
+                                size_t b_stride, float beta, cl_mem c, size_t c_off, size_t ldc,
+                                size_t c_stride, size_t batch);
+
+/* Device buffers. */
+clvit_status clvit_buffer(clvit_ctx *ctx, size_t floats, cl_mem *out);
+clvit_status clvit_write(clvit_ctx *ctx, cl_mem buf, size_t off, const float *src, size_t n);
+clvit_status clvit_read(clvit_ctx *ctx, cl_mem buf, size_t off, float *dst, size_t n);
+clvit_status clvit_fill(clvit_ctx *ctx, cl_mem buf, size_t off, float value, size_t n);
+
+#endif

@@ -1,0 +1,24 @@
+/*
+ * layernorm.c - LayerNorm over the last dimension (eps 1e-6 as the seed's norm_layer),
+ * kernels in cl/layernorm.cl.
+ */
+#include "layers.h"
+
+#define LN_WGS 64
+#define LN_EPS 1e-6f
+
+clvit_status clvit_layernorm_forward(clvit_ctx *ctx, cl_mem out, size_t out_off, cl_mem mean,
+                                     size_t mean_off, cl_mem rstd, size_t rstd_off, cl_mem x,
+                                     size_t x_off,
+                                     cl_mem p, size_t w_off, size_t b_off, int rows, int C) {
+    if (rows < 0 || C <= 0) return clvit_fail(CLVIT_ERR_SHAPE, "layernorm: rows=%d C=%d", rows, C);
+    cl_kernel k;
+    CLVIT_CHECK(clvit_kernel(ctx, "layernorm.cl", "layernorm_forward", "-DWGS=64", &k));
+    cl_uint o = (cl_uint)out_off, mo = (cl_uint)mean_off, ro = (cl_uint)rstd_off, xo = (cl_uint)x_off, wo = (cl_uint)w_off,
+            bo = (cl_uint)b_off;
+    float eps = LN_EPS;
+    CLVIT_CHECK(clvit_args(k, 13, CLVIT_A(out), CLVIT_A(o), CLVIT_A(mean), CLVIT_A(mo),
+                           CLVIT_A(rstd), CLVIT_A(ro), CLVIT_A(x), CLVIT_A(xo), CLVIT_A(p), CLVIT_A(wo),
+                           CLVIT_A(bo), CLVIT_A(C), CLVIT_A(eps)));
+    return clvit_launch_rows(ctx, k, "layernorm_forward", (size_t)rows, LN_WGS);
+}

@@ -1,0 +1,142 @@
+/*
+ * model.h - the model's memory plan, shared by model.c (create, forward), weights.c
+ * (safetensors load/save) and the training code.
+ *
+ * Parameters live in one cl_mem, in PyTorch state_dict order; the table of names, shapes
+ * and offsets is generated from the X-macro lists below, so each name is written once.
+ * Activations live in one cl_mem too: top-level tensors once, then one set per block when
+ * training (all blocks share one set at inference, since each block only reads the
+ * previous block's output).
+ */
+#ifndef CLVIT_MODEL_H
+#define CLVIT_MODEL_H
+
+#include "layers.h"
+
+/* X(field, name, present, ndim, d0, d1, d2, d3). Sizes use the locals of
+ * clvit_plan_params: c (config), D, N, C, p, R (representation), K (classes), Hd (mlp hidden),
+ * F (features into the head). */
+#define CLVIT_TOP_PARAMS(X)                                                                        \
+    X(cls_token, "cls_token", 1, 3, 1, 1, D, 0)                                                    \
+    X(dist_token, "dist_token", c->distilled, 3, 1, 1, D, 0)                                       \
+    X(pos_embed, "pos_embed", c->pos_embed == CLVIT_POS_LEARNED, 3, 1, N, D, 0)                    \
+    X(patch_w, "patch_embed.proj.weight", 1, 4, D, C, p, p)                                        \
+    X(patch_b, "patch_embed.proj.bias", 1, 1, D, 0, 0, 0)
+#define CLVIT_BLOCK_PARAMS(X)                                                                      \
+    X(norm1_w, "norm1.weight", 1, 1, D, 0, 0, 0)                                                   \
+    X(norm1_b, "norm1.bias", 1, 1, D, 0, 0, 0)                                                     \
+    X(qkv_w, "attn.qkv.weight", 1, 2, 3 * D, D, 0, 0)                                              \
+    X(qkv_b, "attn.qkv.bias", c->qkv_bias, 1, 3 * D, 0, 0, 0)                                      \
+    X(proj_w, "attn.proj.weight", 1, 2, D, D, 0, 0)                                                \
+    X(proj_b, "attn.proj.bias", 1, 1, D, 0, 0, 0)                                                  \
+    X(norm2_w, "norm2.weight", 1, 1, D, 0, 0, 0)                                                   \
+    X(norm2_b, "norm2.bias", 1, 1, D, 0, 0, 0)                                                     \
+    X(fc1_w, "mlp.fc1.weight", 1, 2, Hd, D, 0, 0)                                                  \
+    X(fc1_b, "mlp.fc1.bias", 1, 1, Hd, 0, 0, 0)                                                    \
+    X(fc2_w, "mlp.fc2.weight", 1, 2, D, Hd, 0, 0)                                                  \
+    X(fc2_b, "mlp.fc2.bias", 1, 1, D, 0, 0, 0)
+#define CLVIT_TAIL_PARAMS(X)                                                                       \
+    X(norm_w, "norm.weight", 1, 1, D, 0, 0, 0)                                                     \
+    X(norm_b, "norm.bias", 1, 1, D, 0, 0, 0)                                                       \
+    X(pre_w, "pre_logits.fc.weight", R > 0, 2, R, D, 0, 0)                                         \
+    X(pre_b, "pre_logits.fc.bias", R > 0, 1, R, 0, 0, 0)                                           \
+    X(head_w, "head.weight", 1, 2, K, F, 0, 0)                                                     \
+    X(head_b, "head.bias", 1, 1, K, 0, 0, 0)                                                       \
+    X(hdist_w, "head_dist.weight", c->distilled, 2, K, D, 0, 0)                                    \
+    X(hdist_b, "head_dist.bias", c->distilled, 1, K, 0, 0, 0)
+
+/* Activations, X(field, floats) with locals B, N, D, P, K9 (= C*p*p), H, Hd, R, K. */
+#define CLVIT_TOP_ACTS(X)                                                                          \
+    X(img, (size_t)B * C * S * S)                                                                  \
+    X(cols, (size_t)B * P * K9)                                                                    \
+    X(pe, (size_t)B * P * D)                                                                       \
+    X(x0, (size_t)B * N * D)                                                                       \
+    X(lnf, (size_t)B * N * D)                                                                      \
+    X(lnf_mean, (size_t)B * N)                                                                     \
+    X(lnf_rstd, (size_t)B * N)                                                                     \
+    X(pooled, (size_t)B * D)                                                                       \
+    X(pooled_d, (size_t)B * D)                                                                     \
+    X(pre, (size_t)B * R)                                                                          \
+    X(feat, (size_t)B * R)                                                                         \
+    X(logits, (size_t)B * K)                                                                       \
+    X(logits_d, (size_t)B * K)                                                                     \
+    X(out, (size_t)B * K)
+#define CLVIT_BLOCK_ACTS(X)                                                                        \
+    X(ln1, (size_t)B * N * D)                                                                      \
+    X(ln1_mean, (size_t)B * N)                                                                     \
+    X(ln1_rstd, (size_t)B * N)                                                                     \
+    X(qkv, (size_t)B * N * 3 * D)                                                                  \
+    X(qkvh, (size_t)3 * B * N * D)                                                                 \
+    X(att, (size_t)B * H * N * N)                                                                  \
+    X(att_y, (size_t)B * N * D)                                                                    \
+    X(att_m, (size_t)B * N * D)                                                                    \
+    X(xa, (size_t)B * N * D)                                                                       \
+    X(ln2, (size_t)B * N * D)                                                                      \
+    X(ln2_mean, (size_t)B * N)                                                                     \
+    X(ln2_rstd, (size_t)B * N)                                                                     \
+    X(fc1, (size_t)B * N * Hd)                                                                     \
+    X(gelu, (size_t)B * N * Hd)                                                                    \
+    X(xo, (size_t)B * N * D)
+
+#define CLVIT_FIELD(field, ...) size_t field;
+typedef struct clvit_top_params { CLVIT_TOP_PARAMS(CLVIT_FIELD) CLVIT_TAIL_PARAMS(CLVIT_FIELD) } clvit_top_params;
+typedef struct clvit_block_params { CLVIT_BLOCK_PARAMS(CLVIT_FIELD) } clvit_block_params;
+typedef struct clvit_top_acts { CLVIT_TOP_ACTS(CLVIT_FIELD) } clvit_top_acts;
+typedef struct clvit_block_acts { CLVIT_BLOCK_ACTS(CLVIT_FIELD) } clvit_block_acts;
+#undef CLVIT_FIELD
+
+/* One row of the parameter table. */
+typedef struct clvit_param {
+    char name[64];
+    int ndim;
+    int64_t shape[4];
+    size_t offset, numel; /* in floats, into the parameter buffer */
+} clvit_param;
+
+/* Sizes derived from the configuration. */
+typedef struct clvit_dims {
+    int B; /* batch the activations are planned for */
+    int C, S, p, g, P, T, N, D, H, hd, Hd, R, F, K, K9;
+    float scale;
+} clvit_dims;
+
+struct clvit_model {
+    clvit_ctx *ctx;
+    clvit_config cfg;
+    clvit_dims dims;
+    clvit_param *table; /* num_table rows */
+    int num_table;
+    size_t num_params; /* floats */
+    clvit_top_params top;
+    clvit_block_params *blocks; /* depth */
+    cl_mem params;
+    cl_mem pos_fixed; /* sine-cosine table (N, D) when cfg.pos_embed == SINCOS */
+    /* activations, planned for dims.B images; reallocated when the batch grows */
+    cl_mem acts;
+    size_t acts_floats;
+    int acts_batch, acts_training;
+    clvit_top_acts a_top;
+    clvit_block_acts *a_blocks; /* depth */
+};
+
+/* Configuration as safetensors metadata strings (keys and values point into `store`). */
+#define CLVIT_META_MAX 48
+typedef struct clvit_meta {
+    const char *keys[CLVIT_META_MAX];
+    const char *values[CLVIT_META_MAX];
+    char store[CLVIT_META_MAX][96];
+    int n;
+} clvit_meta;
+void clvit_config_metadata(const clvit_config *cfg, clvit_meta *meta);
+
+void clvit_dims_from_config(const clvit_config *cfg, clvit_dims *d);
+/* Builds model->table, ->top, ->blocks, ->num_params from model->cfg. */
+clvit_status clvit_plan_params(clvit_model *model);
+/* Plans and (re)allocates activations for `batch` images. */
+clvit_status clvit_plan_acts(clvit_model *model, int batch, int training);
+/* Allocates an empty model (table planned, buffers allocated, contents undefined). */
+clvit_status clvit_model_alloc(clvit_ctx *ctx, const clvit_config *cfg, clvit_model **out);
+/* Forward of a batch already in acts.img; leaves outputs in acts (a_top.out). */
+clvit_status clvit_forward_device(clvit_model *model, int batch);
+
+#endif

@@ -1,0 +1,350 @@
+/*
+ * runtime.c - OpenCL platforms and devices: enumeration, selection by spec
+ * ("P:D", "gpu", "cpu", or a name substring; else CLVIT_DEVICE; else first GPU, else first
+ * device), the context with its in-order profiling queue, buffers and launches.
+ */
+#include "device.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_PLATFORMS 16
+#define MAX_DEVICES 64
+
+static void get_str(cl_device_id d, cl_device_info what, char *dst, size_t size) {
+    dst[0] = '\0';
+    if (clGetDeviceInfo(d, what, size, dst, NULL) != CL_SUCCESS) dst[0] = '\0';
+    dst[size - 1] = '\0';
+}
+
+static void fill_info(cl_platform_id p, cl_device_id d, int pi, int di, clvit_device_info *info) {
+    memset(info, 0, sizeof *info);
+    info->platform_index = pi;
+    info->device_index = di;
+    clGetPlatformInfo(p, CL_PLATFORM_NAME, sizeof info->platform_name, info->platform_name, NULL);
+    clGetPlatformInfo(p, CL_PLATFORM_VERSION, sizeof info->platform_version,
+                      info->platform_version, NULL);
+    info->platform_name[sizeof info->platform_name - 1] = '\0';
+    info->platform_version[sizeof info->platform_version - 1] = '\0';
+    get_str(d, CL_DEVICE_NAME, info->name, sizeof info->name);
+    get_str(d, CL_DEVICE_VENDOR, info->vendor, sizeof info->vendor);
+    get_str(d, CL_DRIVER_VERSION, info->driver_version, sizeof info->driver_version);
+    get_str(d, CL_DEVICE_VERSION, info->device_version, sizeof info->device_version);
+    get_str(d, CL_DEVICE_OPENCL_C_VERSION, info->opencl_c_version, sizeof info->opencl_c_version);
+    cl_device_type type = 0;
+    clGetDeviceInfo(d, CL_DEVICE_TYPE, sizeof type, &type, NULL);
+    info->is_gpu = (type & CL_DEVICE_TYPE_GPU) != 0;
+    info->is_cpu = (type & CL_DEVICE_TYPE_CPU) != 0;
+    cl_uint u = 0;
+    clGetDeviceInfo(d, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof u, &u, NULL);
+    info->compute_units = u;
+    u = 0;
+    clGetDeviceInfo(d, CL_DEVICE_MAX_CLOCK_FREQUENCY, sizeof u, &u, NULL);
+    info->clock_mhz = u;
+    cl_ulong ul = 0;
+    clGetDeviceInfo(d, CL_DEVICE_GLOBAL_MEM_SIZE, sizeof ul, &ul, NULL);
+    info->global_mem_bytes = ul;
+    ul = 0;
+    clGetDeviceInfo(d, CL_DEVICE_LOCAL_MEM_SIZE, sizeof ul, &ul, NULL);
+    info->local_mem_bytes = ul;
+    ul = 0;
+    clGetDeviceInfo(d, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof ul, &ul, NULL);
+    info->max_alloc_bytes = ul;
+    size_t wg = 0;
+    clGetDeviceInfo(d, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof wg, &wg, NULL);
+    info->max_work_group_size = wg;
+    char ext[8192];
+    get_str(d, CL_DEVICE_EXTENSIONS, ext, sizeof ext);
+    info->fp16 = strstr(ext, "cl_khr_fp16") != NULL;
+    info->fp64 = strstr(ext, "cl_khr_fp64") != NULL;
+}
+
+typedef struct found_device {
+    cl_platform_id platform;
+    cl_device_id device;
+    clvit_device_info info;
+} found_device;
+
+static clvit_status enumerate(found_device **out, int *count) {
+    *out = NULL;
+    *count = 0;
+    cl_platform_id plats[MAX_PLATFORMS];
+    cl_uint np = 0;
+    cl_int e = clGetPlatformIDs(MAX_PLATFORMS, plats, &np);
+    if (e == -1001 /* CL_PLATFORM_NOT_FOUND_KHR */ || np == 0)
+        return clvit_fail(CLVIT_ERR_NO_DEVICE, "no OpenCL platform found (is an ICD such as "
+                                               "pocl-opencl-icd installed?)");
+    CLVIT_CHECK_CL(e);
+    if (np > MAX_PLATFORMS) np = MAX_PLATFORMS;
+    found_device *list = calloc(MAX_PLATFORMS * MAX_DEVICES, sizeof *list);
+    if (!list) return clvit_fail(CLVIT_ERR_NOMEM, "device list");
+    int n = 0;
+    for (cl_uint p = 0; p < np; p++) {
+        cl_device_id devs[MAX_DEVICES];
+        cl_uint nd = 0;
+        if (clGetDeviceIDs(plats[p], CL_DEVICE_TYPE_ALL, MAX_DEVICES, devs, &nd) != CL_SUCCESS)
+            continue;
+        if (nd > MAX_DEVICES) nd = MAX_DEVICES;
+        for (cl_uint d = 0; d < nd; d++) {
+            list[n].platform = plats[p];
+            list[n].device = devs[d];
+            fill_info(plats[p], devs[d], (int)p, (int)d, &list[n].info);
+            n++;
+        }
+    }
+    if (n == 0) {
+        free(list);
+        return clvit_fail(CLVIT_ERR_NO_DEVICE, "OpenCL platforms found but no device");
+    }
+    *out = list;
+    *count = n;
+    return CLVIT_SUCCESS;
+}
+
+clvit_status clvit_list_devices(clvit_device_info **infos, int *count) {
+    if (!infos || !count) return clvit_fail(CLVIT_ERR_INVALID_ARG, "clvit_list_devices: NULL");
+    found_device *list;
+    int n;
+    CLVIT_CHECK(enumerate(&list, &n));
+    clvit_device_info *out = malloc((size_t)n * sizeof *out);
+    if (!out) {
+        free(list);
+        return clvit_fail(CLVIT_ERR_NOMEM, "device list");
+    }
+    for (int i = 0; i < n; i++) out[i] = list[i].info;
+    free(list);
+    *infos = out;
+    *count = n;
+    return CLVIT_SUCCESS;
+}
+
+static int contains_nocase(const char *hay, const char *needle) {
+    size_t nl = strlen(needle);
+    for (; *hay; hay++) {
+        size_t i = 0;
+        while (i < nl && hay[i] && tolower((unsigned char)hay[i]) == tolower((unsigned char)needle[i]))
+            i++;
+        if (i == nl) return 1;
+    }
+    return nl == 0;
+}
+
+/* Index into list chosen by spec, or -1 with an error recorded. */
+static int choose(const found_device *list, int n, const char *spec, const char *origin) {
+    if (!spec || !*spec) {
+        for (int i = 0; i < n; i++)
+            if (list[i].info.is_gpu) return i;
+        return 0;
+    }
+    int p, d;
+    char tail;
+    if (sscanf(spec, "%d:%d%c", &p, &d, &tail) == 2) {
+        for (int i = 0; i < n; i++)
+            if (list[i].info.platform_index == p && list[i].info.device_index == d) return i;
+        clvit_fail(CLVIT_ERR_NO_DEVICE, "%s '%s': no device %d:%d (see `clvit devices`)", origin,
+                   spec, p, d);
+        return -1;
+    }
+    if (!strcmp(spec, "gpu") || !strcmp(spec, "cpu")) {
+        int want_gpu = spec[0] == 'g';
+        for (int i = 0; i < n; i++)
+            if (want_gpu ? list[i].info.is_gpu : list[i].info.is_cpu) return i;
+        clvit_fail(CLVIT_ERR_NO_DEVICE, "%s '%s': no %s device (see `clvit devices`)", origin,
+                   spec, want_gpu ? "GPU" : "CPU");
+        return -1;
+    }
+    for (int i = 0; i < n; i++)
+        if (contains_nocase(list[i].info.name, spec)) return i;
+    clvit_fail(CLVIT_ERR_NO_DEVICE, "%s '%s': no device name contains it (see `clvit devices`)",
+               origin, spec);
+    return -1;
+}
+
+const char *clvit_cache_dir_default(char *buf, size_t size);
+
+clvit_status clvit_ctx_create(clvit_ctx **out, const char *spec) {
+    if (!out) return clvit_fail(CLVIT_ERR_INVALID_ARG, "clvit_ctx_create: NULL");
+    *out = NULL;
+    const char *origin = "--device";
+    if (!spec || !*spec) {
+        spec = getenv("CLVIT_DEVICE");
+        origin = "CLVIT_DEVICE";
+    }
+    found_device *list;
+    int n;
+    CLVIT_CHECK(enumerate(&list, &n));
+    int i = choose(list, n, spec, origin);
+    if (i < 0) {
+        free(list);
+        return CLVIT_ERR_NO_DEVICE;
+    }
+    clvit_ctx *ctx = calloc(1, sizeof *ctx);
+    if (!ctx) {
+        free(list);
+        return clvit_fail(CLVIT_ERR_NOMEM, "context");
+    }
+    ctx->platform = list[i].platform;
+    ctx->device = list[i].device;
+    ctx->info = list[i].info;
+    free(list);
+    cl_int e;
+    cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)ctx->platform, 0};
+    ctx->context = clCreateContext(props, 1, &ctx->device, NULL, NULL, &e);
+    if (e != CL_SUCCESS) {
+        clvit_status st = clvit_fail(e, "clCreateContext on '%s': %s", ctx->info.name,
+                                     clvit_status_string(e));
+        free(ctx);
+        return st;
+    }
+    ctx->queue = clCreateCommandQueue(ctx->context, ctx->device, CL_QUEUE_PROFILING_ENABLE, &e);
+    if (e != CL_SUCCESS) {
+        clReleaseContext(ctx->context);
+        free(ctx);
+        return clvit_fail(e, "clCreateCommandQueue: %s", clvit_status_string(e));
+    }
+    clvit_cache_dir_default(ctx->cache_dir, sizeof ctx->cache_dir);
+    *out = ctx;
+    return CLVIT_SUCCESS;
+}
+
+void clvit_prof_reset(clvit_ctx *ctx);
+
+void clvit_ctx_free(clvit_ctx *ctx) {
+    if (!ctx) return;
+    if (ctx->queue) clFinish(ctx->queue);
+    clvit_prof_reset(ctx);
+    free(ctx->prof);
+    for (int i = 0; i < ctx->num_programs; i++) {
+        clvit_program *p = &ctx->programs[i];
+        for (int k = 0; k < p->num_kernels; k++) clReleaseKernel(p->kernels[k]);
+        free(p->kernels);
+        free(p->kernel_names);
+        clReleaseProgram(p->program);
+    }
+    free(ctx->programs);
+    if (ctx->queue) clReleaseCommandQueue(ctx->queue);
+    if (ctx->context) clReleaseContext(ctx->context);
+    free(ctx);
+}
+
+const clvit_device_info *clvit_ctx_device(const clvit_ctx *ctx) { return ctx ? &ctx->info : NULL; }
+
+clvit_status clvit_ctx_finish(clvit_ctx *ctx) {
+    CLVIT_CHECK_CL(clFinish(ctx->queue));
+    return CLVIT_SUCCESS;
+}
+
+/* ---------------------------------------------------------------- buffers */
+
+clvit_status clvit_buffer(clvit_ctx *ctx, size_t floats, cl_mem *out) {
+    size_t bytes;
+    if (!clvit_mul_size(floats ? floats : 1, sizeof(float), &bytes))
+        return clvit_fail(CLVIT_ERR_INVALID_ARG, "buffer of %zu floats overflows", floats);
+    if (bytes > ctx->info.max_alloc_bytes && ctx->info.max_alloc_bytes)
+        return clvit_fail(CL_INVALID_BUFFER_SIZE,
+                          "buffer of %.1f MiB exceeds the device's max allocation of %.1f MiB",
+                          bytes / 1048576.0, ctx->info.max_alloc_bytes / 1048576.0);
+    cl_int e;
+    *out = clCreateBuffer(ctx->context, CL_MEM_READ_WRITE, bytes, NULL, &e);
+    if (e != CL_SUCCESS)
+        return clvit_fail(e, "clCreateBuffer(%.1f MiB): %s", bytes / 1048576.0,
+                          clvit_status_string(e));
+    return CLVIT_SUCCESS;
+}
+
+clvit_status clvit_write(clvit_ctx *ctx, cl_mem buf, size_t off, const float *src, size_t n) {
+    if (n == 0) return CLVIT_SUCCESS;
+    CLVIT_CHECK_CL(clEnqueueWriteBuffer(ctx->queue, buf, CL_TRUE, off * sizeof(float),
+                                        n * sizeof(float), src, 0, NULL, NULL));
+    return CLVIT_SUCCESS;
+}
+
+clvit_status clvit_read(clvit_ctx *ctx, cl_mem buf, size_t off, float *dst, size_t n) {
+    if (n == 0) return CLVIT_SUCCESS;
+    CLVIT_CHECK_CL(clEnqueueReadBuffer(ctx->queue, buf, CL_TRUE, off * sizeof(float),
+                                       n * sizeof(float), dst, 0, NULL, NULL));
+    return CLVIT_SUCCESS;
+}
+
+clvit_status clvit_fill(clvit_ctx *ctx, cl_mem buf, size_t off, float value, size_t n) {
+    if (n == 0) return CLVIT_SUCCESS;
+    CLVIT_CHECK_CL(clEnqueueFillBuffer(ctx->queue, buf, &value, sizeof value, off * sizeof(float),
+                                       n * sizeof(float), 0, NULL, NULL));
+    return CLVIT_SUCCESS;
+}
+
+/* ---------------------------------------------------------------- launches and profiling */
+
+clvit_status clvit_arg(cl_kernel k, cl_uint index, size_t size, const void *value) {
+    cl_int e = clSetKernelArg(k, index, size, value);
+    if (e != CL_SUCCESS) {
+        char name[64] = "?";
+        clGetKernelInfo(k, CL_KERNEL_FUNCTION_NAME, sizeof name, name, NULL);
+        name[sizeof name - 1] = '\0';
+        return clvit_fail(e, "clSetKernelArg(%s, %u): %s", name, index, clvit_status_string(e));
+    }
+    return CLVIT_SUCCESS;
+}
+
+clvit_status clvit_args(cl_kernel k, int n, ...) {
+    va_list ap;
+    va_start(ap, n);
+    clvit_status st = CLVIT_SUCCESS;
+    for (int i = 0; i < n && st == CLVIT_SUCCESS; i++) {
+        size_t size = va_arg(ap, size_t);
+        const void *value = va_arg(ap, const void *);
+        st = clvit_arg(k, (cl_uint)i, size, value);
+    }
+    va_end(ap);
+    return st;
+}
+
+cl_event *clvit_prof_slot(clvit_ctx *ctx, const char *label, int is_gemm, double flops) {
+    if (!ctx->profiling) return NULL;
+    if (ctx->num_prof == ctx->cap_prof) {
+        int cap = ctx->cap_prof ? 2 * ctx->cap_prof : 256;
+        clvit_prof_event *p = realloc(ctx->prof, (size_t)cap * sizeof *p);
+        if (!p) return NULL;
+        ctx->prof = p;
+        ctx->cap_prof = cap;
+    }
+    clvit_prof_event *ev = &ctx->prof[ctx->num_prof++];
+    ev->label = label;
+    ev->is_gemm = is_gemm;
+    ev->flops = flops;
+    ev->event = NULL;
+    return &ev->event;
+}
+
+void clvit_prof_reset(clvit_ctx *ctx) {
+    for (int i = 0; i < ctx->num_prof; i++)
+        if (ctx->prof[i].event) clReleaseEvent(ctx->prof[i].event);
+    ctx->num_prof = 0;
+}
+
+static clvit_status enqueue(clvit_ctx *ctx, cl_kernel k, const char *label, size_t global,
+                            const size_t *local) {
+    cl_event *ev = clvit_prof_slot(ctx, label, 0, 0.0);
+    cl_int e = clEnqueueNDRangeKernel(ctx->queue, k, 1, NULL, &global, local, 0, NULL, ev);
+    if (e != CL_SUCCESS)
+        return clvit_fail(e, "launching kernel %s (global %zu, local %zu): %s", label, global,
+                          local ? *local : 0, clvit_status_string(e));
+    return CLVIT_SUCCESS;
+}
+
+clvit_status clvit_launch(clvit_ctx *ctx, cl_kernel k, const char *label, size_t global,
+                          size_t local) {
+    if (global == 0) return CLVIT_SUCCESS;
+    if (local == 0) return enqueue(ctx, k, label, global, NULL);
+    size_t rounded = (global + local - 1) / local * local;
+    return enqueue(ctx, k, label, rounded, &local);
+}
+
+clvit_status clvit_launch_rows(clvit_ctx *ctx, cl_kernel k, const char *label, size_t rows,
+                               size_t local) {
+    if (rows == 0) return CLVIT_SUCCESS;
+    return enqueue(ctx, k, label, rows * local, &local);
+}
