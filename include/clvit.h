@@ -131,6 +131,70 @@ const clvit_config *clvit_model_config(const clvit_model *model);
 clvit_status clvit_model_forward(clvit_model *model, const float *images, int batch,
                                  float *logits);
 
+/* ---------------------------------------------------------------- training */
+
+typedef enum { CLVIT_ADAM = 0, CLVIT_ADAMW = 1 } clvit_optimizer;
+typedef enum { CLVIT_LR_CONSTANT = 0, CLVIT_LR_WARMUP_COSINE = 1 } clvit_lr_schedule;
+
+typedef struct clvit_train_config {
+    clvit_optimizer optimizer;
+    float lr, beta1, beta2, eps;
+    float weight_decay;    /* Adam: L2 added to the gradient; AdamW: decoupled */
+    float clip_norm;       /* global gradient norm limit, 0 = off */
+    float label_smoothing; /* 0 = plain cross-entropy */
+    clvit_lr_schedule schedule;
+    long warmup_steps, total_steps; /* warm-up is linear from 0; cosine decays to min_lr */
+    float min_lr;
+    uint64_t seed; /* dropout and drop-path masks */
+} clvit_train_config;
+
+/* Adam, lr 1e-3, betas (0.9, 0.999), eps 1e-8, no decay, no clipping, constant lr. */
+void clvit_train_config_default(clvit_train_config *tc);
+
+/*
+ * A trainer owns, for one model and one largest batch size, everything a step needs:
+ * gradients, Adam moments and training activations, allocated once. Loss: mean
+ * cross-entropy over the batch (distilled models: mean of the two heads' losses).
+ */
+typedef struct clvit_trainer clvit_trainer;
+clvit_status clvit_trainer_create(clvit_model *model, const clvit_train_config *tc, int max_batch,
+                                  clvit_trainer **out);
+void clvit_trainer_free(clvit_trainer *t);
+
+typedef struct clvit_step_result {
+    double loss;      /* mean over the batch */
+    int correct;      /* argmax == label */
+    float lr;         /* learning rate used */
+    double grad_norm; /* before clipping (computed when clipping is on, else 0) */
+} clvit_step_result;
+
+/* One optimisation step on images (B, C, H, W) and labels (B). */
+clvit_status clvit_train_step(clvit_trainer *t, const float *images, const int32_t *labels,
+                              int batch, clvit_step_result *res);
+/* Forward and backward only (gradients left in the trainer, no update), in training mode. */
+clvit_status clvit_train_grads(clvit_trainer *t, const float *images, const int32_t *labels,
+                               int batch, clvit_step_result *res);
+/* Copies the gradients (same order and size as the parameters) to the host. */
+clvit_status clvit_trainer_read_grads(clvit_trainer *t, float *host, size_t count);
+/* Learning rate at a step under the configured schedule. */
+float clvit_trainer_lr(const clvit_trainer *t, long step);
+long clvit_trainer_step_count(const clvit_trainer *t);
+/* Device bytes held by the model and the trainer (parameters, gradients, moments,
+ * activations, scratch). */
+size_t clvit_trainer_device_bytes(const clvit_trainer *t);
+
+/*
+ * Checkpoints are safetensors: the weights under timm names (so clvit_model_load,
+ * `clvit predict` and PyTorch read them), Adam moments as optim.m.<name> / optim.v.<name>,
+ * and in the metadata the model configuration, clvit.step and the caller's extra keys
+ * (epoch, RNG state...). Written atomically: a temporary file, fsync, rename.
+ */
+clvit_status clvit_trainer_save(clvit_trainer *t, const char *path, const char *const *keys,
+                                const char *const *values, int num);
+/* Restores the moments and step from a checkpoint written by clvit_trainer_save (the
+ * weights are loaded with clvit_model_load). */
+clvit_status clvit_trainer_load_state(clvit_trainer *t, const char *path);
+
 #ifdef __cplusplus
 }
 #endif

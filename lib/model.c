@@ -4,6 +4,7 @@
  * layer by layer. The layers themselves live in their own files (see layers.h).
  */
 #include "model.h"
+#include "train_ops.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -245,7 +246,24 @@ clvit_status clvit_model_create(clvit_ctx *ctx, const clvit_config *cfg, uint64_
 
 /* ---------------------------------------------------------------- forward */
 
-clvit_status clvit_forward_device(clvit_model *m, int B) {
+float clvit_drop_path_prob(const clvit_config *cfg, int l) {
+    if (cfg->depth <= 1) return 0.0f;
+    return cfg->drop_path_rate * (float)l / (float)(cfg->depth - 1);
+}
+
+/* A residual branch y = res + drop(x W^T + b): fused when nothing is dropped. */
+static clvit_status branch(clvit_model *m, const char *label, const clvit_drop *drop, cl_mem A,
+                           size_t y, size_t x, size_t w, size_t b, size_t res, int rows, int in,
+                           int out, size_t per_sample) {
+    if (!drop || (drop->p_drop <= 0.0f && drop->p_path <= 0.0f))
+        return clvit_linear_forward(m->ctx, label, CLVIT_EPI_RESIDUAL, A, y, NULL, 0, A, x,
+                                    m->params, w, b, A, res, rows, in, out);
+    CLVIT_CHECK(clvit_linear_forward(m->ctx, label, CLVIT_EPI_BIAS, A, y, NULL, 0, A, x, m->params,
+                                     w, b, NULL, 0, rows, in, out));
+    return clvit_dropout_residual(m->ctx, A, y, A, res, (size_t)rows * out, per_sample, drop);
+}
+
+clvit_status clvit_forward_device(clvit_model *m, int B, const uint32_t *drop_seed) {
     clvit_ctx *ctx = m->ctx;
     const clvit_dims *d = &m->dims;
     const clvit_top_params *tp = &m->top;
@@ -257,6 +275,10 @@ clvit_status clvit_forward_device(clvit_model *m, int B) {
     CLVIT_CHECK(clvit_patch_embed_forward(ctx, A, ta->x0, A, ta->pe, A, ta->cols, A, ta->img, P,
                                           tp->patch_w, tp->patch_b, tp->cls_token, tp->dist_token,
                                           pos, pos_off, B, d->C, d->S, d->p, d->T, d->D));
+    const size_t per_sample = (size_t)d->N * d->D;
+    clvit_drop drop = {m->cfg.drop_rate, 0.0f, drop_seed ? *drop_seed : 0u, CLVIT_SITE_POS};
+    if (drop_seed)
+        CLVIT_CHECK(clvit_dropout_apply(ctx, A, ta->x0, (size_t)BN * d->D, per_sample, &drop));
     size_t x_in = ta->x0;
     for (int l = 0; l < m->cfg.depth; l++) {
         const clvit_block_params *bp = &m->blocks[l];
@@ -268,17 +290,22 @@ clvit_status clvit_forward_device(clvit_model *m, int B) {
         CLVIT_CHECK(clvit_attention_forward(ctx, A, ba->att_m, A, ba->att_y, A, ba->att, A,
                                             ba->qkvh, A, ba->qkv, P, bp->qkv_b, m->cfg.qkv_bias,
                                             d->scale, B, d->N, d->H, d->hd));
-        CLVIT_CHECK(clvit_linear_forward(ctx, "proj", CLVIT_EPI_RESIDUAL, A, ba->xa, NULL, 0, A,
-                                         ba->att_m, P, bp->proj_w, bp->proj_b, A, x_in, BN, d->D,
-                                         d->D));
+        drop.p_path = clvit_drop_path_prob(&m->cfg, l);
+        drop.site = CLVIT_SITE_BLOCK(l, 0);
+        CLVIT_CHECK(branch(m, "proj", drop_seed ? &drop : NULL, A, ba->xa, ba->att_m, bp->proj_w,
+                           bp->proj_b, x_in, BN, d->D, d->D, per_sample));
         CLVIT_CHECK(clvit_layernorm_forward(ctx, A, ba->ln2, A, ba->ln2_mean, A, ba->ln2_rstd, A, ba->xa, P,
                                             bp->norm2_w, bp->norm2_b, BN, d->D));
         CLVIT_CHECK(clvit_linear_forward(ctx, "fc1", CLVIT_EPI_GELU, A, ba->gelu, A, ba->fc1, A,
                                          ba->ln2, P, bp->fc1_w, bp->fc1_b, NULL, 0, BN, d->D,
                                          d->Hd));
-        CLVIT_CHECK(clvit_linear_forward(ctx, "fc2", CLVIT_EPI_RESIDUAL, A, ba->xo, NULL, 0, A,
-                                         ba->gelu, P, bp->fc2_w, bp->fc2_b, A, ba->xa, BN, d->Hd,
-                                         d->D));
+        if (drop_seed) { /* Mlp's dropout after GELU: element-wise only */
+            clvit_drop gd = {m->cfg.drop_rate, 0.0f, drop.seed, CLVIT_SITE_BLOCK(l, 1)};
+            CLVIT_CHECK(clvit_dropout_apply(ctx, A, ba->gelu, (size_t)BN * d->Hd, 1, &gd));
+        }
+        drop.site = CLVIT_SITE_BLOCK(l, 2);
+        CLVIT_CHECK(branch(m, "fc2", drop_seed ? &drop : NULL, A, ba->xo, ba->gelu, bp->fc2_w,
+                           bp->fc2_b, ba->xa, BN, d->Hd, d->D, per_sample));
         x_in = ba->xo;
     }
     CLVIT_CHECK(clvit_layernorm_forward(ctx, A, ta->lnf, A, ta->lnf_mean, A, ta->lnf_rstd, A, x_in, P,
@@ -330,7 +357,7 @@ clvit_status clvit_model_forward(clvit_model *m, const float *images, int batch,
         int nb = batch - b0 < chunk ? batch - b0 : chunk;
         CLVIT_CHECK(clvit_write(m->ctx, m->acts, m->a_top.img, images + (size_t)b0 * img_floats,
                                 (size_t)nb * img_floats));
-        CLVIT_CHECK(clvit_forward_device(m, nb));
+        CLVIT_CHECK(clvit_forward_device(m, nb, NULL));
         CLVIT_CHECK(clvit_read(m->ctx, m->acts, m->a_top.out, logits + (size_t)b0 * d->K,
                                (size_t)nb * d->K));
     }

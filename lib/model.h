@@ -136,7 +136,14 @@ clvit_status clvit_plan_params(clvit_model *model);
 clvit_status clvit_plan_acts(clvit_model *model, int batch, int training);
 /* Allocates an empty model (table planned, buffers allocated, contents undefined). */
 clvit_status clvit_model_alloc(clvit_ctx *ctx, const clvit_config *cfg, clvit_model **out);
-/* Forward of a batch already in acts.img; leaves outputs in acts (a_top.out). */
-clvit_status clvit_forward_device(clvit_model *model, int batch);
+/* Dropout sites, so forward and backward regenerate the same masks. */
+#define CLVIT_SITE_POS 1u
+#define CLVIT_SITE_BLOCK(l, i) (16u + 4u * (uint32_t)(l) + (uint32_t)(i)) /* i: 0 proj, 1 gelu, 2 fc2 */
+/* Drop-path probability of block l: the seed's linspace(0, rate, depth) rule. */
+float clvit_drop_path_prob(const clvit_config *cfg, int l);
+/* Forward of a batch already in acts.img; leaves outputs in acts (a_top.out, and for
+ * distilled models the two heads in a_top.logits / a_top.logits_d). drop_seed NULL means
+ * inference; otherwise dropout and drop-path are active with masks from that seed. */
+clvit_status clvit_forward_device(clvit_model *model, int batch, const uint32_t *drop_seed);
 
 #endif

@@ -253,7 +253,8 @@ clvit_status clvit_model_load(clvit_ctx *ctx, const char *path, const char *pres
             int known = 0;
             for (int j = 0; j < m->num_table && !known; j++)
                 known = !strcmp(m->table[j].name, f->tensors[i].name);
-            if (!known)
+            /* training checkpoints carry Adam moments next to the weights */
+            if (!known && strncmp(f->tensors[i].name, "optim.", 6))
                 report(problems, sizeof problems, &nprob, "\n  unexpected tensor %s%s%s",
                        f->tensors[i].name, "", "");
         }

@@ -1,0 +1,49 @@
+/*
+ * optimizer.cl - one kernel over every parameter (they share one buffer), and the
+ * sum-of-squares reduction behind global-norm gradient clipping.
+ *
+ *   p, g, m, v  (n)  parameters, gradients, first and second moments
+ * adam_step follows torch.optim.Adam / AdamW exactly:
+ *   g' = g * grad_scale (+ wd * p when L2, i.e. Adam's weight_decay)
+ *   p  = p * (1 - lr * wd)  when decoupled (AdamW)
+ *   m = b1 m + (1 - b1) g';  v = b2 v + (1 - b2) g'^2
+ *   p -= (lr / bc1) * m / (sqrt(v) / sqrt(bc2) + eps)
+ */
+#ifndef WGS
+#define WGS 256
+#endif
+
+__kernel void adam_step(__global float *p, __global const float *g, __global float *m,
+                        __global float *v, uint n, float lr, float beta1, float beta2, float eps,
+                        float wd, float bc1, float bc2, float grad_scale, int decoupled) {
+    const size_t i = get_global_id(0);
+    if (i >= n) return;
+    float w = p[i];
+    float grad = g[i] * grad_scale;
+    if (decoupled)
+        w *= 1.0f - lr * wd;
+    else
+        grad += wd * w;
+    const float mi = beta1 * m[i] + (1.0f - beta1) * grad;
+    const float vi = beta2 * v[i] + (1.0f - beta2) * grad * grad;
+    m[i] = mi;
+    v[i] = vi;
+    p[i] = w - (lr / bc1) * mi / (sqrt(vi) / sqrt(bc2) + eps);
+}
+
+/* partial[group] = sum of x[i]^2 over the group's slice; the host adds the partials. */
+__kernel __attribute__((reqd_work_group_size(WGS, 1, 1)))
+void sumsq_partial(__global float *partial, __global const float *x, uint n) {
+    __local float scratch[WGS];
+    const int lid = get_local_id(0);
+    const size_t stride = get_global_size(0);
+    float s = 0.0f;
+    for (size_t i = get_global_id(0); i < n; i += stride) s += x[i] * x[i];
+    scratch[lid] = s;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int k = WGS / 2; k > 0; k >>= 1) {
+        if (lid < k) scratch[lid] += scratch[lid + k];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    if (lid == 0) partial[get_group_id(0)] = scratch[0];
+}
