@@ -17,6 +17,8 @@ static const command commands[] = {
     {"info", cmd_info, "show a model's architecture, parameters and FLOPs"},
     {"predict", cmd_predict, "classify images (PNG/JPEG) with a model"},
     {"forward", cmd_forward, "run a model on an .npy batch and write logits as .npy"},
+    {"train", cmd_train, "train a model (MNIST, Fashion-MNIST, Kaggle CSV)"},
+    {"eval", cmd_eval, "accuracy, per-class accuracy and confusion matrix on a dataset"},
 };
 
 static void usage(FILE *out) {

@@ -244,6 +244,49 @@ clvit_status clvit_model_create(clvit_ctx *ctx, const clvit_config *cfg, uint64_
     return CLVIT_SUCCESS;
 }
 
+clvit_status clvit_model_set_dropout(clvit_model *m, float drop_rate, float drop_path_rate) {
+    if (!m || !(drop_rate >= 0.0f && drop_rate < 1.0f) ||
+        !(drop_path_rate >= 0.0f && drop_path_rate < 1.0f))
+        return clvit_fail(CLVIT_ERR_INVALID_ARG, "dropout rates must be in [0, 1)");
+    m->cfg.drop_rate = drop_rate;
+    m->cfg.drop_path_rate = drop_path_rate;
+    return CLVIT_SUCCESS;
+}
+
+clvit_status clvit_model_reset_head(clvit_model **model, int num_classes) {
+    if (!model || !*model || num_classes < 1)
+        return clvit_fail(CLVIT_ERR_INVALID_ARG, "reset_head: bad arguments (%d classes)",
+                          num_classes);
+    clvit_model *old = *model;
+    clvit_config cfg = old->cfg;
+    cfg.num_classes = num_classes;
+    cfg.representation_size = 0;
+    clvit_model *m;
+    CLVIT_CHECK(clvit_model_alloc(old->ctx, &cfg, &m));
+    clvit_status st = clvit_fill(m->ctx, m->params, 0, 0.0f, m->num_params);
+    for (int i = 0; !st && i < m->num_table; i++) {
+        const clvit_param *p = &m->table[i];
+        if (!strncmp(p->name, "head", 4)) continue; /* head.* and head_dist.*: zeros */
+        for (int j = 0; j < old->num_table; j++) {
+            if (strcmp(old->table[j].name, p->name)) continue;
+            cl_int e = clEnqueueCopyBuffer(m->ctx->queue, old->params, m->params,
+                                           old->table[j].offset * sizeof(float),
+                                           p->offset * sizeof(float), p->numel * sizeof(float), 0,
+                                           NULL, NULL);
+            if (e != CL_SUCCESS) st = clvit_fail(e, "reset_head: copying %s", p->name);
+            break;
+        }
+    }
+    if (!st) st = clvit_ctx_finish(m->ctx);
+    if (st) {
+        clvit_model_free(m);
+        return st;
+    }
+    clvit_model_free(old);
+    *model = m;
+    return CLVIT_SUCCESS;
+}
+
 /* ---------------------------------------------------------------- forward */
 
 float clvit_drop_path_prob(const clvit_config *cfg, int l) {
@@ -350,7 +393,9 @@ clvit_status clvit_model_forward(clvit_model *m, const float *images, int batch,
         return clvit_fail(CLVIT_ERR_INVALID_ARG, "clvit_model_forward: bad arguments (batch %d)",
                           batch);
     const clvit_dims *d = &m->dims;
-    const int chunk = inference_chunk(m, batch);
+    int chunk = inference_chunk(m, batch);
+    /* a trainer's activations already fit acts_batch images: reuse them, no reallocation */
+    if (m->acts && m->acts_training && chunk > m->acts_batch) chunk = m->acts_batch;
     CLVIT_CHECK(clvit_plan_acts(m, chunk, m->acts_training));
     const size_t img_floats = (size_t)d->C * d->S * d->S;
     for (int b0 = 0; b0 < batch; b0 += chunk) {
