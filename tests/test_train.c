@@ -215,9 +215,192 @@ static void test_lr_schedule(void **s) {
     clvit_model_free(m);
 }
 
+/* A small model on a depth-2 vit_mnist with dropout and drop-path active. */
+static clvit_model *small_model(uint64_t seed) {
+    clvit_config cfg;
+    assert_int_equal(clvit_preset("vit_mnist", &cfg), CLVIT_SUCCESS);
+    cfg.depth = 2;
+    cfg.embed_dim = 32;
+    clvit_model *m;
+    assert_int_equal(clvit_model_create(tu_ctx(), &cfg, seed, &m), CLVIT_SUCCESS);
+    assert_int_equal(clvit_model_set_dropout(m, 0.1f, 0.2f), CLVIT_SUCCESS);
+    return m;
+}
+
+static void small_train_config(clvit_train_config *tc) {
+    clvit_train_config_default(tc);
+    tc->optimizer = CLVIT_ADAMW;
+    tc->weight_decay = 0.05f;
+    tc->clip_norm = 1.0f;
+    tc->schedule = CLVIT_LR_WARMUP_COSINE;
+    tc->warmup_steps = 2;
+    tc->total_steps = 10;
+    tc->seed = 99;
+}
+
+/* N + M steps in one run equal N steps, checkpoint, reload, M steps: bit for bit. */
+static void test_resume_exact(void **s) {
+    (void)s;
+    enum { B = 8, N = 3, M = 2 };
+    float x[B * 28 * 28];
+    int32_t y[B];
+    uint64_t rng = 3;
+    tu_fill_uniform(x, sizeof x / sizeof x[0], &rng, -1.0f, 1.0f);
+    for (int i = 0; i < B; i++) y[i] = (i * 7) % 10;
+    clvit_train_config tc;
+    small_train_config(&tc);
+    clvit_step_result r;
+
+    clvit_model *a = small_model(11);
+    clvit_trainer *ta;
+    assert_int_equal(clvit_trainer_create(a, &tc, B, &ta), CLVIT_SUCCESS);
+    for (int i = 0; i < N + M; i++)
+        assert_int_equal(clvit_train_step(ta, x, y, B, &r), CLVIT_SUCCESS);
+
+    clvit_model *b = small_model(11);
+    clvit_trainer *tb;
+    assert_int_equal(clvit_trainer_create(b, &tc, B, &tb), CLVIT_SUCCESS);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(clvit_train_step(tb, x, y, B, &r), CLVIT_SUCCESS);
+    char path[] = "/tmp/clvit_test_resumeXXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    const char *k[] = {"clvit.epoch"}, *v[] = {"0"};
+    assert_int_equal(clvit_trainer_save(tb, path, k, v, 1), CLVIT_SUCCESS);
+    clvit_trainer_free(tb);
+    clvit_model_free(b);
+
+    clvit_model *c;
+    assert_int_equal(clvit_model_load(tu_ctx(), path, NULL, 0, &c), CLVIT_SUCCESS);
+    assert_int_equal(clvit_model_set_dropout(c, 0.1f, 0.2f), CLVIT_SUCCESS);
+    clvit_trainer *tcn;
+    assert_int_equal(clvit_trainer_create(c, &tc, B, &tcn), CLVIT_SUCCESS);
+    assert_int_equal(clvit_trainer_load_state(tcn, path), CLVIT_SUCCESS);
+    assert_int_equal(clvit_trainer_step_count(tcn), N);
+    for (int i = 0; i < M; i++)
+        assert_int_equal(clvit_train_step(tcn, x, y, B, &r), CLVIT_SUCCESS);
+
+    size_t n = a->num_params;
+    float *pa = malloc(n * sizeof *pa), *pc = malloc(n * sizeof *pc);
+    assert_int_equal(clvit_read(tu_ctx(), a->params, 0, pa, n), CLVIT_SUCCESS);
+    assert_int_equal(clvit_read(tu_ctx(), c->params, 0, pc, n), CLVIT_SUCCESS);
+    size_t differ = 0;
+    for (size_t i = 0; i < n; i++) differ += pa[i] != pc[i];
+    printf("  resume: %zu of %zu parameters differ\n", differ, n);
+    assert_int_equal(differ, 0);
+    /* and training really moved them: a fresh model differs */
+    clvit_model *fresh = small_model(11);
+    assert_int_equal(clvit_read(tu_ctx(), fresh->params, 0, pc, n), CLVIT_SUCCESS);
+    differ = 0;
+    for (size_t i = 0; i < n; i++) differ += pa[i] != pc[i];
+    assert_true(differ > n / 2);
+    free(pa);
+    free(pc);
+    clvit_model_free(fresh);
+    clvit_trainer_free(ta);
+    clvit_trainer_free(tcn);
+    clvit_model_free(a);
+    clvit_model_free(c);
+    remove(path);
+}
+
+/* Dropout is active in training (two seeds give different losses) and absent at inference
+ * (logits do not depend on the dropout rates). */
+static void test_dropout_modes(void **s) {
+    (void)s;
+    enum { B = 4 };
+    float x[B * 28 * 28], l1[B * 10], l2[B * 10];
+    int32_t y[B] = {1, 2, 3, 4};
+    uint64_t rng = 5;
+    tu_fill_uniform(x, sizeof x / sizeof x[0], &rng, -1.0f, 1.0f);
+    clvit_model *m = small_model(1);
+    assert_int_equal(clvit_model_forward(m, x, B, l1), CLVIT_SUCCESS);
+    assert_int_equal(clvit_model_set_dropout(m, 0.0f, 0.0f), CLVIT_SUCCESS);
+    assert_int_equal(clvit_model_forward(m, x, B, l2), CLVIT_SUCCESS);
+    assert_memory_equal(l1, l2, sizeof l1);
+    assert_int_equal(clvit_model_set_dropout(m, 0.3f, 0.3f), CLVIT_SUCCESS);
+    clvit_train_config tc;
+    clvit_train_config_default(&tc);
+    double loss[3];
+    for (int i = 0; i < 3; i++) {
+        tc.seed = i < 2 ? 7 : 8;
+        clvit_trainer *t;
+        clvit_step_result r;
+        assert_int_equal(clvit_trainer_create(m, &tc, B, &t), CLVIT_SUCCESS);
+        assert_int_equal(clvit_train_grads(t, x, y, B, &r), CLVIT_SUCCESS);
+        loss[i] = r.loss;
+        clvit_trainer_free(t);
+    }
+    printf("  losses with dropout: seed 7 %.6f, %.6f; seed 8 %.6f\n", loss[0], loss[1], loss[2]);
+    assert_true(loss[0] == loss[1]); /* same seed: same masks */
+    assert_true(loss[0] != loss[2]); /* another seed: other masks */
+    clvit_model_free(m);
+}
+
+/* A short run on synthetic images (each class a bright square at its own place, plus noise):
+ * the loss falls and accuracy ends far above chance (10%). */
+static void test_learns_synthetic(void **s) {
+    (void)s;
+    enum { COUNT = 320, B = 32, EPOCHS = 8 };
+    float *x = malloc((size_t)COUNT * 28 * 28 * sizeof *x);
+    int32_t *y = malloc(COUNT * sizeof *y);
+    uint64_t rng = 42;
+    tu_fill_uniform(x, (size_t)COUNT * 28 * 28, &rng, -1.0f, -0.4f); /* noisy dark background */
+    for (int i = 0; i < COUNT; i++) {
+        int k = i % 10, r0 = 3 + (k / 5) * 12, c0 = 1 + (k % 5) * 5;
+        y[i] = k;
+        for (int r = r0; r < r0 + 8; r++)
+            for (int c = c0; c < c0 + 5; c++) x[(size_t)i * 784 + r * 28 + c] = 1.0f;
+    }
+    clvit_model *m = small_model(3);
+    clvit_train_config tc;
+    small_train_config(&tc);
+    tc.lr = 3e-3f;
+    tc.warmup_steps = 10;
+    tc.total_steps = EPOCHS * COUNT / B;
+    clvit_trainer *t;
+    assert_int_equal(clvit_trainer_create(m, &tc, B, &t), CLVIT_SUCCESS);
+    double first = 0, last = 0;
+    int correct = 0;
+    for (int e = 0; e < EPOCHS; e++) {
+        double loss = 0;
+        correct = 0;
+        for (int b = 0; b < COUNT / B; b++) {
+            clvit_step_result r;
+            assert_int_equal(clvit_train_step(t, x + (size_t)b * B * 784, y + b * B, B, &r),
+                             CLVIT_SUCCESS);
+            loss += r.loss / (COUNT / B);
+            correct += r.correct;
+        }
+        if (e == 0) first = loss;
+        last = loss;
+        printf("  epoch %d: loss %.4f acc %.3f\n", e + 1, loss, (double)correct / COUNT);
+    }
+    float *logits = malloc((size_t)COUNT * 10 * sizeof *logits);
+    assert_int_equal(clvit_model_forward(m, x, COUNT, logits), CLVIT_SUCCESS);
+    int eval_correct = 0;
+    for (int i = 0; i < COUNT; i++) {
+        int best = 0;
+        for (int k = 1; k < 10; k++)
+            if (logits[i * 10 + k] > logits[i * 10 + best]) best = k;
+        eval_correct += best == y[i];
+    }
+    printf("  eval accuracy %.3f\n", (double)eval_correct / COUNT);
+    assert_true(last < 0.5 * first);
+    assert_true(eval_correct >= COUNT * 8 / 10);
+    free(logits);
+    free(x);
+    free(y);
+    clvit_trainer_free(t);
+    clvit_model_free(m);
+}
+
 int main(void) {
 #define ENTRY(name)                                                                                \
     cmocka_unit_test(grads_##name), cmocka_unit_test(adam_##name), cmocka_unit_test(adamw_##name),
-    const struct CMUnitTest tests[] = {FIXTURES(ENTRY) cmocka_unit_test(test_lr_schedule)};
+    const struct CMUnitTest tests[] = {FIXTURES(ENTRY) cmocka_unit_test(test_lr_schedule),
+                                       cmocka_unit_test(test_resume_exact),
+                                       cmocka_unit_test(test_dropout_modes),
+                                       cmocka_unit_test(test_learns_synthetic)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
