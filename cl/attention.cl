@@ -6,6 +6,11 @@
  *   att   (B, H, N, N)       scores, softmax taken in place along the last dimension
  *   y     (B, H, N, hd)      att @ v
  *   out   (B, N, H*hd)       heads merged back
+ *
+ * Backward (same layouts, d-prefixed): split_heads is the inverse of merge_heads,
+ * softmax_backward turns datt = dP into dS = P * (dP - sum_j dP * P) in place, and
+ * qkv_merge is the inverse permutation of qkv_split (the bias gradient is a column sum of
+ * its output, done in lib/reduce.c).
  */
 #ifndef WGS
 #define WGS 64
@@ -68,4 +73,49 @@ __kernel void merge_heads(__global float *out, uint out_off, __global const floa
     const int c = i % D, n = (i / D) % N, b = i / ((size_t)D * N);
     const int h = c / hd, e = c % hd;
     out[out_off + i] = y[y_off + (((size_t)b * H + h) * N + n) * hd + e];
+}
+
+/* One work-item per element of dout: dy[b, h, n, e] = dout[b, n, h*hd + e]. */
+__kernel void split_heads(__global float *dy, uint dy_off, __global const float *dout,
+                          uint dout_off, int B, int N, int H, int hd) {
+    const size_t i = get_global_id(0);
+    const int D = H * hd;
+    if (i >= (size_t)B * N * D) return;
+    const int c = i % D, n = (i / D) % N, b = i / ((size_t)D * N);
+    const int h = c / hd, e = c % hd;
+    dy[dy_off + (((size_t)b * H + h) * N + n) * hd + e] = dout[dout_off + i];
+}
+
+/* Row-wise softmax backward in place on datt: one work-group per row of length N. */
+__kernel __attribute__((reqd_work_group_size(WGS, 1, 1)))
+void softmax_backward(__global float *datt, uint datt_off, __global const float *att,
+                      uint att_off, int N) {
+    __local float scratch[WGS];
+    const int lid = get_local_id(0);
+    const size_t base = (size_t)get_group_id(0) * N;
+    __global float *d = datt + datt_off + base;
+    __global const float *pr = att + att_off + base;
+    float s = 0.0f;
+    for (int i = lid; i < N; i += WGS) s += d[i] * pr[i];
+    scratch[lid] = s;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int k = WGS / 2; k > 0; k >>= 1) {
+        if (lid < k) scratch[lid] += scratch[lid + k];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    const float dot = scratch[0];
+    for (int i = lid; i < N; i += WGS) d[i] = pr[i] * (d[i] - dot);
+}
+
+/* One work-item per element of dqkv (B, N, 3D): the inverse of qkv_split. */
+__kernel void qkv_merge(__global float *dqkv, uint dqkv_off, __global const float *dqkvh,
+                        uint dqkvh_off, int B, int N, int H, int hd) {
+    const size_t i = get_global_id(0);
+    const int D = H * hd;
+    if (i >= (size_t)B * N * 3 * D) return;
+    const int c = i % (3 * D);
+    const int n = (i / (3 * D)) % N;
+    const int b = i / ((size_t)3 * D * N);
+    const int which = c / D, h = (c % D) / hd, e = c % hd;
+    dqkv[dqkv_off + i] = dqkvh[dqkvh_off + ((((size_t)which * B + b) * H + h) * N + n) * hd + e];
 }

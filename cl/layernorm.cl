@@ -5,9 +5,21 @@
  *   mean, rstd  (rows)      saved for the backward pass
  *   weight, bias (C)        in the parameter buffer at w_off / b_off
  * Two-pass statistics (mean, then centred variance) for accuracy; biased variance as PyTorch.
+ *
+ * Backward, with xhat = (x - mean) * rstd and g = dout * weight:
+ *   dx     = rstd * (g - mean_C(g) - xhat * mean_C(g * xhat))   one work-group per row
+ *   dweight = sum_rows dout * xhat, dbias = sum_rows dout          one work-group per
+ *                                                                  TILE_C columns
+ * Gradients take a BLAS-style beta: 0 overwrites (the old value is never read), 1 adds.
  */
 #ifndef WGS
 #define WGS 64
+#endif
+#ifndef TILE_C
+#define TILE_C 32
+#endif
+#ifndef LANES
+#define LANES 8
 #endif
 
 /* Sum of v over the work-group; every item gets the result. scratch holds WGS floats. */
@@ -46,4 +58,63 @@ void layernorm_forward(__global float *out, uint out_off, __global float *mean, 
         mean[mean_off + row] = mu;
         rstd[rstd_off + row] = rs;
     }
+}
+
+__kernel __attribute__((reqd_work_group_size(WGS, 1, 1)))
+void layernorm_backward(__global float *dx, uint dx_off, float beta, __global const float *dout,
+                        uint dout_off, __global const float *x, uint x_off,
+                        __global const float *mean, uint mean_off, __global const float *rstd,
+                        uint rstd_off, __global const float *p, uint w_off, int C) {
+    __local float scratch[WGS];
+    const int row = get_group_id(0), lid = get_local_id(0);
+    const size_t base = (size_t)row * C;
+    __global const float *xr = x + x_off + base;
+    __global const float *gr = dout + dout_off + base;
+    __global float *dr = dx + dx_off + base;
+    const float mu = mean[mean_off + row], rs = rstd[rstd_off + row];
+    float s1 = 0.0f, s2 = 0.0f;
+    for (int i = lid; i < C; i += WGS) {
+        const float g = gr[i] * p[w_off + i];
+        s1 += g;
+        s2 += g * (xr[i] - mu) * rs;
+    }
+    const float m1 = group_sum(s1, scratch) / C;
+    const float m2 = group_sum(s2, scratch) / C;
+    for (int i = lid; i < C; i += WGS) {
+        const float xhat = (xr[i] - mu) * rs;
+        const float v = rs * (gr[i] * p[w_off + i] - m1 - xhat * m2);
+        dr[i] = beta == 0.0f ? v : beta * dr[i] + v;
+    }
+}
+
+/* g[dw_off + c] (+)= sum_r dout[r, c] * xhat[r, c]; g[db_off + c] (+)= sum_r dout[r, c]. */
+__kernel __attribute__((reqd_work_group_size(TILE_C * LANES, 1, 1)))
+void layernorm_param_backward(__global float *g, uint dw_off, uint db_off, float beta,
+                              __global const float *dout, uint dout_off,
+                              __global const float *x, uint x_off, __global const float *mean,
+                              uint mean_off, __global const float *rstd, uint rstd_off,
+                              int rows, int C) {
+    __local float part_w[LANES][TILE_C], part_b[LANES][TILE_C];
+    const int lid = get_local_id(0), tc = lid % TILE_C, lane = lid / TILE_C;
+    const int c = get_group_id(0) * TILE_C + tc;
+    float sw = 0.0f, sb = 0.0f;
+    if (c < C) {
+        for (int r = lane; r < rows; r += LANES) {
+            const size_t i = (size_t)r * C + c;
+            const float d = dout[dout_off + i];
+            sw += d * (x[x_off + i] - mean[mean_off + r]) * rstd[rstd_off + r];
+            sb += d;
+        }
+    }
+    part_w[lane][tc] = sw;
+    part_b[lane][tc] = sb;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    if (lane != 0 || c >= C) return;
+    float tw = 0.0f, tb = 0.0f;
+    for (int l = 0; l < LANES; l++) {
+        tw += part_w[l][tc];
+        tb += part_b[l][tc];
+    }
+    g[dw_off + c] = beta == 0.0f ? tw : beta * g[dw_off + c] + tw;
+    g[db_off + c] = beta == 0.0f ? tb : beta * g[db_off + c] + tb;
 }

@@ -8,6 +8,9 @@
  * then cols @ W^T gives pe (B*P, D). embed_forward builds the token sequence
  *   x (B, N, D), N = T + P, T = 1 (class) or 2 (class, distillation) prefix tokens:
  *   x[b,0] = cls + pos[0], x[b,1] = dist + pos[1], x[b,T+i] = pe[b,i] + bias + pos[T+i]
+ * Backward: embed_backward gathers the patch-token rows of dx into dpe (B*P, D); the weight
+ * gradient is then dpe^T cols (a GEMM) and the bias, token and position gradients are
+ * column sums (lib/reduce.c).
  */
 
 __kernel void im2col(__global float *cols, uint cols_off, __global const float *img,
@@ -38,4 +41,15 @@ __kernel void embed_forward(__global float *x, uint x_off, __global const float 
     else
         v = pe[pe_off + ((size_t)b * (N - T) + (n - T)) * D + d] + p[bias_off + d];
     x[x_off + i] = v + pos[pos_off + (size_t)n * D + d];
+}
+
+/* One work-item per element of dpe: dpe[b, i, d] = dx[b, T + i, d]. */
+__kernel void embed_backward(__global float *dpe, uint dpe_off, __global const float *dx,
+                             uint dx_off, int B, int N, int T, int D) {
+    const size_t i = get_global_id(0);
+    const int P = N - T;
+    if (i >= (size_t)B * P * D) return;
+    const size_t row = i / D; /* b * P + patch */
+    const size_t b = row / P;
+    dpe[dpe_off + i] = dx[dx_off + (row + (b + 1) * T) * D + i % D];
 }

@@ -1,7 +1,9 @@
 /*
  * head.c - from the final-norm tokens to the classifier input (class token, distillation
  * token, or mean over patch tokens) and the mean of the two DeiT heads. The pre-logits
- * and head Linears go through lib/linear.c. Kernels in cl/head.cl.
+ * and head Linears go through lib/linear.c. Kernels in cl/head.cl. The backward of the
+ * pooling scatters the pooled gradient back over the tokens; the backward of average2 is
+ * half the output gradient to each head, which the caller folds into its own scaling.
  */
 #include "layers.h"
 
@@ -12,9 +14,8 @@ clvit_status clvit_pool_forward(clvit_ctx *ctx, cl_mem pooled, size_t pooled_off
     cl_kernel k;
     cl_uint po = (cl_uint)pooled_off, xo = (cl_uint)x_off;
     CLVIT_CHECK(clvit_kernel(ctx, "head.cl", "pool_forward", NULL, &k));
-    CLVIT_CHECK(clvit_args(k, 10, CLVIT_A(pooled), CLVIT_A(po), CLVIT_A(x), CLVIT_A(xo),
-                           CLVIT_A(B), CLVIT_A(N), CLVIT_A(D), CLVIT_A(T), CLVIT_A(tok),
-                           CLVIT_A(avg)));
+    CLVIT_CHECK(clvit_args(k, 10, CLVIT_A(pooled), CLVIT_A(po), CLVIT_A(x), CLVIT_A(xo), CLVIT_A(B),
+                           CLVIT_A(N), CLVIT_A(D), CLVIT_A(T), CLVIT_A(tok), CLVIT_A(avg)));
     return clvit_launch(ctx, k, "pool_forward", (size_t)B * D, 64);
 }
 
@@ -26,4 +27,19 @@ clvit_status clvit_average2(clvit_ctx *ctx, cl_mem out, size_t out_off, cl_mem a
     CLVIT_CHECK(clvit_args(k, 7, CLVIT_A(out), CLVIT_A(oo), CLVIT_A(a), CLVIT_A(ao), CLVIT_A(b),
                            CLVIT_A(bo), CLVIT_A(n)));
     return clvit_launch(ctx, k, "average2", (size_t)n, 64);
+}
+
+clvit_status clvit_pool_backward(clvit_ctx *ctx, cl_mem dx, size_t dx_off, float beta,
+                                 cl_mem dpooled, size_t dpooled_off, int B, int N, int D, int T,
+                                 int tok, int avg) {
+    if (B < 0 || N <= T || D <= 0 || tok < 0 || tok >= N)
+        return clvit_fail(CLVIT_ERR_SHAPE, "pool backward: B=%d N=%d D=%d T=%d tok=%d", B, N, D, T,
+                          tok);
+    cl_kernel k;
+    cl_uint xo = (cl_uint)dx_off, po = (cl_uint)dpooled_off;
+    CLVIT_CHECK(clvit_kernel(ctx, "head.cl", "pool_backward", NULL, &k));
+    CLVIT_CHECK(clvit_args(k, 11, CLVIT_A(dx), CLVIT_A(xo), CLVIT_A(beta), CLVIT_A(dpooled),
+                           CLVIT_A(po), CLVIT_A(B), CLVIT_A(N), CLVIT_A(D), CLVIT_A(T),
+                           CLVIT_A(tok), CLVIT_A(avg)));
+    return clvit_launch(ctx, k, "pool_backward", (size_t)B * N * D, 64);
 }

@@ -6,19 +6,48 @@
 
 #define LN_WGS 64
 #define LN_EPS 1e-6f
+/* layernorm_param_backward: TILE_C columns x LANES row lanes, the defaults in the .cl file */
+#define LN_PARAM_TILE_C 32
+#define LN_PARAM_LANES 8
 
 clvit_status clvit_layernorm_forward(clvit_ctx *ctx, cl_mem out, size_t out_off, cl_mem mean,
                                      size_t mean_off, cl_mem rstd, size_t rstd_off, cl_mem x,
-                                     size_t x_off,
-                                     cl_mem p, size_t w_off, size_t b_off, int rows, int C) {
+                                     size_t x_off, cl_mem p, size_t w_off, size_t b_off, int rows,
+                                     int C) {
     if (rows < 0 || C <= 0) return clvit_fail(CLVIT_ERR_SHAPE, "layernorm: rows=%d C=%d", rows, C);
     cl_kernel k;
     CLVIT_CHECK(clvit_kernel(ctx, "layernorm.cl", "layernorm_forward", "-DWGS=64", &k));
-    cl_uint o = (cl_uint)out_off, mo = (cl_uint)mean_off, ro = (cl_uint)rstd_off, xo = (cl_uint)x_off, wo = (cl_uint)w_off,
-            bo = (cl_uint)b_off;
+    cl_uint o = (cl_uint)out_off, mo = (cl_uint)mean_off, ro = (cl_uint)rstd_off,
+            xo = (cl_uint)x_off, wo = (cl_uint)w_off, bo = (cl_uint)b_off;
     float eps = LN_EPS;
     CLVIT_CHECK(clvit_args(k, 13, CLVIT_A(out), CLVIT_A(o), CLVIT_A(mean), CLVIT_A(mo),
-                           CLVIT_A(rstd), CLVIT_A(ro), CLVIT_A(x), CLVIT_A(xo), CLVIT_A(p), CLVIT_A(wo),
-                           CLVIT_A(bo), CLVIT_A(C), CLVIT_A(eps)));
+                           CLVIT_A(rstd), CLVIT_A(ro), CLVIT_A(x), CLVIT_A(xo), CLVIT_A(p),
+                           CLVIT_A(wo), CLVIT_A(bo), CLVIT_A(C), CLVIT_A(eps)));
     return clvit_launch_rows(ctx, k, "layernorm_forward", (size_t)rows, LN_WGS);
+}
+
+clvit_status clvit_layernorm_backward(clvit_ctx *ctx, cl_mem dx, size_t dx_off, float beta_dx,
+                                      cl_mem g, size_t dw_off, size_t db_off, float beta_w,
+                                      cl_mem dout, size_t dout_off, cl_mem x, size_t x_off,
+                                      cl_mem mean, size_t mean_off, cl_mem rstd, size_t rstd_off,
+                                      cl_mem p, size_t w_off, int rows, int C) {
+    if (rows < 0 || C <= 0)
+        return clvit_fail(CLVIT_ERR_SHAPE, "layernorm backward: rows=%d C=%d", rows, C);
+    cl_uint dxo = (cl_uint)dx_off, dwo = (cl_uint)dw_off, dbo = (cl_uint)db_off,
+            go = (cl_uint)dout_off, xo = (cl_uint)x_off, mo = (cl_uint)mean_off,
+            ro = (cl_uint)rstd_off, wo = (cl_uint)w_off;
+    cl_kernel k;
+    /* parameter gradients first: they read dout, which dx may overwrite in place */
+    CLVIT_CHECK(clvit_kernel(ctx, "layernorm.cl", "layernorm_param_backward", "-DWGS=64", &k));
+    CLVIT_CHECK(clvit_args(k, 14, CLVIT_A(g), CLVIT_A(dwo), CLVIT_A(dbo), CLVIT_A(beta_w),
+                           CLVIT_A(dout), CLVIT_A(go), CLVIT_A(x), CLVIT_A(xo), CLVIT_A(mean),
+                           CLVIT_A(mo), CLVIT_A(rstd), CLVIT_A(ro), CLVIT_A(rows), CLVIT_A(C)));
+    const size_t tiles = ((size_t)C + LN_PARAM_TILE_C - 1) / LN_PARAM_TILE_C;
+    CLVIT_CHECK(clvit_launch_rows(ctx, k, "layernorm_param_backward", tiles,
+                                  LN_PARAM_TILE_C * LN_PARAM_LANES));
+    CLVIT_CHECK(clvit_kernel(ctx, "layernorm.cl", "layernorm_backward", "-DWGS=64", &k));
+    CLVIT_CHECK(clvit_args(k, 14, CLVIT_A(dx), CLVIT_A(dxo), CLVIT_A(beta_dx), CLVIT_A(dout),
+                           CLVIT_A(go), CLVIT_A(x), CLVIT_A(xo), CLVIT_A(mean), CLVIT_A(mo),
+                           CLVIT_A(rstd), CLVIT_A(ro), CLVIT_A(p), CLVIT_A(wo), CLVIT_A(C)));
+    return clvit_launch_rows(ctx, k, "layernorm_backward", (size_t)rows, LN_WGS);
 }

@@ -62,4 +62,70 @@ clvit_status clvit_pool_forward(clvit_ctx *ctx, cl_mem pooled, size_t pooled_off
 clvit_status clvit_average2(clvit_ctx *ctx, cl_mem out, size_t out_off, cl_mem a, size_t a_off,
                             cl_mem b, size_t b_off, int n);
 
+/* ================================================================ backward
+ * Gradients follow BLAS accumulate semantics: a `beta` of 0 overwrites the gradient
+ * tensor, 1 adds to it. Parameter gradients live in the gradient buffer `g` at the same
+ * offsets as the parameters in `p`. Activation gradients are (buffer, offset) pairs. */
+
+/* dx = beta_dx * dx + dLN/dx; dW, dB (C) = beta_w * (.) + column sums over rows. */
+clvit_status clvit_layernorm_backward(clvit_ctx *ctx, cl_mem dx, size_t dx_off, float beta_dx,
+                                      cl_mem g, size_t dw_off, size_t db_off, float beta_w,
+                                      cl_mem dout, size_t dout_off,         /* (R, C) */
+                                      cl_mem x, size_t x_off,               /* (R, C) */
+                                      cl_mem mean, size_t mean_off,         /* (R) */
+                                      cl_mem rstd, size_t rstd_off,         /* (R) */
+                                      cl_mem p, size_t w_off, int rows, int C);
+
+/* Backward of clvit_linear_forward for its epilogue:
+ *   GELU/TANH: first dpre = dy * act'(pre) written into `dpre` (rows, out) scratch
+ *              (TANH uses y = tanh(pre) saved in y); then as BIAS with dy := dpre.
+ *   BIAS/RESIDUAL: dW (out, in) = beta_w * dW + dy^T x; db = beta_w * db + colsum(dy)
+ *              (no db when b_off == SIZE_MAX); dx = beta_dx * dx + dy W.
+ *   RESIDUAL also adds dy into dres (dres += dy), since y = res + ... .
+ * dx may be NULL to skip the input gradient. */
+clvit_status clvit_linear_backward(clvit_ctx *ctx, const char *label, clvit_epilogue epi,
+                                   cl_mem dx, size_t dx_off, float beta_dx,   /* (rows, in) */
+                                   cl_mem g, size_t dw_off, size_t db_off, float beta_w,
+                                   cl_mem dres, size_t dres_off,              /* (rows, out) */
+                                   cl_mem dpre, size_t dpre_off,              /* (rows, out) */
+                                   cl_mem dy, size_t dy_off,                  /* (rows, out) */
+                                   cl_mem y, size_t y_off, cl_mem pre, size_t pre_off,
+                                   cl_mem x, size_t x_off,                    /* (rows, in) */
+                                   cl_mem p, size_t w_off, int rows, int in, int out);
+
+/* Backward of clvit_attention_forward. Inputs: dout (B, N, D) gradient of the merged heads,
+ * the saved att probabilities and qkvh. Scratch: dy (B, H, N, hd), datt (B, H, N, N),
+ * dqkvh (3, B, H, N, hd). Output: dqkv (B, N, 3D) overwritten (gradient of the qkv Linear's
+ * GEMM output) and, when has_bias, the qkv bias gradient at g[qkv_db_off] with beta_w. */
+clvit_status clvit_attention_backward(clvit_ctx *ctx, cl_mem dqkv, size_t dqkv_off,
+                                      cl_mem g, size_t qkv_db_off, float beta_w,
+                                      cl_mem dqkvh, size_t dqkvh_off, cl_mem datt,
+                                      size_t datt_off, cl_mem dy, size_t dy_off,
+                                      cl_mem dout, size_t dout_off, cl_mem att, size_t att_off,
+                                      cl_mem qkvh, size_t qkvh_off, int has_bias, float scale,
+                                      int B, int N, int H, int hd);
+
+/* Backward of clvit_patch_embed_forward from dx (B, N, D): conv weight and bias, class and
+ * distillation tokens (sums over the batch), and the learned position embedding when
+ * dpos_off != SIZE_MAX. Scratch dpe (B*P, D). All parameter gradients use beta_w. */
+clvit_status clvit_patch_embed_backward(clvit_ctx *ctx, cl_mem g, size_t dw_off, size_t db_off,
+                                        size_t dcls_off, size_t ddist_off, size_t dpos_off,
+                                        float beta_w, cl_mem dpe, size_t dpe_off,
+                                        cl_mem dx, size_t dx_off,     /* (B, N, D) */
+                                        cl_mem cols, size_t cols_off, /* (B, P, C*p*p) */
+                                        int B, int C, int img_size, int patch, int T, int D);
+
+/* dx (B, N, D) = beta * dx + scatter of dpooled (B, D) to token `tok` (or spread evenly over
+ * the patch tokens with avg). */
+clvit_status clvit_pool_backward(clvit_ctx *ctx, cl_mem dx, size_t dx_off, float beta,
+                                 cl_mem dpooled, size_t dpooled_off, int B, int N, int D, int T,
+                                 int tok, int avg);
+
+/* ---- reduce.c: out (cols) = beta * out + column sums of x (rows, cols); row r of x starts
+ * at x_off + r * ld (ld >= cols). beta == 0 never reads out. */
+clvit_status clvit_colsum(clvit_ctx *ctx, cl_mem out, size_t out_off, float beta, cl_mem x,
+                          size_t x_off, int rows, int cols);
+clvit_status clvit_colsum_strided(clvit_ctx *ctx, cl_mem out, size_t out_off, float beta,
+                                  cl_mem x, size_t x_off, int rows, int cols, int ld);
+
 #endif

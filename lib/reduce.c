@@ -1,0 +1,28 @@
+/*
+ * reduce.c - column sums over the rows of a row-major matrix, the reduction behind
+ * bias and token gradients, with BLAS-style beta. Kernel in cl/reduce.cl.
+ */
+#include "layers.h"
+
+/* Must match the defaults of TILE_C and LANES in cl/reduce.cl. */
+#define COLSUM_TILE_C 32
+#define COLSUM_LANES 8
+
+clvit_status clvit_colsum_strided(clvit_ctx *ctx, cl_mem out, size_t out_off, float beta, cl_mem x,
+                                  size_t x_off, int rows, int cols, int ld) {
+    if (rows < 0 || cols < 0 || ld < cols)
+        return clvit_fail(CLVIT_ERR_SHAPE, "colsum: rows=%d cols=%d ld=%d", rows, cols, ld);
+    if (cols == 0) return CLVIT_SUCCESS;
+    cl_kernel k;
+    CLVIT_CHECK(clvit_kernel(ctx, "reduce.cl", "colsum", NULL, &k));
+    cl_uint oo = (cl_uint)out_off, xo = (cl_uint)x_off;
+    CLVIT_CHECK(clvit_args(k, 8, CLVIT_A(out), CLVIT_A(oo), CLVIT_A(beta), CLVIT_A(x), CLVIT_A(xo),
+                           CLVIT_A(rows), CLVIT_A(cols), CLVIT_A(ld)));
+    const size_t tiles = ((size_t)cols + COLSUM_TILE_C - 1) / COLSUM_TILE_C;
+    return clvit_launch_rows(ctx, k, "colsum", tiles, COLSUM_TILE_C * COLSUM_LANES);
+}
+
+clvit_status clvit_colsum(clvit_ctx *ctx, cl_mem out, size_t out_off, float beta, cl_mem x,
+                          size_t x_off, int rows, int cols) {
+    return clvit_colsum_strided(ctx, out, out_off, beta, x, x_off, rows, cols, cols);
+}
