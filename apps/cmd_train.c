@@ -313,10 +313,13 @@ int cmd_train(int argc, char **argv) {
            resume ? resume : init ? init : s.preset, cfg->in_chans, cfg->img_size, cfg->img_size,
            cfg->patch_size, cfg->embed_dim, cfg->depth, cfg->num_heads,
            clvit_config_num_params(cfg) / 1e6);
+    char sched[64] = "constant";
+    if (warmup > 0)
+        snprintf(sched, sizeof sched, "warm-up %ld epoch%s, cosine to %g", warmup,
+                 warmup == 1 ? "" : "s", min_lr);
     printf("  %d training / %d validation images, batch %ld, %ld steps per epoch, %s lr %g "
-           "(warm-up %ld epoch%s, cosine), weight decay %g, seed %ld\n",
-           ntr, nva, batch, steps_per_epoch, s.optimizer, lr, warmup, warmup == 1 ? "" : "s", wd,
-           seed);
+           "(%s), weight decay %g, seed %ld\n",
+           ntr, nva, batch, steps_per_epoch, s.optimizer, lr, sched, wd, seed);
     printf("  device memory for training: %.1f MiB (parameters, gradients, Adam moments, "
            "activations)\n",
            clvit_trainer_device_bytes(trainer) / 1048576.0);

@@ -36,6 +36,8 @@ static const preset presets[] = {
     {"deit_base_distilled_patch16_224", 224, 16, 3, 1000, 768, 12, 12, 4.0f, 0, 1, 1},
     /* MNIST / Fashion-MNIST: 28x28 grey, 7x7 patches -> 16 tokens + class token */
     {"vit_mnist", 28, 7, 1, 10, 64, 6, 4, 2.0f, 0, 0, 0},
+    /* a small one for quick checks and CI */
+    {"vit_mnist_tiny", 28, 7, 1, 10, 32, 2, 2, 2.0f, 0, 0, 0},
 };
 #define NUM_PRESETS ((int)(sizeof presets / sizeof presets[0]))
 

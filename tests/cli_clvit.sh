@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# End-to-end tests of the clvit command: help and usage errors, devices, info, forward parity
+# through .npy files, predict on a PNG, train/save/resume/eval/submission on synthetic IDX and
+# CSV data, Ctrl-C saving a checkpoint, and one clear error line on malformed input.
+# Usage: cli_clvit.sh CLVIT_BINARY SOURCE_DIR
+set -uo pipefail
+CLVIT=$1
+SRC=$2
+FIX=$SRC/tests/fixtures
+HELP="python3 $SRC/tests/cli_helpers.py"
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+pass=0
+fail=0
+
+ok() { echo "ok: $1"; pass=$((pass + 1)); }
+bad() { echo "FAILED: $1"; fail=$((fail + 1)); }
+# expect CODE DESCRIPTION -- command...: checks the exit code; output in $T/out
+expect() {
+  local code=$1 what=$2
+  shift 3
+  "$@" >"$T/out" 2>&1
+  local got=$?
+  if [[ $got == "$code" ]]; then ok "$what"; else
+    bad "$what (exit $got, wanted $code)"
+    tail -5 "$T/out"
+  fi
+}
+has() { # has PATTERN DESCRIPTION: the last output contains PATTERN
+  if grep -q -- "$1" "$T/out"; then ok "$2"; else
+    bad "$2 (no '$1' in output)"
+    tail -5 "$T/out"
+  fi
+}
+one_line() { # the last (error) output is exactly one line
+  if [[ $(wc -l <"$T/out") == 1 ]]; then ok "$1: one line"; else
+    bad "$1: $(wc -l <"$T/out") lines"
+    cat "$T/out"
+  fi
+}
+
+# help and usage
+expect 0 "clvit --help" -- "$CLVIT" --help
+for c in devices info predict forward train eval; do
+  expect 0 "clvit $c --help" -- "$CLVIT" $c --help
+  has "usage: clvit $c" "$c help shows usage"
+done
+expect 2 "no command" -- "$CLVIT"
+expect 2 "unknown command" -- "$CLVIT" frobnicate
+has "unknown command 'frobnicate'" "unknown command is named"
+expect 2 "unknown option" -- "$CLVIT" info --bogus
+has "unknown option '--bogus'" "unknown option is named"
+one_line "unknown option"
+expect 2 "bad number" -- "$CLVIT" train --data mnist:x --epochs zero
+has "\-\-epochs: 'zero' is not an integer" "bad number names the option"
+expect 2 "missing value" -- "$CLVIT" predict --topk
+expect 2 "train without --data" -- "$CLVIT" train
+expect 2 "predict without images" -- "$CLVIT" predict --preset vit_mnist
+
+# devices and info
+expect 0 "devices" -- "$CLVIT" devices
+has "device 0:0" "devices lists 0:0"
+has "compute units" "devices shows compute units"
+expect 1 "unknown device" -- "$CLVIT" forward --preset vit_mnist --device no-such-device --input x --output y
+expect 0 "info --list" -- "$CLVIT" info --list
+has "vit_base_patch16_224 " "presets include ViT-B/16"
+has "deit_tiny_distilled_patch16_224" "presets include distilled DeiT"
+expect 0 "info on a preset" -- "$CLVIT" info --preset vit_base_patch16_224
+has "86567656" "ViT-B/16 has timm's 86,567,656 parameters"
+expect 0 "info on a file" -- "$CLVIT" info --model "$FIX/tiny_distilled.safetensors"
+has "distillation" "info reads the distilled architecture from metadata"
+expect 1 "info on a preset that does not exist" -- "$CLVIT" info --preset vit_tiny_nonexistent
+one_line "unknown preset"
+
+# forward parity through .npy
+for f in tiny_qkvbias tiny_distilled tiny_gap_sincos; do
+  $HELP npy-from "$FIX/$f.io.safetensors" "$T/$f.npy"
+  expect 0 "forward $f" -- "$CLVIT" forward --model "$FIX/$f.safetensors" --input "$T/$f.npy" --output "$T/$f.out.npy"
+  expect 0 "forward $f matches PyTorch" -- $HELP check-logits "$T/$f.out.npy" "$FIX/$f.io.safetensors"
+done
+expect 1 "forward with the wrong input shape" -- "$CLVIT" forward --model "$FIX/tiny_heads5.safetensors" --input "$T/tiny_qkvbias.npy" --output "$T/x.npy"
+has "expected shape" "wrong shape is explained"
+head -c 100 "$T/tiny_qkvbias.npy" >"$T/trunc.npy"
+expect 1 "forward on a truncated .npy" -- "$CLVIT" forward --model "$FIX/tiny_qkvbias.safetensors" --input "$T/trunc.npy" --output "$T/x.npy"
+one_line "truncated npy"
+head -c 5000 "$FIX/tiny_qkvbias.safetensors" >"$T/trunc.safetensors"
+expect 1 "forward on truncated weights" -- "$CLVIT" forward --model "$T/trunc.safetensors" --input "$T/tiny_qkvbias.npy" --output "$T/x.npy"
+one_line "truncated safetensors"
+# without metadata: the architecture is inferred from shapes (heads given), or a preset is used
+$HELP strip-meta "$FIX/tiny_qkvbias.safetensors" "$T/nometa.safetensors"
+expect 0 "forward with an inferred architecture" -- "$CLVIT" forward --model "$T/nometa.safetensors" --heads 3 --input "$T/tiny_qkvbias.npy" --output "$T/nometa.npy"
+expect 0 "inferred architecture matches PyTorch" -- $HELP check-logits "$T/nometa.npy" "$FIX/tiny_qkvbias.io.safetensors"
+expect 1 "weights for the wrong preset" -- "$CLVIT" forward --model "$T/nometa.safetensors" --preset deit_tiny_patch16_224 --input "$T/tiny_qkvbias.npy" --output "$T/x.npy"
+has "blocks.0.attn.qkv.weight has shape (72, 24), expected (576, 192)" "wrong-shape tensors are named with the expected shape"
+has "missing blocks.2.norm1.weight, expected shape (192)" "missing tensors are named"
+
+# predict on an image
+$HELP png "$T/img.png" 40 30
+expect 0 "predict a PNG" -- "$CLVIT" predict --model "$FIX/tiny_qkvbias.safetensors" --topk 3 "$T/img.png"
+if [[ $(grep -c '^ ' "$T/out") == 3 ]]; then ok "predict prints top-3"; else bad "predict top-3"; cat "$T/out"; fi
+printf 'not an image' >"$T/bad.png"
+expect 1 "predict on a broken image" -- "$CLVIT" predict --model "$FIX/tiny_qkvbias.safetensors" "$T/bad.png"
+one_line "broken image"
+
+# training on synthetic IDX data (train .gz, test plain)
+$HELP idx "$T/mnist" 400 --gz
+TRAIN=("$CLVIT" train --data "mnist:$T/mnist" --preset vit_mnist_tiny --epochs 4 --batch 20 --lr 3e-3 --rotate 0 --shift 0)
+expect 0 "train 4 epochs" -- "${TRAIN[@]}" --save "$T/ck.safetensors" --log "$T/log.csv"
+has "epoch 4/4  train loss" "per-epoch summary"
+has "test accuracy" "test accuracy at the end"
+if [[ $(wc -l <"$T/log.csv") == 5 ]]; then ok "metrics CSV has 4 epochs"; else bad "metrics CSV"; cat "$T/log.csv"; fi
+acc=$(grep -o 'test accuracy [0-9.]*' "$T/out" | awk '{print $3}')
+if awk "BEGIN{exit !($acc > 0.5)}"; then ok "learns the synthetic set (test accuracy $acc)"; else bad "test accuracy $acc"; fi
+expect 0 "eval the checkpoint" -- "$CLVIT" eval --model "$T/ck.safetensors" --data "mnist:$T/mnist"
+has "confusion matrix" "eval prints the confusion matrix"
+has "accuracy $acc" "eval reproduces the test accuracy"
+expect 0 "predict works with a trained checkpoint" -- "$CLVIT" info --model "$T/ck.safetensors"
+
+# stop after 2 steps, resume, and finish: same as the uninterrupted run
+expect 0 "train --max-steps 5" -- "${TRAIN[@]}" --save "$T/part.safetensors" --max-steps 5 --no-test
+has "stopped after step 5" "stops at step 5 and saves"
+expect 0 "resume" -- "$CLVIT" train --data "mnist:$T/mnist" --resume "$T/part.safetensors" --save "$T/part.safetensors" --no-test
+has "resuming at epoch 1, batch 5" "resume continues at the saved position"
+"$CLVIT" eval --model "$T/part.safetensors" --data "mnist:$T/mnist" >"$T/out" 2>&1
+has "accuracy $acc" "stop + resume ends with the same test accuracy as one run"
+
+# Ctrl-C saves a checkpoint and exits cleanly
+"${TRAIN[@]}" --epochs 50 --save "$T/int.safetensors" --no-test >"$T/out" 2>&1 &
+pid=$!
+for _ in $(seq 100); do grep -q "epoch 1/50  " "$T/out" && break; sleep 0.2; done
+kill -INT $pid
+wait $pid
+code=$?
+if [[ $code == 130 && -s "$T/int.safetensors" ]]; then ok "Ctrl-C saves and exits 130"; else bad "Ctrl-C (exit $code)"; tail -3 "$T/out"; fi
+has "interrupted after step" "Ctrl-C is reported"
+expect 0 "the interrupted checkpoint loads" -- "$CLVIT" eval --model "$T/int.safetensors" --data "mnist:$T/mnist"
+
+# Kaggle CSV: train, evaluate, submission
+$HELP csv "$T/kaggle" 200
+expect 0 "train on train.csv" -- "$CLVIT" train --data "csv:$T/kaggle/train.csv" --preset vit_mnist_tiny --epochs 1 --batch 50 --save "$T/kg.safetensors"
+expect 0 "submission for test.csv" -- "$CLVIT" eval --model "$T/kg.safetensors" --data "csv:$T/kaggle/test.csv" --submission "$T/sub.csv"
+if [[ $(head -1 "$T/sub.csv") == "ImageId,Label" && $(wc -l <"$T/sub.csv") == 101 ]]; then ok "submission file"; else bad "submission file"; head -3 "$T/sub.csv"; fi
+expect 2 "unlabelled data needs --submission" -- "$CLVIT" eval --model "$T/kg.safetensors" --data "csv:$T/kaggle/test.csv"
+
+# malformed data: one clear line naming the file and record
+head -c 3000 "$T/mnist/t10k-images-idx3-ubyte" >"$T/mnist/train-images-idx3-ubyte"
+rm "$T/mnist/train-images-idx3-ubyte.gz"
+expect 1 "truncated IDX" -- "${TRAIN[@]}"
+has "train-images-idx3-ubyte" "the truncated file is named"
+one_line "truncated IDX"
+sed -i '3s/,0,/,/' "$T/kaggle/train.csv"
+expect 1 "CSV row with a missing column" -- "$CLVIT" train --data "csv:$T/kaggle/train.csv" --epochs 1
+has "line 3" "the CSV line is named"
+one_line "bad CSV"
+
+echo "$pass passed, $fail failed"
+[[ $fail == 0 ]]
