@@ -11,7 +11,16 @@
  */
 #include "layers.h"
 
-#define SOFTMAX_WGS 64
+#include <stdio.h>
+
+/* Work-group size for row kernels over N-long rows: the smallest power of two >= N, at most 64
+ * (rows of a small model are short; idle work-items cost time on every device). */
+static size_t row_wgs(int N, char *opts, size_t size) {
+    size_t w = 1;
+    while (w < (size_t)N && w < 64) w <<= 1;
+    snprintf(opts, size, "-DWGS=%zu", w);
+    return w;
+}
 
 clvit_status clvit_attention_forward(clvit_ctx *ctx, cl_mem out, size_t out_off, cl_mem y,
                                      size_t y_off, cl_mem att, size_t att_off, cl_mem qkvh,
@@ -34,9 +43,11 @@ clvit_status clvit_attention_forward(clvit_ctx *ctx, cl_mem out, size_t out_off,
     CLVIT_CHECK(clvit_gemm_batched(ctx, "attn_scores", 0, 1, Nn, Nn, (size_t)hd, scale, qkvh,
                                    qkvh_off, (size_t)hd, Nn * hd, qkvh, qkvh_off + plane,
                                    (size_t)hd, Nn * hd, 0.0f, att, att_off, Nn, Nn * Nn, BH));
-    CLVIT_CHECK(clvit_kernel(ctx, "attention.cl", "softmax_forward", "-DWGS=64", &k));
+    char opts[32];
+    const size_t wgs = row_wgs(N, opts, sizeof opts);
+    CLVIT_CHECK(clvit_kernel(ctx, "attention.cl", "softmax_forward", opts, &k));
     CLVIT_CHECK(clvit_args(k, 3, CLVIT_A(att), CLVIT_A(ao), CLVIT_A(N)));
-    CLVIT_CHECK(clvit_launch_rows(ctx, k, "softmax_forward", BH * Nn, SOFTMAX_WGS));
+    CLVIT_CHECK(clvit_launch_rows(ctx, k, "softmax_forward", BH * Nn, wgs));
     /* y (N, hd) = att (N, N) v (N, hd) */
     CLVIT_CHECK(clvit_gemm_batched(ctx, "attn_values", 0, 0, Nn, (size_t)hd, Nn, 1.0f, att, att_off,
                                    Nn, Nn * Nn, qkvh, qkvh_off + 2 * plane, (size_t)hd, Nn * hd,
@@ -72,10 +83,12 @@ clvit_status clvit_attention_backward(clvit_ctx *ctx, cl_mem dqkv, size_t dqkv_o
     /* dV (N, hd) = P^T (N, N) dy (N, hd) */
     CLVIT_CHECK(clvit_gemm_batched(ctx, "attn_dV", 1, 0, Nn, hdz, Nn, 1.0f, att, att_off, Nn, NN,
                                    dy, dy_off, hdz, Nhd, 0.0f, dqkvh, dv_off, hdz, Nhd, BH));
-    CLVIT_CHECK(clvit_kernel(ctx, "attention.cl", "softmax_backward", "-DWGS=64", &k));
+    char opts[32];
+    const size_t wgs = row_wgs(N, opts, sizeof opts);
+    CLVIT_CHECK(clvit_kernel(ctx, "attention.cl", "softmax_backward", opts, &k));
     CLVIT_CHECK(
         clvit_args(k, 5, CLVIT_A(datt), CLVIT_A(dao), CLVIT_A(att), CLVIT_A(ao), CLVIT_A(N)));
-    CLVIT_CHECK(clvit_launch_rows(ctx, k, "softmax_backward", BH * Nn, SOFTMAX_WGS));
+    CLVIT_CHECK(clvit_launch_rows(ctx, k, "softmax_backward", BH * Nn, wgs));
     /* dQ (N, hd) = scale dS (N, N) K (N, hd); dK (N, hd) = scale dS^T Q */
     CLVIT_CHECK(clvit_gemm_batched(ctx, "attn_dQ", 0, 0, Nn, hdz, Nn, scale, datt, datt_off, Nn, NN,
                                    qkvh, k_off, hdz, Nhd, 0.0f, dqkvh, dq_off, hdz, Nhd, BH));
