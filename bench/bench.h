@@ -1,0 +1,178 @@
+/*
+ * bench.h - what the files of clvit-bench share.
+ *
+ * A run is a list of rows. Each row is one measured quantity on one device:
+ *
+ *   section  name            model        batch  shape           unit     stats (median..)
+ *   memory   copy_kernel     -            0      64MiB           GB/s     ...
+ *   gemm     sgemm_square    -            0      512x512x512     GFLOP/s  ...
+ *   gemm     fc1             deit_tiny..  8      1576x768x192    GFLOP/s  ...
+ *   startup  first_forward_cold  vit_mnist 1     -               ms       ...
+ *   infer    throughput      vit_mnist    32     -               img/s    ...
+ *   profile  kernel:fc1      vit_mnist    32     -               ms       ...
+ *
+ * The key of a row is (section, name, model, batch, shape); two result files are compared
+ * row by row on that key (bench_report.c). Every row carries the statistics of its timed
+ * runs in its own unit (for a rate, the statistics of the per-run rates).
+ *
+ * Sections are a table in clvit_bench.c (bench_sections[]): a section is a function run once
+ * per device. A training section ('train': forward, backward and optimizer step per preset)
+ * is added there, in a new bench/bench_train.c, once the training API exists.
+ */
+#ifndef CLVIT_BENCH_H
+#define CLVIT_BENCH_H
+
+#include "device.h"
+
+#include <stdio.h>
+
+#define BENCH_MAX_LIST 32
+#define BENCH_SCHEMA "clvit-bench/1"
+
+/* Statistics of n timed runs, in the row's unit. spread_pct = 100 (max - min) / median. */
+typedef struct bench_stats {
+    int n;
+    double median, min, max, mean, stddev, spread_pct;
+} bench_stats;
+
+typedef struct bench_row {
+    char section[16];
+    char name[64];
+    char model[64];
+    int batch;      /* 0: not applicable */
+    char shape[64]; /* "" when not applicable; MxNxK (xBATCH) for GEMMs */
+    int device;     /* index into bench_results.devs */
+    char unit[16];
+    int higher_is_better;
+    bench_stats st;
+    /* optional extras, NAN / 0 / "" when absent */
+    double gflops;    /* achieved GFLOP/s (median run) */
+    double frac_peak; /* gflops / the device's measured SGEMM peak */
+    double share_pct; /* profile rows: share of the forward's kernel time */
+    int calls;        /* profile rows: launches per forward */
+    char kind[16];    /* profile rows: "gemm", "kernel", "layer", "total" */
+    char note[128];   /* e.g. the correctness check */
+} bench_row;
+
+/* A device as results record it; info is partial for files written by other tools. */
+typedef struct bench_device {
+    clvit_device_info info;
+    char type[16];      /* "GPU", "CPU", "other" */
+    char tool[64];      /* "clvit-bench 0.1.0", "PyTorch 1.13.1" */
+    double peak_gflops; /* best square SGEMM measured here, NAN before */
+} bench_device;
+
+typedef struct bench_results {
+    bench_device *devs;
+    int ndev;
+    bench_row *rows;
+    int nrows, cap;
+    /* from a file: its settings and header, kept to print and compare */
+    char tool[64], version[32], timestamp[40], path[512];
+} bench_results;
+
+typedef enum { FMT_TABLE, FMT_JSON, FMT_CSV, FMT_MD } bench_format;
+
+typedef struct bench_settings {
+    int quick;
+    int reps, warmup;
+    double max_time; /* seconds of timed runs per row before stopping early (at least 3 runs) */
+    double min_time; /* seconds one timed run of a device-limit test lasts at least */
+    const char *models[BENCH_MAX_LIST];
+    int nmodels;
+    int batches[BENCH_MAX_LIST];
+    int nbatches;
+    int gemm_sizes[BENCH_MAX_LIST];
+    int ngemm_sizes;
+    int gemm_batch;    /* batch the preset GEMM shapes are taken at */
+    int profile_batch; /* batch the per-kernel breakdown is taken at */
+    int startup_reps;
+    int startup_driver_cold; /* 1: start-up's cold runs also empty the driver's kernel cache */
+    size_t mem_bytes;        /* buffer size of the bandwidth tests */
+    unsigned long long seed;
+    const char *device_spec;
+    int all_devices;
+    char sections[160]; /* comma list as given (for the JSON) */
+    unsigned section_mask;
+    const char *self_exe; /* to start the start-up measurements in fresh processes */
+} bench_settings;
+
+/* What a section gets: the settings, the results so far and the device being measured. */
+typedef struct bench_env {
+    const bench_settings *s;
+    bench_results *res;
+    int dev;        /* index into res->devs */
+    clvit_ctx *ctx; /* context on that device */
+    int failures;   /* correctness checks that failed */
+} bench_env;
+
+/* ------------------------------------------------------------ bench_util.c */
+double bench_now(void);
+void bench_stats_from(bench_stats *st, const double *samples, int n);
+/* Appends a row (zeroed extras) and returns it; NULL when out of memory. */
+bench_row *bench_add_row(bench_results *r, const char *section, const char *name, const char *model,
+                         int batch, const char *shape, int device, const char *unit,
+                         int higher_is_better);
+void bench_results_free(bench_results *r);
+/* Prints a progress line on stderr: "clvit-bench: ...". */
+void bench_log(const char *fmt, ...) CLVIT_PRINTF(1, 2);
+/* Prints "clvit-bench: <status>: <detail>" with what was being done. */
+void bench_log_status(const char *what, clvit_status st);
+
+/*
+ * Times fn: `warmup` untimed calls, then timed calls until `reps` are done or, once at least
+ * three are done, max_time has passed. One call of fn does `iters` operations (and waits for
+ * them); samples[i] = seconds of call i / iters. Returns the first failing status.
+ */
+typedef clvit_status (*bench_fn)(void *arg);
+clvit_status bench_time(const bench_settings *s, bench_fn fn, void *arg, int iters, double *samples,
+                        int *n);
+/* 1-minute and 15-minute load average from /proc/loadavg; 0 when unknown. */
+int bench_loadavg(double *one, double *fifteen);
+/* How many calls make one timed run last min_time, from the time of one call. */
+int bench_iters_for(double one_call_s, double min_time);
+
+/* A text table printed aligned, as Markdown or as CSV. */
+#define TBL_MAX_COLS 24
+typedef struct bench_table {
+    int ncols, nrows, cap;
+    char *head[TBL_MAX_COLS];
+    int right[TBL_MAX_COLS]; /* right-align (numbers) */
+    char **cells;            /* nrows * ncols */
+    char *title;
+} bench_table;
+void tbl_init(bench_table *t, const char *title, int ncols);
+void tbl_head(bench_table *t, int col, const char *name, int right);
+/* Adds a row; the variadic arguments are ncols strings. */
+void tbl_row(bench_table *t, ...);
+void tbl_print(const bench_table *t, FILE *f, bench_format fmt);
+void tbl_free(bench_table *t);
+/* Formats a number with 3-4 significant digits into buf ("-" for NAN). */
+const char *fmt_num(char *buf, size_t size, double v);
+
+/* ------------------------------------------------------------ bench_device.c */
+int bench_memory(bench_env *e);
+int bench_gemm(bench_env *e);
+/* SGEMM peak of the device: the gemm section's best square result, else a quick measure. */
+double bench_peak_gflops(bench_env *e);
+
+/* ------------------------------------------------------------ bench_model.c */
+int bench_startup(bench_env *e);
+int bench_infer(bench_env *e);
+int bench_profile(bench_env *e);
+/* The start-up measurement in a fresh process (--startup-child): prints one line. */
+int bench_startup_child(const char *device_spec, const char *model);
+
+/* ------------------------------------------------------------ bench_report.c */
+void bench_device_fill(bench_device *d, const clvit_device_info *info);
+int bench_write_json(const bench_results *r, const bench_settings *s,
+                     const clvit_device_info *inventory, int ninventory, FILE *f);
+int bench_read_json(const char *path, bench_results *r);
+void bench_print_inventory(const clvit_device_info *inv, int n, FILE *f, bench_format fmt);
+void bench_print_results(const bench_results *r, FILE *f, bench_format fmt);
+void bench_write_csv(const bench_results *r, FILE *f);
+int bench_compare(const char *path_a, const char *path_b, FILE *f, bench_format fmt);
+/* Throughput against batch size, one panel per model, one line per (file, device). */
+int bench_plot(const bench_results *sets, int nsets, const char *svg_path);
+
+#endif
