@@ -32,7 +32,8 @@ clvit_status make_batch(const clvit_dataset *ds, const int *idx, int n, const cl
             uint64_t rng = seed ^ (0x9e3779b97f4a7c15ULL * (uint64_t)(idx[i] + 1));
             st = clvit_augment(src, rows, cols, aug->rotate_deg, aug->shift_px, &rng, tmp);
         } else {
-            for (int k = 0; k < rows * cols; k++) tmp[k] = src[k] / 255.0f;
+            for (int k = 0; k < rows * cols; k++)
+                tmp[k] = src[k] / 255.0f;
         }
         float *dst = out + (size_t)i * C * S * S;
         for (int y = 0; y < S; y++)

@@ -8,9 +8,9 @@
 #include "clvit.h"
 
 typedef struct cli_opt {
-    const char *name;  /* "--topk" */
-    const char *arg;   /* "K" when the option takes a value, NULL for a flag */
-    const char *help;  /* one line */
+    const char *name;   /* "--topk" */
+    const char *arg;    /* "K" when the option takes a value, NULL for a flag */
+    const char *help;   /* one line */
     const char **value; /* set to the value (options with arg) */
     int *flag;          /* set to 1 (flags) */
 } cli_opt;
@@ -28,8 +28,7 @@ int cli_parse(const cli_cmd *cmd, const cli_opt *opts, int argc, char **argv, ch
               int *npos);
 /* Number parsing: 0 on success, else prints "clvit CMD: OPT: ..." and returns 2. */
 int cli_int(const char *cmd, const char *opt, const char *s, long min, long max, long *out);
-int cli_float(const char *cmd, const char *opt, const char *s, double min, double max,
-              double *out);
+int cli_float(const char *cmd, const char *opt, const char *s, double min, double max, double *out);
 /* Prints "clvit CMD: <status>: <detail>" and returns 1. */
 int cli_fail(const char *cmd, clvit_status st);
 

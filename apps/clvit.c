@@ -22,13 +22,15 @@ static const command commands[] = {
 };
 
 static void usage(FILE *out) {
-    fprintf(out, "clvit %s - Vision Transformers on any OpenCL device\n\n"
-                 "usage: clvit COMMAND [options]\n\ncommands:\n",
+    fprintf(out,
+            "clvit %s - Vision Transformers on any OpenCL device\n\n"
+            "usage: clvit COMMAND [options]\n\ncommands:\n",
             CLVIT_VERSION);
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
-    fprintf(out, "\nEvery command takes --device SPEC (P:D, gpu, cpu, or part of a device name;\n"
-                 "default: $CLVIT_DEVICE, else the first GPU, else the first device) and --help.\n");
+    fprintf(out,
+            "\nEvery command takes --device SPEC (P:D, gpu, cpu, or part of a device name;\n"
+            "default: $CLVIT_DEVICE, else the first GPU, else the first device) and --help.\n");
 }
 
 int main(int argc, char **argv) {

@@ -8,8 +8,9 @@
 #include <stdlib.h>
 
 int cmd_devices(int argc, char **argv) {
-    const cli_cmd cmd = {"devices", "", "List every OpenCL platform and device. Select one with "
-                                        "--device P:D, gpu, cpu or part of its name.",
+    const cli_cmd cmd = {"devices", "",
+                         "List every OpenCL platform and device. Select one with "
+                         "--device P:D, gpu, cpu or part of its name.",
                          0, 0};
     const cli_opt opts[] = {{0}};
     char **pos;
@@ -31,7 +32,10 @@ int cmd_devices(int argc, char **argv) {
         }
         printf("  device %d:%d  %s\n", d->platform_index, d->device_index, d->name);
         printf("    type %s, vendor %s, driver %s\n",
-               d->is_gpu ? "GPU" : d->is_cpu ? "CPU" : "other", d->vendor, d->driver_version);
+               d->is_gpu   ? "GPU"
+               : d->is_cpu ? "CPU"
+                           : "other",
+               d->vendor, d->driver_version);
         printf("    %u compute units @ %u MHz, global memory %.2f GiB (max allocation %.2f GiB), "
                "local memory %.0f KiB, max work-group %zu\n",
                d->compute_units, d->clock_mhz, d->global_mem_bytes / 1073741824.0,

@@ -14,7 +14,8 @@
 #include <string.h>
 
 int cmd_eval(int argc, char **argv) {
-    const cli_cmd cmd = {"eval", "--model CKPT --data (mnist:DIR | fashion:DIR | csv:FILE) [options]",
+    const cli_cmd cmd = {"eval",
+                         "--model CKPT --data (mnist:DIR | fashion:DIR | csv:FILE) [options]",
                          "Evaluate a model on a dataset: accuracy, per-class accuracy, confusion "
                          "matrix.\nIDX directories are evaluated on their test set (t10k-*).",
                          0, 0};
@@ -47,8 +48,9 @@ int cmd_eval(int argc, char **argv) {
     clvit_status st = clvit_dataset_open(data, !strcmp(split, "test"), &ds);
     if (st) return cli_fail("eval", st);
     if (!ds.labels && !submission) {
-        fprintf(stderr, "clvit eval: %s has no labels: give --submission FILE to write "
-                        "predictions\n",
+        fprintf(stderr,
+                "clvit eval: %s has no labels: give --submission FILE to write "
+                "predictions\n",
                 data);
         clvit_dataset_free(&ds);
         return 2;
@@ -64,7 +66,8 @@ int cmd_eval(int argc, char **argv) {
     }
     if (!r) r = model_arg_open("eval", &ma, &ctx, &model);
     if (!r) {
-        for (int i = 0; i < ds.count; i++) idx[i] = i;
+        for (int i = 0; i < ds.count; i++)
+            idx[i] = i;
         st = evaluate(model, &ds, idx, ds.count, (int)batch, ev, preds, 0);
         if (!st && submission) st = clvit_write_submission(submission, preds, ds.count);
         if (st) r = cli_fail("eval", st);
@@ -79,17 +82,20 @@ int cmd_eval(int argc, char **argv) {
             printf("\nper-class accuracy:\n");
             for (int k = 0; k < K; k++) {
                 int total = 0;
-                for (int p = 0; p < K; p++) total += ev->confusion[k][p];
+                for (int p = 0; p < K; p++)
+                    total += ev->confusion[k][p];
                 if (total)
                     printf("  class %2d: %.4f (%d/%d)\n", k, (double)ev->confusion[k][k] / total,
                            ev->confusion[k][k], total);
             }
             printf("\nconfusion matrix (rows: true class, columns: predicted):\n      ");
-            for (int p = 0; p < K; p++) printf("%6d", p);
+            for (int p = 0; p < K; p++)
+                printf("%6d", p);
             printf("\n");
             for (int k = 0; k < K; k++) {
                 printf("  %2d: ", k);
-                for (int p = 0; p < K; p++) printf("%6d", ev->confusion[k][p]);
+                for (int p = 0; p < K; p++)
+                    printf("%6d", ev->confusion[k][p]);
                 printf("\n");
             }
         }

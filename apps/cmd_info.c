@@ -13,8 +13,7 @@ static void print_config(const clvit_config *c) {
            c->img_size, c->img_size, c->patch_size,
            (c->img_size / c->patch_size) * (c->img_size / c->patch_size));
     printf("width, depth     embed_dim %d, depth %d, heads %d (head dim %d), mlp_ratio %g\n",
-           c->embed_dim, c->depth, c->num_heads, c->embed_dim / c->num_heads,
-           (double)c->mlp_ratio);
+           c->embed_dim, c->depth, c->num_heads, c->embed_dim / c->num_heads, (double)c->mlp_ratio);
     printf("attention        qkv bias %s, qk scale %s", c->qkv_bias ? "yes" : "no",
            c->qk_scale > 0 ? "" : "head_dim^-0.5");
     if (c->qk_scale > 0) printf("%g", (double)c->qk_scale);
@@ -40,13 +39,11 @@ static void print_config(const clvit_config *c) {
 
 int cmd_info(int argc, char **argv) {
     const cli_cmd cmd = {"info", "(--model FILE | --preset NAME | --list)",
-                         "Show a model's architecture, parameter count and FLOPs per image.", 0,
-                         0};
+                         "Show a model's architecture, parameter count and FLOPs per image.", 0, 0};
     model_arg ma = {0};
     int list = 0;
-    const cli_opt opts[] = {MODEL_ARG_OPTS(ma),
-                            {"--list", NULL, "list the presets", NULL, &list},
-                            {0}};
+    const cli_opt opts[] = {
+        MODEL_ARG_OPTS(ma), {"--list", NULL, "list the presets", NULL, &list}, {0}};
     char **pos;
     int npos;
     int r = cli_parse(&cmd, opts, argc, argv, &pos, &npos);

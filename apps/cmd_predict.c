@@ -83,8 +83,10 @@ int cmd_predict(int argc, char **argv) {
         for (int i = 0; !r && i < nimg; i++) {
             float *l = logits + (size_t)i * K;
             double mx = l[0], sum = 0.0;
-            for (int k = 1; k < K; k++) mx = fmax(mx, l[k]);
-            for (int k = 0; k < K; k++) sum += exp(l[k] - mx);
+            for (int k = 1; k < K; k++)
+                mx = fmax(mx, l[k]);
+            for (int k = 0; k < K; k++)
+                sum += exp(l[k] - mx);
             printf("%s\n", images[i]);
             for (long t = 0; t < topk; t++) { /* selection of the t-th largest */
                 int best = -1;
@@ -97,7 +99,8 @@ int cmd_predict(int argc, char **argv) {
             }
         }
     }
-    for (int i = 0; i < nlabels; i++) free(labels[i]);
+    for (int i = 0; i < nlabels; i++)
+        free(labels[i]);
     free(labels);
     free(x);
     free(logits);

@@ -43,13 +43,14 @@ static uint64_t mix(uint64_t a, uint64_t b) {
 
 /* Settings that a checkpoint records and --resume restores (unless given again). */
 typedef struct settings {
-    const char *preset, *epochs, *batch, *lr, *optimizer, *weight_decay, *warmup, *seed,
-        *val_split, *label_smoothing, *clip, *drop, *drop_path, *rotate, *shift, *min_lr;
+    const char *preset, *epochs, *batch, *lr, *optimizer, *weight_decay, *warmup, *seed, *val_split,
+        *label_smoothing, *clip, *drop, *drop_path, *rotate, *shift, *min_lr;
 } settings;
 
 #define SETTING_KEYS(X)                                                                            \
-    X(epochs) X(batch) X(lr) X(optimizer) X(weight_decay) X(warmup) X(seed) X(val_split)          \
-        X(label_smoothing) X(clip) X(drop) X(drop_path) X(rotate) X(shift) X(min_lr)
+    X(epochs)                                                                                      \
+    X(batch) X(lr) X(optimizer) X(weight_decay) X(warmup) X(seed) X(val_split) X(label_smoothing)  \
+        X(clip) X(drop) X(drop_path) X(rotate) X(shift) X(min_lr)
 
 /* Writes the checkpoint with the run's position and settings in its metadata. */
 static clvit_status save_checkpoint(clvit_trainer *t, const char *path, const char *epoch,
@@ -62,7 +63,9 @@ static clvit_status save_checkpoint(clvit_trainer *t, const char *path, const ch
     values[n++] = batch;
     keys[n] = "clvit.data";
     values[n++] = data;
-#define PUT(k)                                                                                         keys[n] = "train." #k;                                                                             values[n++] = s->k;
+#define PUT(k)                                                                                     \
+    keys[n] = "train." #k;                                                                         \
+    values[n++] = s->k;
     SETTING_KEYS(PUT)
 #undef PUT
     return clvit_trainer_save(t, path, keys, values, n);
@@ -83,8 +86,8 @@ int cmd_train(int argc, char **argv) {
         "Train a Vision Transformer with Adam or AdamW and cross-entropy. The defaults train the\n"
         "vit_mnist preset to >98.5% MNIST test accuracy. Ctrl-C saves a checkpoint and stops.",
         0, 0};
-    settings s = {"vit_mnist", "10", "128", "1e-3", "adamw", "0.05", "1", "0", "0.1", "0",
-                  "1.0", "0", "0.1", "15", "2", "1e-5"};
+    settings s = {"vit_mnist", "10", "128", "1e-3", "adamw", "0.05", "1", "0",
+                  "0.1",       "0",  "1.0", "0",    "0.1",   "15",   "2", "1e-5"};
     settings given = {0};
     const char *data = NULL, *save = NULL, *resume = NULL, *init = NULL, *log_path = NULL,
                *device = NULL, *heads = NULL, *limit = NULL, *max_steps = NULL;
@@ -122,8 +125,7 @@ int cmd_train(int argc, char **argv) {
          &reset_head},
         {"--heads", "H", "heads when --init weights carry no metadata", &heads, NULL},
         {"--log", "FILE", "per-epoch metrics as CSV", &log_path, NULL},
-        {"--limit", "N", "use only the first N training images (quick experiments)", &limit,
-         NULL},
+        {"--limit", "N", "use only the first N training images (quick experiments)", &limit, NULL},
         {"--max-steps", "N", "stop (and save) after N optimisation steps in this run", &max_steps,
          NULL},
         {"--no-test", NULL, "skip the test-set evaluation at the end", NULL, &no_test},
@@ -156,7 +158,7 @@ int cmd_train(int argc, char **argv) {
 #define TAKE(k)                                                                                    \
     if (given.k)                                                                                   \
         s.k = given.k;                                                                             \
-    else if (ck && clvit_st_meta(ck, "train." #k))                                                \
+    else if (ck && clvit_st_meta(ck, "train." #k))                                                 \
         s.k = clvit_st_meta(ck, "train." #k);
     SETTING_KEYS(TAKE)
 #undef TAKE
@@ -310,9 +312,11 @@ int cmd_train(int argc, char **argv) {
     const clvit_device_info *dev = clvit_ctx_device(ctx);
     printf("clvit train: %s on %s (%s)\n", data, dev->name, dev->platform_name);
     printf("  model %s: %d x %d x %d, patch %d, dim %d, depth %d, heads %d, %.3f M parameters\n",
-           resume ? resume : init ? init : s.preset, cfg->in_chans, cfg->img_size, cfg->img_size,
-           cfg->patch_size, cfg->embed_dim, cfg->depth, cfg->num_heads,
-           clvit_config_num_params(cfg) / 1e6);
+           resume ? resume
+           : init ? init
+                  : s.preset,
+           cfg->in_chans, cfg->img_size, cfg->img_size, cfg->patch_size, cfg->embed_dim, cfg->depth,
+           cfg->num_heads, clvit_config_num_params(cfg) / 1e6);
     char sched[64] = "constant";
     if (warmup > 0)
         snprintf(sched, sizeof sched, "warm-up %ld epoch%s, cosine to %g", warmup,
@@ -362,8 +366,9 @@ int cmd_train(int argc, char **argv) {
             char eta[32];
             format_eta(el / done_b * left_b, eta, sizeof eta);
             if (tty) {
-                fprintf(stderr, "\r  epoch %ld/%ld  %ld/%ld  %.0f img/s  loss %.4f  acc %.4f  "
-                                "lr %.2e  ETA %s   ",
+                fprintf(stderr,
+                        "\r  epoch %ld/%ld  %ld/%ld  %.0f img/s  loss %.4f  acc %.4f  "
+                        "lr %.2e  ETA %s   ",
                         epoch + 1, epochs, b + 1, steps_per_epoch, ips, loss_sum / seen,
                         (double)correct / seen, (double)res.lr, eta);
                 fflush(stderr);
@@ -417,7 +422,8 @@ int cmd_train(int argc, char **argv) {
         if (log) {
             fprintf(log, "%ld,%ld,%.6f,%.6f,%.6f,%.6f,%.6g,%.3f,%.1f\n", epoch + 1,
                     clvit_trainer_step_count(trainer), loss_sum / seen, (double)correct / seen,
-                    ev.loss, ev.accuracy, (double)clvit_trainer_lr(trainer, clvit_trainer_step_count(trainer) - 1),
+                    ev.loss, ev.accuracy,
+                    (double)clvit_trainer_lr(trainer, clvit_trainer_step_count(trainer) - 1),
                     epoch_time, seen / train_time);
             fflush(log);
         }
@@ -438,7 +444,8 @@ int cmd_train(int argc, char **argv) {
             if (!st && !all) st = CLVIT_ERR_NOMEM;
             eval_result ev = {0};
             if (!st) {
-                for (int i = 0; i < test.count; i++) all[i] = i;
+                for (int i = 0; i < test.count; i++)
+                    all[i] = i;
                 st = evaluate(model, &test, all, test.count, (int)batch, &ev, NULL, 0);
             }
             if (st)

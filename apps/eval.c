@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-clvit_status evaluate(clvit_model *model, const clvit_dataset *ds, const int *idx, int n,
-                      int batch, eval_result *res, int32_t *preds, int quiet) {
+clvit_status evaluate(clvit_model *model, const clvit_dataset *ds, const int *idx, int n, int batch,
+                      eval_result *res, int32_t *preds, int quiet) {
     (void)quiet;
     const clvit_config *cfg = clvit_model_config(model);
     const int K = cfg->num_classes;
@@ -36,8 +36,9 @@ clvit_status evaluate(clvit_model *model, const clvit_dataset *ds, const int *id
             if (preds) preds[b0 + i] = best;
             int y = labels[i];
             if (y < 0 || y >= K) continue; /* unlabelled */
-            double sum = 0.0;
-            for (int k = 0; k < K; k++) sum += exp(z[k] - mx);
+            double sum = 1.0;              /* the max term, exp(0) */
+            for (int k = 0; k < K; k++)
+                if (k != best) sum += exp(z[k] - mx);
             loss += mx + log(sum) - z[y];
             res->correct += best == y;
             res->count++;

@@ -20,7 +20,7 @@ typedef struct eval_result {
 
 /* Evaluates images idx[0..n) in batches. preds (n) receives the argmax when not NULL; with
  * an unlabelled dataset only preds are produced (loss and accuracy stay 0). */
-clvit_status evaluate(clvit_model *model, const clvit_dataset *ds, const int *idx, int n,
-                      int batch, eval_result *res, int32_t *preds, int quiet);
+clvit_status evaluate(clvit_model *model, const clvit_dataset *ds, const int *idx, int n, int batch,
+                      eval_result *res, int32_t *preds, int quiet);
 
 #endif

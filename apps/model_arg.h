@@ -18,11 +18,13 @@ typedef struct model_arg {
 /* Common option rows, to put in a command's cli_opt table. */
 #define MODEL_ARG_OPTS(ma)                                                                         \
     {"--model", "FILE", "weights (.safetensors, timm names)", &(ma).model, NULL},                  \
-        {"--preset", "NAME", "architecture preset (clvit info --list); alone: random weights",    \
+        {"--preset", "NAME", "architecture preset (clvit info --list); alone: random weights",     \
          &(ma).preset, NULL},                                                                      \
         {"--heads", "H", "number of heads when inferred from shapes (default dim/64)",             \
          &(ma).heads, NULL},                                                                       \
-        {"--device", "SPEC", "P:D, gpu, cpu or part of a device name", &(ma).device, NULL}
+    {                                                                                              \
+        "--device", "SPEC", "P:D, gpu, cpu or part of a device name", &(ma).device, NULL           \
+    }
 
 /* Resolves the configuration only (no device). Returns 0, else prints and returns 1/2. */
 int model_arg_config(const char *cmd, const model_arg *ma, clvit_config *cfg);

@@ -137,8 +137,7 @@ const clvit_config *clvit_model_config(const clvit_model *model);
  * images: (B, C, H, W) float32 on the host; logits: (B, num_classes) on the host.
  * For distilled models the logits are the mean of both heads (inference behaviour).
  */
-clvit_status clvit_model_forward(clvit_model *model, const float *images, int batch,
-                                 float *logits);
+clvit_status clvit_model_forward(clvit_model *model, const float *images, int batch, float *logits);
 
 /* ---------------------------------------------------------------- training */
 

@@ -17,7 +17,8 @@
  * (rows of a small model are short; idle work-items cost time on every device). */
 static size_t row_wgs(int N, char *opts, size_t size) {
     size_t w = 1;
-    while (w < (size_t)N && w < 64) w <<= 1;
+    while (w < (size_t)N && w < 64)
+        w <<= 1;
     snprintf(opts, size, "-DWGS=%zu", w);
     return w;
 }

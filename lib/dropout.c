@@ -37,6 +37,6 @@ clvit_status clvit_dropout_residual(clvit_ctx *ctx, cl_mem y, size_t y_off, cl_m
 
 clvit_status clvit_dropout_copy(clvit_ctx *ctx, cl_mem out, size_t out_off, cl_mem dy,
                                 size_t dy_off, size_t n, size_t per_sample, const clvit_drop *d) {
-    return launch(ctx, "dropout_copy", 4, out, (cl_uint)out_off, dy, (cl_uint)dy_off, n,
-                  per_sample, d);
+    return launch(ctx, "dropout_copy", 4, out, (cl_uint)out_off, dy, (cl_uint)dy_off, n, per_sample,
+                  d);
 }

@@ -18,10 +18,10 @@ clvit_status clvit_gemm(clvit_ctx *ctx, const char *label, int trans_a, int tran
                         size_t ldc) {
     if (m == 0 || n == 0) return CLVIT_SUCCESS;
     cl_event *ev = clvit_prof_slot(ctx, label, 1, 2.0 * (double)m * (double)n * (double)k);
-    CLBlastStatusCode s = CLBlastSgemm(
-        CLBlastLayoutRowMajor, trans_a ? CLBlastTransposeYes : CLBlastTransposeNo,
-        trans_b ? CLBlastTransposeYes : CLBlastTransposeNo, m, n, k, alpha, a, a_off, lda, b,
-        b_off, ldb, beta, c, c_off, ldc, &ctx->queue, ev);
+    CLBlastStatusCode s =
+        CLBlastSgemm(CLBlastLayoutRowMajor, trans_a ? CLBlastTransposeYes : CLBlastTransposeNo,
+                     trans_b ? CLBlastTransposeYes : CLBlastTransposeNo, m, n, k, alpha, a, a_off,
+                     lda, b, b_off, ldb, beta, c, c_off, ldc, &ctx->queue, ev);
     return clblast_status(s, label);
 }
 
@@ -35,7 +35,7 @@ clvit_status clvit_gemm_batched(clvit_ctx *ctx, const char *label, int trans_a, 
         clvit_prof_slot(ctx, label, 1, 2.0 * (double)m * (double)n * (double)k * (double)batch);
     CLBlastStatusCode s = CLBlastSgemmStridedBatched(
         CLBlastLayoutRowMajor, trans_a ? CLBlastTransposeYes : CLBlastTransposeNo,
-        trans_b ? CLBlastTransposeYes : CLBlastTransposeNo, m, n, k, alpha, a, a_off, lda,
-        a_stride, b, b_off, ldb, b_stride, beta, c, c_off, ldc, c_stride, batch, &ctx->queue, ev);
+        trans_b ? CLBlastTransposeYes : CLBlastTransposeNo, m, n, k, alpha, a, a_off, lda, a_stride,
+        b, b_off, ldb, b_stride, beta, c, c_off, ldc, c_stride, batch, &ctx->queue, ev);
     return clblast_status(s, label);
 }

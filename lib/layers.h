@@ -14,10 +14,10 @@
 
 /* ---- layernorm.c */
 clvit_status clvit_layernorm_forward(clvit_ctx *ctx, cl_mem out, size_t out_off, /* (R, C) */
-                                     cl_mem mean, size_t mean_off, /* (R) */
-                                     cl_mem rstd, size_t rstd_off, /* (R) */
-                                     cl_mem x, size_t x_off,                    /* (R, C) */
-                                     cl_mem p, size_t w_off, size_t b_off,      /* (C) */
+                                     cl_mem mean, size_t mean_off,               /* (R) */
+                                     cl_mem rstd, size_t rstd_off,               /* (R) */
+                                     cl_mem x, size_t x_off,                     /* (R, C) */
+                                     cl_mem p, size_t w_off, size_t b_off,       /* (C) */
                                      int rows, int C);
 
 /* ---- linear.c: y = x W^T (+ epilogue). W is (out, in) in p at w_off. */
@@ -28,36 +28,36 @@ typedef enum {
     CLVIT_EPI_GELU,     /* pre = x W^T + b, y = gelu(pre) */
     CLVIT_EPI_TANH,     /* pre = x W^T + b, y = tanh(pre) */
 } clvit_epilogue;
-clvit_status clvit_linear_forward(clvit_ctx *ctx, const char *label, clvit_epilogue epi,
-                                  cl_mem y, size_t y_off,     /* (rows, out) */
+clvit_status clvit_linear_forward(clvit_ctx *ctx, const char *label, clvit_epilogue epi, cl_mem y,
+                                  size_t y_off,               /* (rows, out) */
                                   cl_mem pre, size_t pre_off, /* (rows, out) GELU/TANH only */
                                   cl_mem x, size_t x_off,     /* (rows, in) */
-                                  cl_mem p, size_t w_off, size_t b_off,
-                                  cl_mem res, size_t res_off, /* (rows, out) RESIDUAL only */
+                                  cl_mem p, size_t w_off, size_t b_off, cl_mem res,
+                                  size_t res_off, /* (rows, out) RESIDUAL only */
                                   int rows, int in, int out);
 
 /* ---- attention.c: everything between the qkv Linear and the proj Linear. */
-clvit_status clvit_attention_forward(clvit_ctx *ctx,
-                                     cl_mem out, size_t out_off,   /* (B, N, D) merged heads */
+clvit_status clvit_attention_forward(clvit_ctx *ctx, cl_mem out,
+                                     size_t out_off,               /* (B, N, D) merged heads */
                                      cl_mem y, size_t y_off,       /* (B, H, N, hd) */
                                      cl_mem att, size_t att_off,   /* (B, H, N, N) probs */
                                      cl_mem qkvh, size_t qkvh_off, /* (3, B, H, N, hd) */
                                      cl_mem qkv, size_t qkv_off,   /* (B, N, 3D) no bias yet */
-                                     cl_mem p, size_t qkv_b_off, int has_bias, float scale,
-                                     int B, int N, int H, int hd);
+                                     cl_mem p, size_t qkv_b_off, int has_bias, float scale, int B,
+                                     int N, int H, int hd);
 
 /* ---- patch_embed.c */
 clvit_status clvit_patch_embed_forward(clvit_ctx *ctx, cl_mem x, size_t x_off, /* (B, N, D) */
-                                       cl_mem pe, size_t pe_off,     /* (B, P, D) */
-                                       cl_mem cols, size_t cols_off, /* (B, P, C*p*p) */
-                                       cl_mem img, size_t img_off,   /* (B, C, Hi, Wi) */
+                                       cl_mem pe, size_t pe_off,               /* (B, P, D) */
+                                       cl_mem cols, size_t cols_off,           /* (B, P, C*p*p) */
+                                       cl_mem img, size_t img_off,             /* (B, C, Hi, Wi) */
                                        cl_mem p, size_t w_off, size_t b_off, size_t cls_off,
-                                       size_t dist_off, cl_mem pos, size_t pos_off, int B,
-                                       int C, int img_size, int patch, int T, int D);
+                                       size_t dist_off, cl_mem pos, size_t pos_off, int B, int C,
+                                       int img_size, int patch, int T, int D);
 
 /* ---- head.c */
 clvit_status clvit_pool_forward(clvit_ctx *ctx, cl_mem pooled, size_t pooled_off, /* (B, D) */
-                                cl_mem x, size_t x_off, /* (B, N, D) */
+                                cl_mem x, size_t x_off,                           /* (B, N, D) */
                                 int B, int N, int D, int T, int tok, int avg);
 clvit_status clvit_average2(clvit_ctx *ctx, cl_mem out, size_t out_off, cl_mem a, size_t a_off,
                             cl_mem b, size_t b_off, int n);
@@ -70,10 +70,10 @@ clvit_status clvit_average2(clvit_ctx *ctx, cl_mem out, size_t out_off, cl_mem a
 /* dx = beta_dx * dx + dLN/dx; dW, dB (C) = beta_w * (.) + column sums over rows. */
 clvit_status clvit_layernorm_backward(clvit_ctx *ctx, cl_mem dx, size_t dx_off, float beta_dx,
                                       cl_mem g, size_t dw_off, size_t db_off, float beta_w,
-                                      cl_mem dout, size_t dout_off,         /* (R, C) */
-                                      cl_mem x, size_t x_off,               /* (R, C) */
-                                      cl_mem mean, size_t mean_off,         /* (R) */
-                                      cl_mem rstd, size_t rstd_off,         /* (R) */
+                                      cl_mem dout, size_t dout_off, /* (R, C) */
+                                      cl_mem x, size_t x_off,       /* (R, C) */
+                                      cl_mem mean, size_t mean_off, /* (R) */
+                                      cl_mem rstd, size_t rstd_off, /* (R) */
                                       cl_mem p, size_t w_off, int rows, int C);
 
 /* Backward of clvit_linear_forward for its epilogue:
@@ -83,35 +83,34 @@ clvit_status clvit_layernorm_backward(clvit_ctx *ctx, cl_mem dx, size_t dx_off, 
  *              (no db when b_off == SIZE_MAX); dx = beta_dx * dx + dy W.
  *   RESIDUAL also adds dy into dres (dres += dy), since y = res + ... .
  * dx may be NULL to skip the input gradient. */
-clvit_status clvit_linear_backward(clvit_ctx *ctx, const char *label, clvit_epilogue epi,
-                                   cl_mem dx, size_t dx_off, float beta_dx,   /* (rows, in) */
+clvit_status clvit_linear_backward(clvit_ctx *ctx, const char *label, clvit_epilogue epi, cl_mem dx,
+                                   size_t dx_off, float beta_dx, /* (rows, in) */
                                    cl_mem g, size_t dw_off, size_t db_off, float beta_w,
-                                   cl_mem dres, size_t dres_off,              /* (rows, out) */
-                                   cl_mem dpre, size_t dpre_off,              /* (rows, out) */
-                                   cl_mem dy, size_t dy_off,                  /* (rows, out) */
-                                   cl_mem y, size_t y_off, cl_mem pre, size_t pre_off,
-                                   cl_mem x, size_t x_off,                    /* (rows, in) */
+                                   cl_mem dres, size_t dres_off, /* (rows, out) */
+                                   cl_mem dpre, size_t dpre_off, /* (rows, out) */
+                                   cl_mem dy, size_t dy_off,     /* (rows, out) */
+                                   cl_mem y, size_t y_off, cl_mem pre, size_t pre_off, cl_mem x,
+                                   size_t x_off, /* (rows, in) */
                                    cl_mem p, size_t w_off, int rows, int in, int out);
 
 /* Backward of clvit_attention_forward. Inputs: dout (B, N, D) gradient of the merged heads,
  * the saved att probabilities and qkvh. Scratch: dy (B, H, N, hd), datt (B, H, N, N),
  * dqkvh (3, B, H, N, hd). Output: dqkv (B, N, 3D) overwritten (gradient of the qkv Linear's
  * GEMM output) and, when has_bias, the qkv bias gradient at g[qkv_db_off] with beta_w. */
-clvit_status clvit_attention_backward(clvit_ctx *ctx, cl_mem dqkv, size_t dqkv_off,
-                                      cl_mem g, size_t qkv_db_off, float beta_w,
-                                      cl_mem dqkvh, size_t dqkvh_off, cl_mem datt,
-                                      size_t datt_off, cl_mem dy, size_t dy_off,
-                                      cl_mem dout, size_t dout_off, cl_mem att, size_t att_off,
-                                      cl_mem qkvh, size_t qkvh_off, int has_bias, float scale,
-                                      int B, int N, int H, int hd);
+clvit_status clvit_attention_backward(clvit_ctx *ctx, cl_mem dqkv, size_t dqkv_off, cl_mem g,
+                                      size_t qkv_db_off, float beta_w, cl_mem dqkvh,
+                                      size_t dqkvh_off, cl_mem datt, size_t datt_off, cl_mem dy,
+                                      size_t dy_off, cl_mem dout, size_t dout_off, cl_mem att,
+                                      size_t att_off, cl_mem qkvh, size_t qkvh_off, int has_bias,
+                                      float scale, int B, int N, int H, int hd);
 
 /* Backward of clvit_patch_embed_forward from dx (B, N, D): conv weight and bias, class and
  * distillation tokens (sums over the batch), and the learned position embedding when
  * dpos_off != SIZE_MAX. Scratch dpe (B*P, D). All parameter gradients use beta_w. */
 clvit_status clvit_patch_embed_backward(clvit_ctx *ctx, cl_mem g, size_t dw_off, size_t db_off,
                                         size_t dcls_off, size_t ddist_off, size_t dpos_off,
-                                        float beta_w, cl_mem dpe, size_t dpe_off,
-                                        cl_mem dx, size_t dx_off,     /* (B, N, D) */
+                                        float beta_w, cl_mem dpe, size_t dpe_off, cl_mem dx,
+                                        size_t dx_off,                /* (B, N, D) */
                                         cl_mem cols, size_t cols_off, /* (B, P, C*p*p) */
                                         int B, int C, int img_size, int patch, int T, int D);
 
@@ -125,7 +124,7 @@ clvit_status clvit_pool_backward(clvit_ctx *ctx, cl_mem dx, size_t dx_off, float
  * at x_off + r * ld (ld >= cols). beta == 0 never reads out. */
 clvit_status clvit_colsum(clvit_ctx *ctx, cl_mem out, size_t out_off, float beta, cl_mem x,
                           size_t x_off, int rows, int cols);
-clvit_status clvit_colsum_strided(clvit_ctx *ctx, cl_mem out, size_t out_off, float beta,
-                                  cl_mem x, size_t x_off, int rows, int cols, int ld);
+clvit_status clvit_colsum_strided(clvit_ctx *ctx, cl_mem out, size_t out_off, float beta, cl_mem x,
+                                  size_t x_off, int rows, int cols, int ld);
 
 #endif

@@ -8,8 +8,8 @@
 
 clvit_status clvit_xent_forward_backward(clvit_ctx *ctx, cl_mem losses, size_t losses_off,
                                          cl_mem dlogits, size_t dlogits_off, cl_mem logits,
-                                         size_t logits_off, cl_mem labels, size_t labels_off,
-                                         int B, int K, float smoothing, float grad_scale) {
+                                         size_t logits_off, cl_mem labels, size_t labels_off, int B,
+                                         int K, float smoothing, float grad_scale) {
     if (B < 0 || K <= 0 || smoothing < 0.0f || smoothing >= 1.0f)
         return clvit_fail(CLVIT_ERR_INVALID_ARG, "cross-entropy: B=%d K=%d smoothing=%g", B, K,
                           (double)smoothing);

@@ -32,8 +32,7 @@ static void add_param(clvit_model *m, const char *name, int ndim, int64_t d0, in
 clvit_status clvit_plan_params(clvit_model *m) {
     const clvit_config *c = &m->cfg;
     const clvit_dims *d = &m->dims;
-    const int64_t D = d->D, N = d->N, C = d->C, p = d->p, R = d->R, K = d->K, Hd = d->Hd,
-                  F = d->F;
+    const int64_t D = d->D, N = d->N, C = d->C, p = d->p, R = d->R, K = d->K, Hd = d->Hd, F = d->F;
     int rows = 0;
 #define COUNT_ROW(field, name, present, ...) rows += (present) ? 1 : 0;
     CLVIT_TOP_PARAMS(COUNT_ROW)
@@ -75,8 +74,8 @@ clvit_status clvit_plan_params(clvit_model *m) {
 clvit_status clvit_plan_acts(clvit_model *m, int batch, int training) {
     if (m->acts && m->acts_batch >= batch && m->acts_training == training) return CLVIT_SUCCESS;
     const clvit_dims *d = &m->dims;
-    const int B = batch, N = d->N, D = d->D, P = d->P, K9 = d->K9, H = d->H, Hd = d->Hd,
-              R = d->R, K = d->K, C = d->C, S = d->S;
+    const int B = batch, N = d->N, D = d->D, P = d->P, K9 = d->K9, H = d->H, Hd = d->Hd, R = d->R,
+              K = d->K, C = d->C, S = d->S;
     const int depth = m->cfg.depth;
     size_t off = 0;
 #define PLACE_TOP(field, floats)                                                                   \
@@ -173,7 +172,9 @@ void clvit_model_free(clvit_model *m) {
     free(m);
 }
 
-const clvit_config *clvit_model_config(const clvit_model *m) { return m ? &m->cfg : NULL; }
+const clvit_config *clvit_model_config(const clvit_model *m) {
+    return m ? &m->cfg : NULL;
+}
 
 /* ---------------------------------------------------------------- initialisation */
 
@@ -215,7 +216,8 @@ static void init_param(const clvit_param *t, float *w, uint64_t *rng, int patch_
             continue;
         }
         double v;
-        do v = normal01(rng) * std;
+        do
+            v = normal01(rng) * std;
         while (strcmp(n, "patch_embed.proj.weight") && fabs(v) > 2.0);
         w[i] = (float)v;
     }
@@ -269,10 +271,9 @@ clvit_status clvit_model_reset_head(clvit_model **model, int num_classes) {
         if (!strncmp(p->name, "head", 4)) continue; /* head.* and head_dist.*: zeros */
         for (int j = 0; j < old->num_table; j++) {
             if (strcmp(old->table[j].name, p->name)) continue;
-            cl_int e = clEnqueueCopyBuffer(m->ctx->queue, old->params, m->params,
-                                           old->table[j].offset * sizeof(float),
-                                           p->offset * sizeof(float), p->numel * sizeof(float), 0,
-                                           NULL, NULL);
+            cl_int e = clEnqueueCopyBuffer(
+                m->ctx->queue, old->params, m->params, old->table[j].offset * sizeof(float),
+                p->offset * sizeof(float), p->numel * sizeof(float), 0, NULL, NULL);
             if (e != CL_SUCCESS) st = clvit_fail(e, "reset_head: copying %s", p->name);
             break;
         }
@@ -326,8 +327,8 @@ clvit_status clvit_forward_device(clvit_model *m, int B, const uint32_t *drop_se
     for (int l = 0; l < m->cfg.depth; l++) {
         const clvit_block_params *bp = &m->blocks[l];
         const clvit_block_acts *ba = &m->a_blocks[l];
-        CLVIT_CHECK(clvit_layernorm_forward(ctx, A, ba->ln1, A, ba->ln1_mean, A, ba->ln1_rstd, A, x_in, P,
-                                            bp->norm1_w, bp->norm1_b, BN, d->D));
+        CLVIT_CHECK(clvit_layernorm_forward(ctx, A, ba->ln1, A, ba->ln1_mean, A, ba->ln1_rstd, A,
+                                            x_in, P, bp->norm1_w, bp->norm1_b, BN, d->D));
         CLVIT_CHECK(clvit_linear_forward(ctx, "qkv", CLVIT_EPI_NONE, A, ba->qkv, NULL, 0, A,
                                          ba->ln1, P, bp->qkv_w, 0, NULL, 0, BN, d->D, 3 * d->D));
         CLVIT_CHECK(clvit_attention_forward(ctx, A, ba->att_m, A, ba->att_y, A, ba->att, A,
@@ -337,8 +338,8 @@ clvit_status clvit_forward_device(clvit_model *m, int B, const uint32_t *drop_se
         drop.site = CLVIT_SITE_BLOCK(l, 0);
         CLVIT_CHECK(branch(m, "proj", drop_seed ? &drop : NULL, A, ba->xa, ba->att_m, bp->proj_w,
                            bp->proj_b, x_in, BN, d->D, d->D, per_sample));
-        CLVIT_CHECK(clvit_layernorm_forward(ctx, A, ba->ln2, A, ba->ln2_mean, A, ba->ln2_rstd, A, ba->xa, P,
-                                            bp->norm2_w, bp->norm2_b, BN, d->D));
+        CLVIT_CHECK(clvit_layernorm_forward(ctx, A, ba->ln2, A, ba->ln2_mean, A, ba->ln2_rstd, A,
+                                            ba->xa, P, bp->norm2_w, bp->norm2_b, BN, d->D));
         CLVIT_CHECK(clvit_linear_forward(ctx, "fc1", CLVIT_EPI_GELU, A, ba->gelu, A, ba->fc1, A,
                                          ba->ln2, P, bp->fc1_w, bp->fc1_b, NULL, 0, BN, d->D,
                                          d->Hd));
@@ -351,15 +352,15 @@ clvit_status clvit_forward_device(clvit_model *m, int B, const uint32_t *drop_se
                            bp->fc2_b, ba->xa, BN, d->Hd, d->D, per_sample));
         x_in = ba->xo;
     }
-    CLVIT_CHECK(clvit_layernorm_forward(ctx, A, ta->lnf, A, ta->lnf_mean, A, ta->lnf_rstd, A, x_in, P,
-                                        tp->norm_w, tp->norm_b, BN, d->D));
+    CLVIT_CHECK(clvit_layernorm_forward(ctx, A, ta->lnf, A, ta->lnf_mean, A, ta->lnf_rstd, A, x_in,
+                                        P, tp->norm_w, tp->norm_b, BN, d->D));
     const int avg = m->cfg.pool == CLVIT_POOL_AVG;
     CLVIT_CHECK(clvit_pool_forward(ctx, A, ta->pooled, A, ta->lnf, B, d->N, d->D, d->T, 0, avg));
     size_t feat = ta->pooled;
     if (d->R > 0) {
-        CLVIT_CHECK(clvit_linear_forward(ctx, "pre_logits", CLVIT_EPI_TANH, A, ta->feat, A,
-                                         ta->pre, A, ta->pooled, P, tp->pre_w, tp->pre_b, NULL, 0,
-                                         B, d->D, d->R));
+        CLVIT_CHECK(clvit_linear_forward(ctx, "pre_logits", CLVIT_EPI_TANH, A, ta->feat, A, ta->pre,
+                                         A, ta->pooled, P, tp->pre_w, tp->pre_b, NULL, 0, B, d->D,
+                                         d->R));
         feat = ta->feat;
     }
     if (!m->cfg.distilled)
@@ -368,9 +369,9 @@ clvit_status clvit_forward_device(clvit_model *m, int B, const uint32_t *drop_se
     CLVIT_CHECK(clvit_linear_forward(ctx, "head", CLVIT_EPI_BIAS, A, ta->logits, NULL, 0, A, feat,
                                      P, tp->head_w, tp->head_b, NULL, 0, B, d->F, d->K));
     CLVIT_CHECK(clvit_pool_forward(ctx, A, ta->pooled_d, A, ta->lnf, B, d->N, d->D, d->T, 1, 0));
-    CLVIT_CHECK(clvit_linear_forward(ctx, "head_dist", CLVIT_EPI_BIAS, A, ta->logits_d, NULL, 0,
-                                     A, ta->pooled_d, P, tp->hdist_w, tp->hdist_b, NULL, 0, B,
-                                     d->D, d->K));
+    CLVIT_CHECK(clvit_linear_forward(ctx, "head_dist", CLVIT_EPI_BIAS, A, ta->logits_d, NULL, 0, A,
+                                     ta->pooled_d, P, tp->hdist_w, tp->hdist_b, NULL, 0, B, d->D,
+                                     d->K));
     return clvit_average2(ctx, A, ta->out, A, ta->logits, A, ta->logits_d, B * d->K);
 }
 

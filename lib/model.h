@@ -47,42 +47,50 @@
 
 /* Activations, X(field, floats) with locals B, N, D, P, K9 (= C*p*p), H, Hd, R, K. */
 #define CLVIT_TOP_ACTS(X)                                                                          \
-    X(img, (size_t)B * C * S * S)                                                                  \
-    X(cols, (size_t)B * P * K9)                                                                    \
-    X(pe, (size_t)B * P * D)                                                                       \
-    X(x0, (size_t)B * N * D)                                                                       \
-    X(lnf, (size_t)B * N * D)                                                                      \
-    X(lnf_mean, (size_t)B * N)                                                                     \
-    X(lnf_rstd, (size_t)B * N)                                                                     \
-    X(pooled, (size_t)B * D)                                                                       \
-    X(pooled_d, (size_t)B * D)                                                                     \
-    X(pre, (size_t)B * R)                                                                          \
-    X(feat, (size_t)B * R)                                                                         \
-    X(logits, (size_t)B * K)                                                                       \
-    X(logits_d, (size_t)B * K)                                                                     \
-    X(out, (size_t)B * K)
+    X(img, (size_t)B *C *S *S)                                                                     \
+    X(cols, (size_t)B *P *K9)                                                                      \
+    X(pe, (size_t)B *P *D)                                                                         \
+    X(x0, (size_t)B *N *D)                                                                         \
+    X(lnf, (size_t)B *N *D)                                                                        \
+    X(lnf_mean, (size_t)B *N)                                                                      \
+    X(lnf_rstd, (size_t)B *N)                                                                      \
+    X(pooled, (size_t)B *D)                                                                        \
+    X(pooled_d, (size_t)B *D)                                                                      \
+    X(pre, (size_t)B *R)                                                                           \
+    X(feat, (size_t)B *R)                                                                          \
+    X(logits, (size_t)B *K)                                                                        \
+    X(logits_d, (size_t)B *K)                                                                      \
+    X(out, (size_t)B *K)
 #define CLVIT_BLOCK_ACTS(X)                                                                        \
-    X(ln1, (size_t)B * N * D)                                                                      \
-    X(ln1_mean, (size_t)B * N)                                                                     \
-    X(ln1_rstd, (size_t)B * N)                                                                     \
-    X(qkv, (size_t)B * N * 3 * D)                                                                  \
+    X(ln1, (size_t)B *N *D)                                                                        \
+    X(ln1_mean, (size_t)B *N)                                                                      \
+    X(ln1_rstd, (size_t)B *N)                                                                      \
+    X(qkv, (size_t)B *N * 3 * D)                                                                   \
     X(qkvh, (size_t)3 * B * N * D)                                                                 \
-    X(att, (size_t)B * H * N * N)                                                                  \
-    X(att_y, (size_t)B * N * D)                                                                    \
-    X(att_m, (size_t)B * N * D)                                                                    \
-    X(xa, (size_t)B * N * D)                                                                       \
-    X(ln2, (size_t)B * N * D)                                                                      \
-    X(ln2_mean, (size_t)B * N)                                                                     \
-    X(ln2_rstd, (size_t)B * N)                                                                     \
-    X(fc1, (size_t)B * N * Hd)                                                                     \
-    X(gelu, (size_t)B * N * Hd)                                                                    \
-    X(xo, (size_t)B * N * D)
+    X(att, (size_t)B *H *N *N)                                                                     \
+    X(att_y, (size_t)B *N *D)                                                                      \
+    X(att_m, (size_t)B *N *D)                                                                      \
+    X(xa, (size_t)B *N *D)                                                                         \
+    X(ln2, (size_t)B *N *D)                                                                        \
+    X(ln2_mean, (size_t)B *N)                                                                      \
+    X(ln2_rstd, (size_t)B *N)                                                                      \
+    X(fc1, (size_t)B *N *Hd)                                                                       \
+    X(gelu, (size_t)B *N *Hd)                                                                      \
+    X(xo, (size_t)B *N *D)
 
 #define CLVIT_FIELD(field, ...) size_t field;
-typedef struct clvit_top_params { CLVIT_TOP_PARAMS(CLVIT_FIELD) CLVIT_TAIL_PARAMS(CLVIT_FIELD) } clvit_top_params;
-typedef struct clvit_block_params { CLVIT_BLOCK_PARAMS(CLVIT_FIELD) } clvit_block_params;
-typedef struct clvit_top_acts { CLVIT_TOP_ACTS(CLVIT_FIELD) } clvit_top_acts;
-typedef struct clvit_block_acts { CLVIT_BLOCK_ACTS(CLVIT_FIELD) } clvit_block_acts;
+typedef struct clvit_top_params {
+    CLVIT_TOP_PARAMS(CLVIT_FIELD) CLVIT_TAIL_PARAMS(CLVIT_FIELD)
+} clvit_top_params;
+typedef struct clvit_block_params {
+    CLVIT_BLOCK_PARAMS(CLVIT_FIELD)
+} clvit_block_params;
+typedef struct clvit_top_acts {
+    CLVIT_TOP_ACTS(CLVIT_FIELD)
+} clvit_top_acts;
+typedef struct clvit_block_acts {
+    CLVIT_BLOCK_ACTS(CLVIT_FIELD)
+} clvit_block_acts;
 #undef CLVIT_FIELD
 
 /* One row of the parameter table. */
@@ -138,7 +146,8 @@ clvit_status clvit_plan_acts(clvit_model *model, int batch, int training);
 clvit_status clvit_model_alloc(clvit_ctx *ctx, const clvit_config *cfg, clvit_model **out);
 /* Dropout sites, so forward and backward regenerate the same masks. */
 #define CLVIT_SITE_POS 1u
-#define CLVIT_SITE_BLOCK(l, i) (16u + 4u * (uint32_t)(l) + (uint32_t)(i)) /* i: 0 proj, 1 gelu, 2 fc2 */
+#define CLVIT_SITE_BLOCK(l, i)                                                                     \
+    (16u + 4u * (uint32_t)(l) + (uint32_t)(i)) /* i: 0 proj, 1 gelu, 2 fc2 */
 /* Drop-path probability of block l: the seed's linspace(0, rate, depth) rule. */
 float clvit_drop_path_prob(const clvit_config *cfg, int l);
 /* Forward of a batch already in acts.img; leaves outputs in acts (a_top.out, and for

@@ -35,11 +35,12 @@ clvit_status clvit_norm2(clvit_ctx *ctx, double *norm, cl_mem x, size_t n) {
     clvit_status st = clvit_kernel(ctx, "optimizer.cl", "sumsq_partial", "-DWGS=256", &k);
     if (!st) st = clvit_args(k, 3, CLVIT_A(partial), CLVIT_A(x), CLVIT_A(nn));
     if (!st) st = clvit_launch_rows(ctx, k, "sumsq_partial", NORM_GROUPS, NORM_WGS);
-    float host[NORM_GROUPS];
+    float host[NORM_GROUPS] = {0};
     if (!st) st = clvit_read(ctx, partial, 0, host, NORM_GROUPS);
     clReleaseMemObject(partial);
     double s = 0.0;
-    for (int i = 0; i < NORM_GROUPS; i++) s += host[i];
+    for (int i = 0; i < NORM_GROUPS; i++)
+        s += host[i];
     *norm = sqrt(s);
     return st;
 }

@@ -41,7 +41,9 @@ static const preset presets[] = {
 };
 #define NUM_PRESETS ((int)(sizeof presets / sizeof presets[0]))
 
-const char *clvit_preset_name(int i) { return i >= 0 && i < NUM_PRESETS ? presets[i].name : NULL; }
+const char *clvit_preset_name(int i) {
+    return i >= 0 && i < NUM_PRESETS ? presets[i].name : NULL;
+}
 
 clvit_status clvit_preset(const char *name, clvit_config *cfg) {
     if (!name || !cfg) return clvit_fail(CLVIT_ERR_INVALID_ARG, "clvit_preset: NULL");
@@ -60,7 +62,8 @@ clvit_status clvit_preset(const char *name, clvit_config *cfg) {
         cfg->qkv_bias = 1;
         cfg->representation_size = p->repr;
         cfg->distilled = p->distilled;
-        static const float in_mean[3] = {0.485f, 0.456f, 0.406f}, in_std[3] = {0.229f, 0.224f, 0.225f};
+        static const float in_mean[3] = {0.485f, 0.456f, 0.406f},
+                           in_std[3] = {0.229f, 0.224f, 0.225f};
         for (int c = 0; c < 3; c++) {
             cfg->mean[c] = p->imagenet_norm ? in_mean[c] : 0.5f;
             cfg->std[c] = p->imagenet_norm ? in_std[c] : 0.5f;
@@ -88,8 +91,7 @@ clvit_status clvit_config_validate(const clvit_config *c) {
     REQUIRE(c->depth >= 0 && c->depth <= 256, "depth %d out of range", c->depth);
     REQUIRE(c->num_heads > 0 && c->embed_dim % c->num_heads == 0,
             "embed_dim %d is not divisible by num_heads %d", c->embed_dim, c->num_heads);
-    REQUIRE(c->mlp_ratio > 0.0f && (int)(c->embed_dim * c->mlp_ratio) >= 1 &&
-                c->mlp_ratio <= 64.0f,
+    REQUIRE(c->mlp_ratio > 0.0f && (int)(c->embed_dim * c->mlp_ratio) >= 1 && c->mlp_ratio <= 64.0f,
             "mlp_ratio %g out of range", (double)c->mlp_ratio);
     REQUIRE(c->representation_size >= 0 && c->representation_size <= 65536,
             "representation_size %d out of range", c->representation_size);
@@ -136,8 +138,9 @@ int64_t clvit_config_num_params(const clvit_config *c) {
     const int64_t D = d.D, N = d.N, C = d.C, p = d.p, R = d.R, K = d.K, Hd = d.Hd, F = d.F;
     int64_t n = 0;
 #define COUNT(field, name, present, ndim, d0, d1, d2, d3)                                          \
-    if (present) n += (int64_t)(d0) * ((ndim) > 1 ? (d1) : 1) * ((ndim) > 2 ? (d2) : 1) *           \
-                      ((ndim) > 3 ? (d3) : 1);
+    if (present)                                                                                   \
+        n += (int64_t)(d0) * ((ndim) > 1 ? (d1) : 1) * ((ndim) > 2 ? (d2) : 1) *                   \
+             ((ndim) > 3 ? (d3) : 1);
     CLVIT_TOP_PARAMS(COUNT)
     CLVIT_TAIL_PARAMS(COUNT)
     int64_t block = 0;
@@ -158,9 +161,9 @@ double clvit_config_flops(const clvit_config *c) {
     clvit_dims d;
     clvit_dims_from_config(c, &d);
     const double D = d.D, N = d.N, Hd = d.Hd;
-    double f = 2.0 * d.P * d.K9 * D;                             /* patch embedding */
+    double f = 2.0 * d.P * d.K9 * D;                           /* patch embedding */
     double block = 2.0 * N * D * 3 * D + 2.0 * 2.0 * N * N * D /* qkv, scores, values */
-                   + 2.0 * N * D * D + 2.0 * 2.0 * N * D * Hd;  /* proj, fc1, fc2 */
+                   + 2.0 * N * D * D + 2.0 * 2.0 * N * D * Hd; /* proj, fc1, fc2 */
     f += block * c->depth;
     f += 2.0 * D * d.R + 2.0 * d.F * d.K + (c->distilled ? 2.0 * D * d.K : 0.0);
     return f;

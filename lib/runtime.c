@@ -25,8 +25,8 @@ static void fill_info(cl_platform_id p, cl_device_id d, int pi, int di, clvit_de
     info->platform_index = pi;
     info->device_index = di;
     clGetPlatformInfo(p, CL_PLATFORM_NAME, sizeof info->platform_name, info->platform_name, NULL);
-    clGetPlatformInfo(p, CL_PLATFORM_VERSION, sizeof info->platform_version,
-                      info->platform_version, NULL);
+    clGetPlatformInfo(p, CL_PLATFORM_VERSION, sizeof info->platform_version, info->platform_version,
+                      NULL);
     info->platform_name[sizeof info->platform_name - 1] = '\0';
     info->platform_version[sizeof info->platform_version - 1] = '\0';
     get_str(d, CL_DEVICE_NAME, info->name, sizeof info->name);
@@ -114,7 +114,8 @@ clvit_status clvit_list_devices(clvit_device_info **infos, int *count) {
         free(list);
         return clvit_fail(CLVIT_ERR_NOMEM, "device list");
     }
-    for (int i = 0; i < n; i++) out[i] = list[i].info;
+    for (int i = 0; i < n; i++)
+        out[i] = list[i].info;
     free(list);
     *infos = out;
     *count = n;
@@ -125,7 +126,8 @@ static int contains_nocase(const char *hay, const char *needle) {
     size_t nl = strlen(needle);
     for (; *hay; hay++) {
         size_t i = 0;
-        while (i < nl && hay[i] && tolower((unsigned char)hay[i]) == tolower((unsigned char)needle[i]))
+        while (i < nl && hay[i] &&
+               tolower((unsigned char)hay[i]) == tolower((unsigned char)needle[i]))
             i++;
         if (i == nl) return 1;
     }
@@ -152,8 +154,8 @@ static int choose(const found_device *list, int n, const char *spec, const char 
         int want_gpu = spec[0] == 'g';
         for (int i = 0; i < n; i++)
             if (want_gpu ? list[i].info.is_gpu : list[i].info.is_cpu) return i;
-        clvit_fail(CLVIT_ERR_NO_DEVICE, "%s '%s': no %s device (see `clvit devices`)", origin,
-                   spec, want_gpu ? "GPU" : "CPU");
+        clvit_fail(CLVIT_ERR_NO_DEVICE, "%s '%s': no %s device (see `clvit devices`)", origin, spec,
+                   want_gpu ? "GPU" : "CPU");
         return -1;
     }
     for (int i = 0; i < n; i++)
@@ -194,8 +196,8 @@ clvit_status clvit_ctx_create(clvit_ctx **out, const char *spec) {
     cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)ctx->platform, 0};
     ctx->context = clCreateContext(props, 1, &ctx->device, NULL, NULL, &e);
     if (e != CL_SUCCESS) {
-        clvit_status st = clvit_fail(e, "clCreateContext on '%s': %s", ctx->info.name,
-                                     clvit_status_string(e));
+        clvit_status st =
+            clvit_fail(e, "clCreateContext on '%s': %s", ctx->info.name, clvit_status_string(e));
         free(ctx);
         return st;
     }
@@ -219,7 +221,8 @@ void clvit_ctx_free(clvit_ctx *ctx) {
     free(ctx->prof);
     for (int i = 0; i < ctx->num_programs; i++) {
         clvit_program *p = &ctx->programs[i];
-        for (int k = 0; k < p->num_kernels; k++) clReleaseKernel(p->kernels[k]);
+        for (int k = 0; k < p->num_kernels; k++)
+            clReleaseKernel(p->kernels[k]);
         free(p->kernels);
         free(p->kernel_names);
         clReleaseProgram(p->program);
@@ -230,7 +233,9 @@ void clvit_ctx_free(clvit_ctx *ctx) {
     free(ctx);
 }
 
-const clvit_device_info *clvit_ctx_device(const clvit_ctx *ctx) { return ctx ? &ctx->info : NULL; }
+const clvit_device_info *clvit_ctx_device(const clvit_ctx *ctx) {
+    return ctx ? &ctx->info : NULL;
+}
 
 clvit_status clvit_ctx_finish(clvit_ctx *ctx) {
     CLVIT_CHECK_CL(clFinish(ctx->queue));

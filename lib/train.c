@@ -22,29 +22,31 @@
 
 /* Gradient scratch, X(field, floats) with the locals of plan_grads. */
 #define CLVIT_GRAD_ACTS(X)                                                                         \
-    X(dx, (size_t)B * N * D)                                                                       \
-    X(dln, (size_t)B * N * D)                                                                      \
-    X(dbr, (size_t)B * N * D)                                                                      \
-    X(datt_m, (size_t)B * N * D)                                                                   \
-    X(dqkv, (size_t)B * N * 3 * D)                                                                 \
+    X(dx, (size_t)B *N *D)                                                                         \
+    X(dln, (size_t)B *N *D)                                                                        \
+    X(dbr, (size_t)B *N *D)                                                                        \
+    X(datt_m, (size_t)B *N *D)                                                                     \
+    X(dqkv, (size_t)B *N * 3 * D)                                                                  \
     X(dqkvh, (size_t)3 * B * N * D)                                                                \
-    X(datt, (size_t)B * H * N * N)                                                                 \
-    X(dy, (size_t)B * N * D)                                                                       \
-    X(dgelu, (size_t)B * N * Hd)                                                                   \
-    X(dpre, (size_t)B * N * Hd)                                                                    \
-    X(dpe, (size_t)B * P * D)                                                                      \
-    X(dlogits, (size_t)B * K)                                                                      \
-    X(dlogits_d, (size_t)B * K)                                                                    \
-    X(dfeat, (size_t)B * (R > 0 ? R : 1))                                                          \
-    X(dprer, (size_t)B * (R > 0 ? R : 1))                                                          \
-    X(dpooled, (size_t)B * D)                                                                      \
-    X(dpooled_d, (size_t)B * D)                                                                    \
+    X(datt, (size_t)B *H *N *N)                                                                    \
+    X(dy, (size_t)B *N *D)                                                                         \
+    X(dgelu, (size_t)B *N *Hd)                                                                     \
+    X(dpre, (size_t)B *N *Hd)                                                                      \
+    X(dpe, (size_t)B *P *D)                                                                        \
+    X(dlogits, (size_t)B *K)                                                                       \
+    X(dlogits_d, (size_t)B *K)                                                                     \
+    X(dfeat, (size_t)B *(R > 0 ? R : 1))                                                           \
+    X(dprer, (size_t)B *(R > 0 ? R : 1))                                                           \
+    X(dpooled, (size_t)B *D)                                                                       \
+    X(dpooled_d, (size_t)B *D)                                                                     \
     X(labels, (size_t)B)                                                                           \
     X(losses, (size_t)B)                                                                           \
     X(losses_d, (size_t)B)
 
 #define CLVIT_FIELD(field, floats) size_t field;
-typedef struct grad_acts { CLVIT_GRAD_ACTS(CLVIT_FIELD) } grad_acts;
+typedef struct grad_acts {
+    CLVIT_GRAD_ACTS(CLVIT_FIELD)
+} grad_acts;
 #undef CLVIT_FIELD
 
 struct clvit_trainer {
@@ -104,8 +106,7 @@ clvit_status clvit_trainer_create(clvit_model *m, const clvit_train_config *tc, 
     t->tc = *tc;
     t->max_batch = max_batch;
     const clvit_dims *d = &m->dims;
-    const int B = max_batch, N = d->N, D = d->D, H = d->H, Hd = d->Hd, P = d->P, K = d->K,
-              R = d->R;
+    const int B = max_batch, N = d->N, D = d->D, H = d->H, Hd = d->Hd, P = d->P, K = d->K, R = d->R;
     size_t off = 0;
 #define PLACE(field, floats)                                                                       \
     t->ga.field = off;                                                                             \
@@ -142,7 +143,9 @@ size_t clvit_trainer_device_bytes(const clvit_trainer *t) {
     return floats * sizeof(float);
 }
 
-long clvit_trainer_step_count(const clvit_trainer *t) { return t->step; }
+long clvit_trainer_step_count(const clvit_trainer *t) {
+    return t->step;
+}
 
 float clvit_trainer_lr(const clvit_trainer *t, long step) {
     const clvit_train_config *c = &t->tc;
@@ -152,7 +155,8 @@ float clvit_trainer_lr(const clvit_trainer *t, long step) {
     if (span <= 0) return c->lr;
     double progress = (double)(step - c->warmup_steps) / (double)span;
     if (progress > 1.0) progress = 1.0;
-    return (float)(c->min_lr + (c->lr - c->min_lr) * 0.5 * (1.0 + cos(3.14159265358979323846 * progress)));
+    return (float)(c->min_lr +
+                   (c->lr - c->min_lr) * 0.5 * (1.0 + cos(3.14159265358979323846 * progress)));
 }
 
 /* Per-step dropout seed from the run seed and the step, so resume regenerates masks. */
@@ -163,7 +167,9 @@ static uint32_t step_seed(const clvit_trainer *t) {
     return (uint32_t)(z ^ (z >> 31));
 }
 
-static int has_dropout(const clvit_config *c) { return c->drop_rate > 0 || c->drop_path_rate > 0; }
+static int has_dropout(const clvit_config *c) {
+    return c->drop_rate > 0 || c->drop_path_rate > 0;
+}
 
 /* Backward of a residual branch y = res + drop(x W^T + b): the branch gradient is dx masked
  * (or dx itself), the residual gradient passes through unchanged. */
@@ -178,9 +184,9 @@ static clvit_status branch_backward(clvit_trainer *t, const char *label, const c
                                        per_sample, drop));
         dy = t->ga.dbr;
     }
-    return clvit_linear_backward(m->ctx, label, CLVIT_EPI_BIAS, S, dxin, 0.0f, t->grads, w, b,
-                                 0.0f, NULL, 0, NULL, 0, S, dy, NULL, 0, NULL, 0, A, x, m->params,
-                                 w, rows, in, out);
+    return clvit_linear_backward(m->ctx, label, CLVIT_EPI_BIAS, S, dxin, 0.0f, t->grads, w, b, 0.0f,
+                                 NULL, 0, NULL, 0, S, dy, NULL, 0, NULL, 0, A, x, m->params, w,
+                                 rows, in, out);
 }
 
 static clvit_status backward(clvit_trainer *t, int B, uint32_t seed, int dropping) {
@@ -205,8 +211,8 @@ static clvit_status backward(clvit_trainer *t, int B, uint32_t seed, int droppin
                                           G, tp->pre_w, tp->pre_b, 0.0f, NULL, 0, S, ga->dprer, S,
                                           ga->dfeat, A, ta->feat, A, ta->pre, A, ta->pooled, P,
                                           tp->pre_w, B, d->D, d->R));
-    CLVIT_CHECK(clvit_pool_backward(ctx, S, ga->dln, 0.0f, S, ga->dpooled, B, d->N, d->D, d->T, 0,
-                                    avg));
+    CLVIT_CHECK(
+        clvit_pool_backward(ctx, S, ga->dln, 0.0f, S, ga->dpooled, B, d->N, d->D, d->T, 0, avg));
     if (m->cfg.distilled) {
         CLVIT_CHECK(clvit_linear_backward(ctx, "head_dist", CLVIT_EPI_BIAS, S, ga->dpooled_d, 0.0f,
                                           G, tp->hdist_w, tp->hdist_b, 0.0f, NULL, 0, NULL, 0, S,
@@ -245,14 +251,12 @@ static clvit_status backward(clvit_trainer *t, int B, uint32_t seed, int droppin
         drop.site = CLVIT_SITE_BLOCK(l, 0);
         CLVIT_CHECK(branch_backward(t, "proj", dropping ? &drop : NULL, ga->datt_m, ba->att_m,
                                     bp->proj_w, bp->proj_b, BN, d->D, d->D, per_sample));
-        CLVIT_CHECK(clvit_attention_backward(ctx, S, ga->dqkv, G, bp->qkv_b, 0.0f, S, ga->dqkvh, S,
-                                             ga->datt, S, ga->dy, S, ga->datt_m, A, ba->att, A,
-                                             ba->qkvh, m->cfg.qkv_bias, d->scale, B, d->N, d->H,
-                                             d->hd));
-        CLVIT_CHECK(clvit_linear_backward(ctx, "qkv", CLVIT_EPI_NONE, S, ga->dln, 0.0f, G,
-                                          bp->qkv_w, NONE, 0.0f, NULL, 0, NULL, 0, S, ga->dqkv,
-                                          NULL, 0, NULL, 0, A, ba->ln1, P, bp->qkv_w, BN, d->D,
-                                          3 * d->D));
+        CLVIT_CHECK(clvit_attention_backward(
+            ctx, S, ga->dqkv, G, bp->qkv_b, 0.0f, S, ga->dqkvh, S, ga->datt, S, ga->dy, S,
+            ga->datt_m, A, ba->att, A, ba->qkvh, m->cfg.qkv_bias, d->scale, B, d->N, d->H, d->hd));
+        CLVIT_CHECK(clvit_linear_backward(
+            ctx, "qkv", CLVIT_EPI_NONE, S, ga->dln, 0.0f, G, bp->qkv_w, NONE, 0.0f, NULL, 0, NULL,
+            0, S, ga->dqkv, NULL, 0, NULL, 0, A, ba->ln1, P, bp->qkv_w, BN, d->D, 3 * d->D));
         CLVIT_CHECK(clvit_layernorm_backward(ctx, S, ga->dx, 1.0f, G, bp->norm1_w, bp->norm1_b,
                                              0.0f, S, ga->dln, A, x_in, A, ba->ln1_mean, A,
                                              ba->ln1_rstd, P, bp->norm1_w, BN, d->D));
@@ -277,8 +281,9 @@ static clvit_status forward_backward(clvit_trainer *t, const float *images, cons
                           t->max_batch);
     for (int b = 0; b < B; b++) {
         if (labels[b] < 0 || labels[b] >= d->K)
-            return clvit_fail(CLVIT_ERR_INVALID_ARG, "train step: label %d of image %d is not in "
-                                                     "[0, %d)",
+            return clvit_fail(CLVIT_ERR_INVALID_ARG,
+                              "train step: label %d of image %d is not in "
+                              "[0, %d)",
                               labels[b], b, d->K);
         t->host_labels[b] = (float)labels[b];
     }
@@ -292,13 +297,11 @@ static clvit_status forward_backward(clvit_trainer *t, const float *images, cons
     const float smooth = t->tc.label_smoothing;
     if (m->cfg.distilled) { /* loss = (CE(head) + CE(head_dist)) / 2 */
         CLVIT_CHECK(clvit_xent_forward_backward(ctx, t->scratch, t->ga.losses, t->scratch,
-                                                t->ga.dlogits, m->acts, m->a_top.logits,
-                                                t->scratch, t->ga.labels, B, d->K, smooth,
-                                                0.5f / B));
-        CLVIT_CHECK(clvit_xent_forward_backward(ctx, t->scratch, t->ga.losses_d, t->scratch,
-                                                t->ga.dlogits_d, m->acts, m->a_top.logits_d,
-                                                t->scratch, t->ga.labels, B, d->K, smooth,
-                                                0.5f / B));
+                                                t->ga.dlogits, m->acts, m->a_top.logits, t->scratch,
+                                                t->ga.labels, B, d->K, smooth, 0.5f / B));
+        CLVIT_CHECK(clvit_xent_forward_backward(
+            ctx, t->scratch, t->ga.losses_d, t->scratch, t->ga.dlogits_d, m->acts,
+            m->a_top.logits_d, t->scratch, t->ga.labels, B, d->K, smooth, 0.5f / B));
     } else {
         CLVIT_CHECK(clvit_xent_forward_backward(ctx, t->scratch, t->ga.losses, t->scratch,
                                                 t->ga.dlogits, m->acts, m->a_top.out, t->scratch,
@@ -356,8 +359,8 @@ clvit_status clvit_train_step(clvit_trainer *t, const float *images, const int32
                          t->tc.optimizer == CLVIT_ADAMW,
                          t->step + 1,
                          scale};
-    CLVIT_CHECK(clvit_adam_step(m->ctx, m->params, t->grads, t->adam_m, t->adam_v, m->num_params,
-                                &a));
+    CLVIT_CHECK(
+        clvit_adam_step(m->ctx, m->params, t->grads, t->adam_m, t->adam_v, m->num_params, &a));
     t->step++;
     return CLVIT_SUCCESS;
 }
@@ -382,8 +385,8 @@ clvit_status clvit_trainer_save(clvit_trainer *t, const char *path, const char *
     clvit_st_entry *e = calloc((size_t)rows * 3, sizeof *e);
     char(*names)[80] = calloc((size_t)rows * 2, sizeof *names);
     clvit_meta *meta = malloc(sizeof *meta);
-    clvit_status st = host && e && names && meta ? CLVIT_SUCCESS
-                                                 : clvit_fail(CLVIT_ERR_NOMEM, "saving %s", path);
+    clvit_status st =
+        host && e && names && meta ? CLVIT_SUCCESS : clvit_fail(CLVIT_ERR_NOMEM, "saving %s", path);
     if (!st) st = clvit_read(m->ctx, m->params, 0, host, n);
     if (!st) st = clvit_read(m->ctx, t->adam_m, 0, host + n, n);
     if (!st) st = clvit_read(m->ctx, t->adam_v, 0, host + 2 * n, n);
@@ -414,7 +417,8 @@ clvit_status clvit_trainer_save(clvit_trainer *t, const char *path, const char *
                 }
                 x->dtype = CLVIT_DT_F32;
                 x->ndim = p->ndim;
-                for (int j = 0; j < p->ndim; j++) x->shape[j] = p->shape[j];
+                for (int j = 0; j < p->ndim; j++)
+                    x->shape[j] = p->shape[j];
                 x->data = host + (size_t)part * n + p->offset;
             }
         }
@@ -439,8 +443,9 @@ clvit_status clvit_trainer_load_state(clvit_trainer *t, const char *path) {
     char *end = NULL;
     long s = step ? strtol(step, &end, 10) : -1;
     if (!st && (!step || *end || s < 0))
-        st = clvit_fail(CLVIT_ERR_FORMAT, "%s: no valid clvit.step in the metadata (not a "
-                                          "training checkpoint?)",
+        st = clvit_fail(CLVIT_ERR_FORMAT,
+                        "%s: no valid clvit.step in the metadata (not a "
+                        "training checkpoint?)",
                         path);
     for (int r = 0; !st && r < m->num_table; r++) {
         const clvit_param *p = &m->table[r];
@@ -449,8 +454,9 @@ clvit_status clvit_trainer_load_state(clvit_trainer *t, const char *path) {
             snprintf(nm, sizeof nm, "optim.%c.%s", part ? 'v' : 'm', p->name);
             const clvit_st_tensor *x = clvit_st_find(f, nm);
             if (!x || (size_t)x->numel != p->numel)
-                st = clvit_fail(CLVIT_ERR_FORMAT, "%s: optimizer state %s is missing or has %lld "
-                                                  "elements, expected %zu",
+                st = clvit_fail(CLVIT_ERR_FORMAT,
+                                "%s: optimizer state %s is missing or has %lld "
+                                "elements, expected %zu",
                                 path, nm, x ? (long long)x->numel : 0LL, p->numel);
             else
                 st = clvit_st_read_f32(f, x, host + (size_t)part * n + p->offset);

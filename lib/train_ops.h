@@ -11,8 +11,8 @@
 /* losses (B) = per-image loss; dlogits (B, K) = grad_scale * (softmax - target). */
 clvit_status clvit_xent_forward_backward(clvit_ctx *ctx, cl_mem losses, size_t losses_off,
                                          cl_mem dlogits, size_t dlogits_off, cl_mem logits,
-                                         size_t logits_off, cl_mem labels, size_t labels_off,
-                                         int B, int K, float smoothing, float grad_scale);
+                                         size_t logits_off, cl_mem labels, size_t labels_off, int B,
+                                         int K, float smoothing, float grad_scale);
 
 typedef struct clvit_adam_args {
     float lr, beta1, beta2, eps, weight_decay;

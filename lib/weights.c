@@ -47,7 +47,8 @@ static clvit_status infer_config(const clvit_st_file *f, const char *path, int h
                           "or export with metadata)",
                           path);
     int64_t P = npos - T, g = 1;
-    while (g * g < P) g++;
+    while (g * g < P)
+        g++;
     if (g * g != P)
         return clvit_fail(CLVIT_ERR_FORMAT, "%s: pos_embed has %lld patch positions, not a square",
                           path, (long long)P);
@@ -66,7 +67,8 @@ static clvit_status infer_config(const clvit_st_file *f, const char *path, int h
     c->representation_size = R > 0 ? (int)R : 0;
     c->num_classes = (int)dim_of(f, "head.weight", 0);
     c->num_heads = heads > 0 ? heads : (D >= 64 ? (int)(D / 64) : 1);
-    for (int i = 0; i < 3; i++) c->mean[i] = c->std[i] = 0.5f;
+    for (int i = 0; i < 3; i++)
+        c->mean[i] = c->std[i] = 0.5f;
     c->crop_pct = 0.9f;
     return CLVIT_SUCCESS;
 }
@@ -108,11 +110,11 @@ static clvit_status apply_metadata(const clvit_st_file *f, const char *path, clv
     struct {
         const char *key;
         int *target;
-    } ints[] = {{"img_size", &c->img_size},       {"patch_size", &c->patch_size},
-                {"in_chans", &c->in_chans},       {"num_classes", &c->num_classes},
-                {"embed_dim", &c->embed_dim},     {"depth", &c->depth},
-                {"num_heads", &c->num_heads},     {"qkv_bias", &c->qkv_bias},
-                {"distilled", &c->distilled},     {"representation_size", &c->representation_size}};
+    } ints[] = {{"img_size", &c->img_size},   {"patch_size", &c->patch_size},
+                {"in_chans", &c->in_chans},   {"num_classes", &c->num_classes},
+                {"embed_dim", &c->embed_dim}, {"depth", &c->depth},
+                {"num_heads", &c->num_heads}, {"qkv_bias", &c->qkv_bias},
+                {"distilled", &c->distilled}, {"representation_size", &c->representation_size}};
     *found = 0;
     for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
         const char *v = clvit_st_meta(f, ints[i].key);
@@ -139,7 +141,8 @@ static clvit_status apply_metadata(const clvit_st_file *f, const char *path, clv
         else if (!strcmp(v, "token") || !strcmp(v, ""))
             c->pool = CLVIT_POOL_TOKEN;
         else
-            return clvit_fail(CLVIT_ERR_FORMAT, "%s: metadata global_pool='%s' (token|avg)", path, v);
+            return clvit_fail(CLVIT_ERR_FORMAT, "%s: metadata global_pool='%s' (token|avg)", path,
+                              v);
     }
     if ((v = clvit_st_meta(f, "pos_embed"))) {
         if (!strcmp(v, "sincos"))
@@ -147,8 +150,8 @@ static clvit_status apply_metadata(const clvit_st_file *f, const char *path, clv
         else if (!strcmp(v, "learned"))
             c->pos_embed = CLVIT_POS_LEARNED;
         else
-            return clvit_fail(CLVIT_ERR_FORMAT, "%s: metadata pos_embed='%s' (learned|sincos)", path,
-                              v);
+            return clvit_fail(CLVIT_ERR_FORMAT, "%s: metadata pos_embed='%s' (learned|sincos)",
+                              path, v);
     }
     return CLVIT_SUCCESS;
 }
@@ -183,7 +186,8 @@ static clvit_status resolve_config(const clvit_st_file *f, const char *path, con
             st = infer_config(f, path, heads_override, &cfg);
             if (st != CLVIT_SUCCESS) { /* metadata alone must then be complete */
                 memset(&cfg, 0, sizeof cfg);
-                for (int i = 0; i < 3; i++) cfg.mean[i] = cfg.std[i] = 0.5f;
+                for (int i = 0; i < 3; i++)
+                    cfg.mean[i] = cfg.std[i] = 0.5f;
                 cfg.crop_pct = 0.9f;
                 cfg.mlp_ratio = 4.0f;
                 st = CLVIT_SUCCESS;
@@ -234,7 +238,7 @@ clvit_status clvit_model_load(clvit_ctx *ctx, const char *path, const char *pres
         for (int i = 0; i < m->num_table; i++) {
             const clvit_param *p = &m->table[i];
             const clvit_st_tensor *t = clvit_st_find(f, p->name);
-            char want[96], got[96];
+            char want[96];
             shape_str(want, sizeof want, p->ndim, p->shape);
             if (!t) {
                 report(problems, sizeof problems, &nprob, "\n  missing %s, expected shape %s%s",
@@ -242,8 +246,10 @@ clvit_status clvit_model_load(clvit_ctx *ctx, const char *path, const char *pres
                 continue;
             }
             int same = t->ndim == p->ndim;
-            for (int j = 0; same && j < p->ndim; j++) same = t->shape[j] == p->shape[j];
+            for (int j = 0; same && j < p->ndim; j++)
+                same = t->shape[j] == p->shape[j];
             if (!same) {
+                char got[96];
                 shape_str(got, sizeof got, t->ndim, t->shape);
                 report(problems, sizeof problems, &nprob, "\n  %s has shape %s, expected %s",
                        p->name, got, want);
@@ -259,8 +265,9 @@ clvit_status clvit_model_load(clvit_ctx *ctx, const char *path, const char *pres
                        f->tensors[i].name, "", "");
         }
         if (nprob)
-            st = clvit_fail(CLVIT_ERR_SHAPE, "%s: %d tensor problem%s for a %d-deep, %d-wide model:%s",
-                            path, nprob, nprob > 1 ? "s" : "", cfg.depth, cfg.embed_dim, problems);
+            st = clvit_fail(CLVIT_ERR_SHAPE,
+                            "%s: %d tensor problem%s for a %d-deep, %d-wide model:%s", path, nprob,
+                            nprob > 1 ? "s" : "", cfg.depth, cfg.embed_dim, problems);
     }
     for (int i = 0; st == CLVIT_SUCCESS && i < m->num_table; i++) {
         const clvit_param *p = &m->table[i];
@@ -325,7 +332,8 @@ clvit_status clvit_model_save(clvit_model *m, const char *path) {
             entries[i].name = p->name;
             entries[i].dtype = CLVIT_DT_F32;
             entries[i].ndim = p->ndim;
-            for (int j = 0; j < p->ndim; j++) entries[i].shape[j] = p->shape[j];
+            for (int j = 0; j < p->ndim; j++)
+                entries[i].shape[j] = p->shape[j];
             entries[i].data = host + p->offset;
         }
         clvit_meta meta;

@@ -71,9 +71,9 @@ static void test_numbers(void **s) {
     double d = 0;
     assert_int_equal(cli_int("demo", "--n", "42", 1, 100, &v), 0);
     assert_int_equal(v, 42);
-    assert_int_equal(cli_int("demo", "--n", "0", 1, 100, &v), 2);   /* below range */
-    assert_int_equal(cli_int("demo", "--n", "4x", 1, 100, &v), 2);  /* trailing junk */
-    assert_int_equal(cli_int("demo", "--n", "", 1, 100, &v), 2);    /* empty */
+    assert_int_equal(cli_int("demo", "--n", "0", 1, 100, &v), 2);  /* below range */
+    assert_int_equal(cli_int("demo", "--n", "4x", 1, 100, &v), 2); /* trailing junk */
+    assert_int_equal(cli_int("demo", "--n", "", 1, 100, &v), 2);   /* empty */
     assert_int_equal(cli_int("demo", "--n", "99999999999999999999", 1, 100, &v), 2);
     assert_int_equal(cli_float("demo", "--lr", "1e-3", 0, 1, &d), 0);
     assert_true(d == 1e-3);

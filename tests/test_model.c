@@ -55,8 +55,8 @@ static void check_fixture(const char *name) {
         double d = fabs((double)got[i] - ref[i]);
         if (!(d <= maxdiff)) maxdiff = d; /* NaN propagates */
     }
-    printf("  %-22s B=%d K=%d max|ref| %.4f max|diff| %.3g (limit %.3g)\n", name, B,
-           c->num_classes, maxref, maxdiff, 1e-4 * maxref);
+    printf("  %-22s B=%d K=%d max|ref| %.4f max|diff| %.3g (limit %.3g)\n", name, B, c->num_classes,
+           maxref, maxdiff, 1e-4 * maxref);
     if (!(maxdiff <= 1e-4 * maxref)) tu_allclose_f(name, got, ref, (size_t)n_out, 1e-4 * maxref, 0);
     assert_true(maxdiff <= 1e-4 * maxref);
     free(got);
@@ -66,12 +66,30 @@ static void check_fixture(const char *name) {
     clvit_model_free(m);
 }
 
-static void test_tiny_qkvbias(void **s) { (void)s; check_fixture("tiny_qkvbias"); }
-static void test_tiny_noqkvbias_repr(void **s) { (void)s; check_fixture("tiny_noqkvbias_repr"); }
-static void test_tiny_distilled(void **s) { (void)s; check_fixture("tiny_distilled"); }
-static void test_tiny_heads5(void **s) { (void)s; check_fixture("tiny_heads5"); }
-static void test_tiny_gap_sincos(void **s) { (void)s; check_fixture("tiny_gap_sincos"); }
-static void test_mnist_small(void **s) { (void)s; check_fixture("mnist_small"); }
+static void test_tiny_qkvbias(void **s) {
+    (void)s;
+    check_fixture("tiny_qkvbias");
+}
+static void test_tiny_noqkvbias_repr(void **s) {
+    (void)s;
+    check_fixture("tiny_noqkvbias_repr");
+}
+static void test_tiny_distilled(void **s) {
+    (void)s;
+    check_fixture("tiny_distilled");
+}
+static void test_tiny_heads5(void **s) {
+    (void)s;
+    check_fixture("tiny_heads5");
+}
+static void test_tiny_gap_sincos(void **s) {
+    (void)s;
+    check_fixture("tiny_gap_sincos");
+}
+static void test_mnist_small(void **s) {
+    (void)s;
+    check_fixture("mnist_small");
+}
 
 /* The model batch is processed in one pass or in chunks with the same result, and a model
  * saved and loaded again gives identical logits. */
@@ -94,11 +112,12 @@ static void test_save_load_roundtrip(void **s) {
     tu_fill_uniform(x, per * 5, &rng, -2.0f, 2.0f);
     assert_int_equal(clvit_model_forward(m, x, 5, a), CLVIT_SUCCESS);
     assert_int_equal(clvit_model_forward(m2, x, 5, b), CLVIT_SUCCESS);
-    for (int i = 0; i < 5 * c->num_classes; i++) assert_true(a[i] == b[i]);
+    for (int i = 0; i < 5 * c->num_classes; i++)
+        assert_true(a[i] == b[i]);
     /* image 3 alone gives the same logits as within the batch */
     assert_int_equal(clvit_model_forward(m2, x + 3 * per, 1, b), CLVIT_SUCCESS);
-    assert_true(tu_allclose_f("single", b, a + 3 * c->num_classes, (size_t)c->num_classes, 1e-5,
-                              1e-5));
+    assert_true(
+        tu_allclose_f("single", b, a + 3 * c->num_classes, (size_t)c->num_classes, 1e-5, 1e-5));
     clvit_model_free(m);
     clvit_model_free(m2);
     remove(out);
@@ -106,9 +125,9 @@ static void test_save_load_roundtrip(void **s) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_tiny_qkvbias),   cmocka_unit_test(test_tiny_noqkvbias_repr),
-        cmocka_unit_test(test_tiny_distilled), cmocka_unit_test(test_tiny_heads5),
-        cmocka_unit_test(test_tiny_gap_sincos), cmocka_unit_test(test_mnist_small),
+        cmocka_unit_test(test_tiny_qkvbias),        cmocka_unit_test(test_tiny_noqkvbias_repr),
+        cmocka_unit_test(test_tiny_distilled),      cmocka_unit_test(test_tiny_heads5),
+        cmocka_unit_test(test_tiny_gap_sincos),     cmocka_unit_test(test_mnist_small),
         cmocka_unit_test(test_save_load_roundtrip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

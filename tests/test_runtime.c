@@ -90,8 +90,7 @@ static void test_program_cache(void **s) {
     assert_int_equal(ctx->builds_compiled, 0);
     assert_int_equal(ctx->builds_from_disk, 1); /* warm: from disk */
     /* other options are another program */
-    assert_int_equal(clvit_kernel(ctx, "linear.cl", "bias_add", "-DUNUSED=1", &k2),
-                     CLVIT_SUCCESS);
+    assert_int_equal(clvit_kernel(ctx, "linear.cl", "bias_add", "-DUNUSED=1", &k2), CLVIT_SUCCESS);
     assert_int_equal(ctx->builds_compiled, 1);
     clvit_ctx_free(ctx);
     assert_int_equal(count_files(dir), 2);

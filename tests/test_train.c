@@ -51,7 +51,8 @@ static void open_fixture(const char *name, fixture *fx) {
     float labf[16];
     assert_int_equal(clvit_st_read_f32(fx->io, in, fx->input), CLVIT_SUCCESS);
     assert_int_equal(clvit_st_read_f32(fx->io, lab, labf), CLVIT_SUCCESS);
-    for (int b = 0; b < fx->B; b++) fx->labels[b] = (int32_t)labf[b];
+    for (int b = 0; b < fx->B; b++)
+        fx->labels[b] = (int32_t)labf[b];
 }
 
 static void close_fixture(fixture *fx) {
@@ -166,18 +167,18 @@ static void check_optimizer(const char *name, int adamw) {
 }
 
 #define FIXTURES(X)                                                                                \
-    X(tiny_qkvbias) X(tiny_noqkvbias_repr) X(tiny_distilled) X(tiny_heads5) X(tiny_gap_sincos)      \
-        X(mnist_small)
+    X(tiny_qkvbias)                                                                                \
+    X(tiny_noqkvbias_repr) X(tiny_distilled) X(tiny_heads5) X(tiny_gap_sincos) X(mnist_small)
 #define DEFINE(name)                                                                               \
-    static void grads_##name(void **s) {                                                          \
+    static void grads_##name(void **s) {                                                           \
         (void)s;                                                                                   \
         check_grads(#name);                                                                        \
     }                                                                                              \
-    static void adam_##name(void **s) {                                                           \
+    static void adam_##name(void **s) {                                                            \
         (void)s;                                                                                   \
         check_optimizer(#name, 0);                                                                 \
     }                                                                                              \
-    static void adamw_##name(void **s) {                                                          \
+    static void adamw_##name(void **s) {                                                           \
         (void)s;                                                                                   \
         check_optimizer(#name, 1);                                                                 \
     }
@@ -246,7 +247,8 @@ static void test_resume_exact(void **s) {
     int32_t y[B];
     uint64_t rng = 3;
     tu_fill_uniform(x, sizeof x / sizeof x[0], &rng, -1.0f, 1.0f);
-    for (int i = 0; i < B; i++) y[i] = (i * 7) % 10;
+    for (int i = 0; i < B; i++)
+        y[i] = (i * 7) % 10;
     clvit_train_config tc;
     small_train_config(&tc);
     clvit_step_result r;
@@ -285,14 +287,16 @@ static void test_resume_exact(void **s) {
     assert_int_equal(clvit_read(tu_ctx(), a->params, 0, pa, n), CLVIT_SUCCESS);
     assert_int_equal(clvit_read(tu_ctx(), c->params, 0, pc, n), CLVIT_SUCCESS);
     size_t differ = 0;
-    for (size_t i = 0; i < n; i++) differ += pa[i] != pc[i];
+    for (size_t i = 0; i < n; i++)
+        differ += pa[i] != pc[i];
     printf("  resume: %zu of %zu parameters differ\n", differ, n);
     assert_int_equal(differ, 0);
     /* and training really moved them: a fresh model differs */
     clvit_model *fresh = small_model(11);
     assert_int_equal(clvit_read(tu_ctx(), fresh->params, 0, pc, n), CLVIT_SUCCESS);
     differ = 0;
-    for (size_t i = 0; i < n; i++) differ += pa[i] != pc[i];
+    for (size_t i = 0; i < n; i++)
+        differ += pa[i] != pc[i];
     assert_true(differ > n / 2);
     free(pa);
     free(pc);
@@ -350,7 +354,8 @@ static void test_learns_synthetic(void **s) {
         int k = i % 10, r0 = 3 + (k / 5) * 12, c0 = 1 + (k % 5) * 5;
         y[i] = k;
         for (int r = r0; r < r0 + 8; r++)
-            for (int c = c0; c < c0 + 5; c++) x[(size_t)i * 784 + r * 28 + c] = 1.0f;
+            for (int c = c0; c < c0 + 5; c++)
+                x[(size_t)i * 784 + r * 28 + c] = 1.0f;
     }
     clvit_model *m = small_model(3);
     clvit_train_config tc;
@@ -361,10 +366,9 @@ static void test_learns_synthetic(void **s) {
     clvit_trainer *t;
     assert_int_equal(clvit_trainer_create(m, &tc, B, &t), CLVIT_SUCCESS);
     double first = 0, last = 0;
-    int correct = 0;
     for (int e = 0; e < EPOCHS; e++) {
         double loss = 0;
-        correct = 0;
+        int correct = 0;
         for (int b = 0; b < COUNT / B; b++) {
             clvit_step_result r;
             assert_int_equal(clvit_train_step(t, x + (size_t)b * B * 784, y + b * B, B, &r),
@@ -398,9 +402,8 @@ static void test_learns_synthetic(void **s) {
 int main(void) {
 #define ENTRY(name)                                                                                \
     cmocka_unit_test(grads_##name), cmocka_unit_test(adam_##name), cmocka_unit_test(adamw_##name),
-    const struct CMUnitTest tests[] = {FIXTURES(ENTRY) cmocka_unit_test(test_lr_schedule),
-                                       cmocka_unit_test(test_resume_exact),
-                                       cmocka_unit_test(test_dropout_modes),
-                                       cmocka_unit_test(test_learns_synthetic)};
+    const struct CMUnitTest tests[] = {
+        FIXTURES(ENTRY) cmocka_unit_test(test_lr_schedule), cmocka_unit_test(test_resume_exact),
+        cmocka_unit_test(test_dropout_modes), cmocka_unit_test(test_learns_synthetic)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

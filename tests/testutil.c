@@ -14,12 +14,15 @@ int tu_allclose(const char *what, const float *got, const double *ref, size_t n,
     for (size_t i = 0; i < n; i++) {
         double d = fabs((double)got[i] - ref[i]);
         if (!(d <= atol + rtol * fabs(ref[i]))) { /* also catches NaN */
-            if (bad < 5) printf("  %s[%zu]: got %.7g want %.7g (diff %.3g)\n", what, i, got[i], ref[i], d);
+            if (bad < 5)
+                printf("  %s[%zu]: got %.7g want %.7g (diff %.3g)\n", what, i, got[i], ref[i], d);
             bad++;
         }
         if (!(d <= maxdiff)) maxdiff = d;
     }
-    if (bad) printf("  %s: %zu of %zu mismatches, max |diff| %.4g (atol %g, rtol %g)\n", what, bad, n, maxdiff, atol, rtol);
+    if (bad)
+        printf("  %s: %zu of %zu mismatches, max |diff| %.4g (atol %g, rtol %g)\n", what, bad, n,
+               maxdiff, atol, rtol);
     return bad == 0;
 }
 
@@ -27,7 +30,8 @@ int tu_allclose_f(const char *what, const float *got, const float *ref, size_t n
                   double rtol) {
     double *r = malloc(n * sizeof *r);
     if (!r) return 0;
-    for (size_t i = 0; i < n; i++) r[i] = ref[i];
+    for (size_t i = 0; i < n; i++)
+        r[i] = ref[i];
     int ok = tu_allclose(what, got, r, n, atol, rtol);
     free(r);
     return ok;
@@ -43,13 +47,16 @@ void tu_fill_uniform(float *x, size_t n, uint64_t *state, float lo, float hi) {
 
 static clvit_ctx *shared_ctx;
 
-static void free_ctx(void) { clvit_ctx_free(shared_ctx); }
+static void free_ctx(void) {
+    clvit_ctx_free(shared_ctx);
+}
 
 clvit_ctx *tu_ctx(void) {
     if (!shared_ctx) {
         clvit_status st = clvit_ctx_create(&shared_ctx, NULL);
         if (st != CLVIT_SUCCESS) {
-            fprintf(stderr, "no OpenCL context: %s: %s\n", clvit_status_string(st), clvit_last_error());
+            fprintf(stderr, "no OpenCL context: %s: %s\n", clvit_status_string(st),
+                    clvit_last_error());
             exit(1);
         }
         atexit(free_ctx);
