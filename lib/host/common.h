@@ -15,6 +15,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #if defined(__GNUC__)
 #define CLVIT_PRINTF(a, b) __attribute__((format(printf, a, b)))
@@ -40,6 +41,12 @@ void clvit_clear_error(void);
         (st) = (expr);                                                                             \
         if ((st) != CLVIT_SUCCESS) goto label;                                                     \
     } while (0)
+
+/* Atomic file replacement (atomic_file.c): open PATH.tmp, write, then commit, which flushes,
+ * fsyncs, closes and renames over PATH, or removes the temporary file when write_ok is 0 or
+ * anything fails. commit always closes fp and frees tmp. */
+clvit_status clvit_atomic_open(const char *path, FILE **fp, char **tmp);
+clvit_status clvit_atomic_commit(FILE *fp, char *tmp, const char *path, int write_ok);
 
 /* Overflow-checked size arithmetic: returns 0 on overflow. */
 int clvit_mul_size(size_t a, size_t b, size_t *out);

@@ -581,28 +581,11 @@ clvit_status clvit_normalise_f(float *x, size_t n, float mean, float std) {
 clvit_status clvit_write_submission(const char *path, const int32_t *preds, int n) {
     if (!path || (!preds && n > 0) || n < 0)
         return clvit_fail(CLVIT_ERR_INVALID_ARG, "submission: bad arguments (n=%d)", n);
-    char tmp[4096];
-    int len = snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    if (len < 0 || (size_t)len >= sizeof tmp)
-        return clvit_fail(CLVIT_ERR_INVALID_ARG, "submission: path too long: %s", path);
-    FILE *f = fopen(tmp, "wb");
-    if (!f) return clvit_fail(CLVIT_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
+    char *tmp;
+    FILE *f;
+    CLVIT_CHECK(clvit_atomic_open(path, &f, &tmp));
     int ok = fputs("ImageId,Label\n", f) >= 0;
     for (int i = 0; ok && i < n; i++)
         ok = fprintf(f, "%d,%d\n", i + 1, (int)preds[i]) > 0;
-    ok = ok && fflush(f) == 0 && fsync(fileno(f)) == 0;
-    int err = errno;
-    if (fclose(f) != 0 && ok) {
-        ok = 0;
-        err = errno;
-    }
-    if (ok && rename(tmp, path) != 0) {
-        ok = 0;
-        err = errno;
-    }
-    if (!ok) {
-        remove(tmp);
-        return clvit_fail(CLVIT_ERR_IO, "%s: write failed: %s", path, strerror(err));
-    }
-    return CLVIT_SUCCESS;
+    return clvit_atomic_commit(f, tmp, path, ok);
 }

@@ -369,18 +369,6 @@ done:
 
 /* ---------------------------------------------------------------- writer */
 
-static void fsync_parent_dir(const char *path) {
-    const char *slash = strrchr(path, '/');
-    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
-    if (!dir) return;
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (fd >= 0) {
-        (void)fsync(fd); /* best effort: the data itself was already fsync'ed */
-        close(fd);
-    }
-    free(dir);
-}
-
 static int write_f32_le(FILE *fp, const float *data, size_t n) {
     if (n == 0) return 1;
     if (host_is_le()) return fwrite(data, sizeof(float), n, fp) == n;
@@ -426,30 +414,10 @@ clvit_status clvit_npy_write_f32(const char *path, const float *data, const int6
     pre[8] = (unsigned char)(hlen & 0xff);
     pre[9] = (unsigned char)(hlen >> 8);
 
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 5);
-    if (!tmp) return clvit_fail(CLVIT_ERR_NOMEM, "%s: out of memory", path);
-    snprintf(tmp, plen + 5, "%s.tmp", path);
-    FILE *fp = fopen(tmp, "wb");
-    if (!fp) {
-        clvit_status st = clvit_fail(CLVIT_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
-        free(tmp);
-        return st;
-    }
-    clvit_status st = CLVIT_SUCCESS;
+    char *tmp;
+    FILE *fp;
+    CLVIT_CHECK(clvit_atomic_open(path, &fp, &tmp));
     int ok = fwrite(pre, 1, 10, fp) == 10 && fwrite(hdr, 1, hlen, fp) == hlen &&
              write_f32_le(fp, data, numel);
-    if (!ok || fflush(fp) != 0 || fsync(fileno(fp)) != 0)
-        st = clvit_fail(CLVIT_ERR_IO, "%s: write failed: %s", tmp, strerror(errno));
-    if (fclose(fp) != 0 && st == CLVIT_SUCCESS)
-        st = clvit_fail(CLVIT_ERR_IO, "%s: close failed: %s", tmp, strerror(errno));
-    if (st == CLVIT_SUCCESS && rename(tmp, path) != 0)
-        st = clvit_fail(CLVIT_ERR_IO, "%s: cannot rename %s over it: %s", path, tmp,
-                        strerror(errno));
-    if (st != CLVIT_SUCCESS)
-        remove(tmp);
-    else
-        fsync_parent_dir(path);
-    free(tmp);
-    return st;
+    return clvit_atomic_commit(fp, tmp, path, ok);
 }

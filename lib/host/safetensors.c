@@ -569,37 +569,6 @@ static int write_le(FILE *fp, const unsigned char *src, size_t elsize, size_t co
     return 1;
 }
 
-static void fsync_parent_dir(const char *path) {
-    const char *slash = strrchr(path, '/');
-    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
-    if (!dir) return;
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (fd >= 0) {
-        (void)fsync(fd); /* best effort: the data itself was already fsync'ed */
-        close(fd);
-    }
-    free(dir);
-}
-
-/* Flushes, fsyncs and closes fp, then renames tmp over path. On failure removes tmp. fp is
- * always closed and tmp always freed. */
-static clvit_status commit_tmp(FILE *fp, char *tmp, const char *path, int write_ok) {
-    clvit_status st = CLVIT_SUCCESS;
-    if (!write_ok || fflush(fp) != 0 || fsync(fileno(fp)) != 0)
-        st = clvit_fail(CLVIT_ERR_IO, "%s: write failed: %s", tmp, strerror(errno));
-    if (fclose(fp) != 0 && st == CLVIT_SUCCESS)
-        st = clvit_fail(CLVIT_ERR_IO, "%s: close failed: %s", tmp, strerror(errno));
-    if (st == CLVIT_SUCCESS && rename(tmp, path) != 0)
-        st = clvit_fail(CLVIT_ERR_IO, "%s: cannot rename %s over it: %s", path, tmp,
-                        strerror(errno));
-    if (st != CLVIT_SUCCESS)
-        remove(tmp);
-    else
-        fsync_parent_dir(path);
-    free(tmp);
-    return st;
-}
-
 static clvit_status check_entries(const clvit_st_entry *entries, int n, size_t *nbytes) {
     for (int i = 0; i < n; i++) {
         const clvit_st_entry *e = &entries[i];
@@ -747,25 +716,17 @@ clvit_status clvit_st_write(const char *path, const clvit_st_entry *entries, int
     for (int k = 0; k < 8; k++)
         prefix[k] = (unsigned char)((uint64_t)hlen >> (8 * k));
 
-    char *tmp = malloc(strlen(path) + 5);
-    if (!tmp) {
-        st = clvit_fail(CLVIT_ERR_NOMEM, "%s: out of memory", path);
-        goto done;
-    }
-    snprintf(tmp, strlen(path) + 5, "%s.tmp", path);
-    FILE *fp = fopen(tmp, "wb");
-    if (!fp) {
-        st = clvit_fail(CLVIT_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
-        free(tmp);
-        goto done;
-    }
+    char *tmp;
+    FILE *fp;
+    st = clvit_atomic_open(path, &fp, &tmp);
+    if (st != CLVIT_SUCCESS) goto done;
     static const char spaces[] = "       "; /* hlen - jlen <= 7 */
     int ok = fwrite(prefix, 1, 8, fp) == 8 && fwrite(json, 1, jlen, fp) == jlen &&
              fwrite(spaces, 1, hlen - jlen, fp) == hlen - jlen;
     for (int i = 0; ok && i < num_entries; i++)
         ok = write_le(fp, entries[i].data, dtype_size(entries[i].dtype),
                       nbytes[i] / dtype_size(entries[i].dtype));
-    st = commit_tmp(fp, tmp, path, ok);
+    st = clvit_atomic_commit(fp, tmp, path, ok);
 done:
     cJSON_free(json);
     free(nbytes);
