@@ -86,6 +86,15 @@ int cli_parse(const cli_cmd *cmd, const cli_opt *opts, int argc, char **argv, ch
     return 0;
 }
 
+int cli_parse_flags(const cli_cmd *cmd, const cli_opt *opts, int argc, char **argv) {
+    char **pos;
+    int npos;
+    int r = cli_parse(cmd, opts, argc, argv, &pos, &npos);
+    if (r) return r == 1 ? 0 : 2;
+    free(pos);
+    return -1;
+}
+
 int cli_int(const char *cmd, const char *opt, const char *s, long min, long max, long *out) {
     char *end;
     errno = 0;

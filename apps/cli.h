@@ -26,6 +26,9 @@ typedef struct cli_cmd {
  * (exit 0), 2 on a usage error (already printed; exit 2). */
 int cli_parse(const cli_cmd *cmd, const cli_opt *opts, int argc, char **argv, char ***pos,
               int *npos);
+/* For commands without positional arguments: -1 to go on, else the exit code (0 after
+ * --help, 2 on a usage error). */
+int cli_parse_flags(const cli_cmd *cmd, const cli_opt *opts, int argc, char **argv);
 /* Number parsing: 0 on success, else prints "clvit CMD: OPT: ..." and returns 2. */
 int cli_int(const char *cmd, const char *opt, const char *s, long min, long max, long *out);
 int cli_float(const char *cmd, const char *opt, const char *s, double min, double max, double *out);

@@ -13,11 +13,9 @@ int cmd_devices(int argc, char **argv) {
                          "--device P:D, gpu, cpu or part of its name.",
                          0, 0};
     const cli_opt opts[] = {{0}};
-    char **pos;
-    int npos;
-    int r = cli_parse(&cmd, opts, argc, argv, &pos, &npos);
-    if (r) return r == 1 ? 0 : 2;
-    free(pos);
+    int r = cli_parse_flags(&cmd, opts, argc, argv);
+    if (r >= 0) return r;
+    r = 0;
     clvit_device_info *infos;
     int n;
     clvit_status st = clvit_list_devices(&infos, &n);

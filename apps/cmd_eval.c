@@ -29,11 +29,9 @@ int cmd_eval(int argc, char **argv) {
          NULL},
         {"--batch", "N", "images per device pass (default 256)", &batch_s, NULL},
         {0}};
-    char **pos;
-    int npos;
-    int r = cli_parse(&cmd, opts, argc, argv, &pos, &npos);
-    if (r) return r == 1 ? 0 : 2;
-    free(pos);
+    int r = cli_parse_flags(&cmd, opts, argc, argv);
+    if (r >= 0) return r;
+    r = 0;
     long batch;
     if (!data) {
         fprintf(stderr, "clvit eval: --data is required\n");

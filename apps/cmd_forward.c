@@ -20,11 +20,9 @@ int cmd_forward(int argc, char **argv) {
                             {"--input", "X.npy", "input batch (B, C, H, W) float32", &in, NULL},
                             {"--output", "Y.npy", "where to write the logits", &out, NULL},
                             {0}};
-    char **pos;
-    int npos;
-    int r = cli_parse(&cmd, opts, argc, argv, &pos, &npos);
-    if (r) return r == 1 ? 0 : 2;
-    free(pos);
+    int r = cli_parse_flags(&cmd, opts, argc, argv);
+    if (r >= 0) return r;
+    r = 0;
     if (!in || !out) {
         fprintf(stderr, "clvit forward: %s is required\n", in ? "--output" : "--input");
         return 2;

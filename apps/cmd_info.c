@@ -44,11 +44,9 @@ int cmd_info(int argc, char **argv) {
     int list = 0;
     const cli_opt opts[] = {
         MODEL_ARG_OPTS(ma), {"--list", NULL, "list the presets", NULL, &list}, {0}};
-    char **pos;
-    int npos;
-    int r = cli_parse(&cmd, opts, argc, argv, &pos, &npos);
-    if (r) return r == 1 ? 0 : 2;
-    free(pos);
+    int r = cli_parse_flags(&cmd, opts, argc, argv);
+    if (r >= 0) return r;
+    r = 0;
     if (list) {
         for (int i = 0; clvit_preset_name(i); i++) {
             clvit_config c;

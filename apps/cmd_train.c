@@ -49,8 +49,9 @@ typedef struct settings {
 
 #define SETTING_KEYS(X)                                                                            \
     X(epochs)                                                                                      \
-    X(batch) X(lr) X(optimizer) X(weight_decay) X(warmup) X(seed) X(val_split) X(label_smoothing)  \
-        X(clip) X(drop) X(drop_path) X(rotate) X(shift) X(min_lr)
+    X(batch)                                                                                       \
+    X(lr) X(optimizer) X(weight_decay) X(warmup) X(seed) X(val_split) X(label_smoothing) X(clip)   \
+        X(drop) X(drop_path) X(rotate) X(shift) X(min_lr)
 
 /* Writes the checkpoint with the run's position and settings in its metadata. */
 static clvit_status save_checkpoint(clvit_trainer *t, const char *path, const char *epoch,
@@ -131,11 +132,9 @@ int cmd_train(int argc, char **argv) {
         {"--no-test", NULL, "skip the test-set evaluation at the end", NULL, &no_test},
         {"--device", "SPEC", "P:D, gpu, cpu or part of a device name", &device, NULL},
         {0}};
-    char **pos;
-    int npos;
-    int r = cli_parse(&cmd, opts, argc, argv, &pos, &npos);
-    if (r) return r == 1 ? 0 : 2;
-    free(pos);
+    int r = cli_parse_flags(&cmd, opts, argc, argv);
+    if (r >= 0) return r;
+    r = 0;
     if (!data) {
         fprintf(stderr, "clvit train: --data is required (e.g. --data mnist:data/mnist)\n");
         return 2;
