@@ -44,14 +44,14 @@ static uint64_t mix(uint64_t a, uint64_t b) {
 /* Settings that a checkpoint records and --resume restores (unless given again). */
 typedef struct settings {
     const char *preset, *epochs, *batch, *lr, *optimizer, *weight_decay, *warmup, *seed, *val_split,
-        *label_smoothing, *clip, *drop, *drop_path, *rotate, *shift, *min_lr;
+        *label_smoothing, *clip, *drop, *drop_path, *rotate, *shift, *min_lr, *attn_drop;
 } settings;
 
 #define SETTING_KEYS(X)                                                                            \
     X(epochs)                                                                                      \
     X(batch)                                                                                       \
     X(lr) X(optimizer) X(weight_decay) X(warmup) X(seed) X(val_split) X(label_smoothing) X(clip)   \
-        X(drop) X(drop_path) X(rotate) X(shift) X(min_lr)
+        X(drop) X(attn_drop) X(drop_path) X(rotate) X(shift) X(min_lr)
 
 /* Writes the checkpoint with the run's position and settings in its metadata. */
 static clvit_status save_checkpoint(clvit_trainer *t, const char *path, const char *epoch,
@@ -87,8 +87,8 @@ int cmd_train(int argc, char **argv) {
         "Train a Vision Transformer with Adam or AdamW and cross-entropy. The defaults train the\n"
         "vit_mnist preset to >98.5% MNIST test accuracy. Ctrl-C saves a checkpoint and stops.",
         0, 0};
-    settings s = {"vit_mnist", "10", "128", "1e-3", "adamw", "0.05", "1", "0",
-                  "0.1",       "0",  "1.0", "0",    "0.1",   "15",   "2", "1e-5"};
+    settings s = {"vit_mnist", "10",  "128", "1e-3", "adamw", "0.05", "1",    "0", "0.1",
+                  "0",         "1.0", "0",   "0.1",  "15",    "2",    "1e-5", "0"};
     settings given = {0};
     const char *data = NULL, *save = NULL, *resume = NULL, *init = NULL, *log_path = NULL,
                *device = NULL, *heads = NULL, *limit = NULL, *max_steps = NULL;
@@ -115,6 +115,7 @@ int cmd_train(int argc, char **argv) {
          &given.label_smoothing, NULL},
         {"--clip", "X", "global gradient-norm clipping, 0 = off (default 1.0)", &given.clip, NULL},
         {"--drop", "X", "dropout rate (default 0)", &given.drop, NULL},
+        {"--attn-drop", "X", "attention dropout rate (default 0)", &given.attn_drop, NULL},
         {"--drop-path", "X", "stochastic depth rate (default 0.1)", &given.drop_path, NULL},
         {"--rotate", "DEG", "random rotation up to DEG degrees, 0 = off (default 15)",
          &given.rotate, NULL},
@@ -163,7 +164,7 @@ int cmd_train(int argc, char **argv) {
 #undef TAKE
     if (given.preset) s.preset = given.preset;
     long epochs, batch, warmup, seed, limit_n = 0, max_steps_n = 0;
-    double lr, min_lr, wd, val_split, smoothing, clip, drop, drop_path, rotate, shift;
+    double lr, min_lr, wd, val_split, smoothing, clip, drop, attn_drop, drop_path, rotate, shift;
     if (cli_int("train", "--epochs", s.epochs, 1, 100000, &epochs) ||
         cli_int("train", "--batch", s.batch, 1, 65536, &batch) ||
         cli_int("train", "--warmup", s.warmup, 0, 100000, &warmup) ||
@@ -175,6 +176,7 @@ int cmd_train(int argc, char **argv) {
         cli_float("train", "--label-smoothing", s.label_smoothing, 0, 0.99, &smoothing) ||
         cli_float("train", "--clip", s.clip, 0, 1e9, &clip) ||
         cli_float("train", "--drop", s.drop, 0, 0.99, &drop) ||
+        cli_float("train", "--attn-drop", s.attn_drop, 0, 0.99, &attn_drop) ||
         cli_float("train", "--drop-path", s.drop_path, 0, 0.99, &drop_path) ||
         cli_float("train", "--rotate", s.rotate, 0, 180, &rotate) ||
         cli_float("train", "--shift", s.shift, 0, 64, &shift) ||
@@ -253,7 +255,7 @@ int cmd_train(int argc, char **argv) {
             if (!st) st = clvit_model_create(ctx, &cfg, (uint64_t)seed, &model);
         }
     }
-    if (!st) st = clvit_model_set_dropout(model, (float)drop, (float)drop_path);
+    if (!st) st = clvit_model_set_dropout(model, (float)drop, (float)attn_drop, (float)drop_path);
     if (st) {
         r = cli_fail("train", st);
         goto done;

@@ -122,9 +122,11 @@ clvit_status clvit_read_config(const char *path, const char *preset, int heads_o
 /* Writes weights (timm names) and the configuration as metadata; atomic. */
 clvit_status clvit_model_save(clvit_model *model, const char *path);
 void clvit_model_free(clvit_model *model);
-/* Training regularisation (dropout after the position embedding, in the attention projection
- * and the MLP; drop-path with the seed's linear rule). Inference ignores both. */
-clvit_status clvit_model_set_dropout(clvit_model *model, float drop_rate, float drop_path_rate);
+/* Training regularisation: dropout after the position embedding, in the attention projection
+ * and the MLP (drop_rate), on the attention probabilities (attn_drop_rate), and drop-path with
+ * the seed's linear rule. Inference ignores all three. */
+clvit_status clvit_model_set_dropout(clvit_model *model, float drop_rate, float attn_drop_rate,
+                                     float drop_path_rate);
 /*
  * Fine-tuning: replaces the whole head (pre-logits and classifier, and the distillation
  * head) by a zero-initialised Linear with num_classes outputs, as the ViT paper and the seed

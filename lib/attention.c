@@ -9,7 +9,7 @@
  *   dQ = scale dS K,  dK = scale dS^T Q
  * then dq, dk, dv are permuted back to the qkv Linear's (B, N, 3D) layout.
  */
-#include "layers.h"
+#include "train_ops.h"
 
 #include <stdio.h>
 
@@ -27,7 +27,7 @@ clvit_status clvit_attention_forward(clvit_ctx *ctx, cl_mem out, size_t out_off,
                                      size_t y_off, cl_mem att, size_t att_off, cl_mem qkvh,
                                      size_t qkvh_off, cl_mem qkv, size_t qkv_off, cl_mem p,
                                      size_t qkv_b_off, int has_bias, float scale, int B, int N,
-                                     int H, int hd) {
+                                     int H, int hd, const clvit_attn_drop *drop) {
     if (B < 0 || N <= 0 || H <= 0 || hd <= 0)
         return clvit_fail(CLVIT_ERR_SHAPE, "attention: B=%d N=%d H=%d hd=%d", B, N, H, hd);
     const size_t D = (size_t)H * hd, BH = (size_t)B * H, Nn = (size_t)N;
@@ -50,6 +50,14 @@ clvit_status clvit_attention_forward(clvit_ctx *ctx, cl_mem out, size_t out_off,
     CLVIT_CHECK(clvit_args(k, 3, CLVIT_A(att), CLVIT_A(ao), CLVIT_A(N)));
     CLVIT_CHECK(clvit_launch_rows(ctx, k, "softmax_forward", BH * Nn, wgs));
     /* y (N, hd) = att (N, N) v (N, hd) */
+    /* attention dropout: y uses the dropped copy, att keeps the probabilities */
+    const int dropping = drop && drop->drop && drop->drop->p_drop > 0.0f;
+    if (dropping) {
+        CLVIT_CHECK(clvit_dropout_copy(ctx, drop->att_d, drop->att_d_off, att, att_off,
+                                       BH * Nn * Nn, 1, drop->drop));
+        att = drop->att_d;
+        att_off = drop->att_d_off;
+    }
     CLVIT_CHECK(clvit_gemm_batched(ctx, "attn_values", 0, 0, Nn, (size_t)hd, Nn, 1.0f, att, att_off,
                                    Nn, Nn * Nn, qkvh, qkvh_off + 2 * plane, (size_t)hd, Nn * hd,
                                    0.0f, y, y_off, (size_t)hd, Nn * hd, BH));
@@ -64,7 +72,8 @@ clvit_status clvit_attention_backward(clvit_ctx *ctx, cl_mem dqkv, size_t dqkv_o
                                       size_t dqkvh_off, cl_mem datt, size_t datt_off, cl_mem dy,
                                       size_t dy_off, cl_mem dout, size_t dout_off, cl_mem att,
                                       size_t att_off, cl_mem qkvh, size_t qkvh_off, int has_bias,
-                                      float scale, int B, int N, int H, int hd) {
+                                      float scale, int B, int N, int H, int hd,
+                                      const clvit_attn_drop *drop) {
     if (B < 0 || N <= 0 || H <= 0 || hd <= 0)
         return clvit_fail(CLVIT_ERR_SHAPE, "attention backward: B=%d N=%d H=%d hd=%d", B, N, H, hd);
     const size_t D = (size_t)H * hd, BH = (size_t)B * H, Nn = (size_t)N, hdz = (size_t)hd;
@@ -81,9 +90,14 @@ clvit_status clvit_attention_backward(clvit_ctx *ctx, cl_mem dqkv, size_t dqkv_o
     /* dP (N, N) = dy (N, hd) V^T */
     CLVIT_CHECK(clvit_gemm_batched(ctx, "attn_dP", 0, 1, Nn, Nn, hdz, 1.0f, dy, dy_off, hdz, Nhd,
                                    qkvh, v_off, hdz, Nhd, 0.0f, datt, datt_off, Nn, NN, BH));
-    /* dV (N, hd) = P^T (N, N) dy (N, hd) */
-    CLVIT_CHECK(clvit_gemm_batched(ctx, "attn_dV", 1, 0, Nn, hdz, Nn, 1.0f, att, att_off, Nn, NN,
-                                   dy, dy_off, hdz, Nhd, 0.0f, dqkvh, dv_off, hdz, Nhd, BH));
+    /* dV (N, hd) = P^T (N, N) dy (N, hd), P as used in the forward (dropped when dropping) */
+    const int dropping = drop && drop->drop && drop->drop->p_drop > 0.0f;
+    cl_mem p_used = dropping ? drop->att_d : att;
+    const size_t p_used_off = dropping ? drop->att_d_off : att_off;
+    CLVIT_CHECK(clvit_gemm_batched(ctx, "attn_dV", 1, 0, Nn, hdz, Nn, 1.0f, p_used, p_used_off, Nn,
+                                   NN, dy, dy_off, hdz, Nhd, 0.0f, dqkvh, dv_off, hdz, Nhd, BH));
+    /* through the dropout: dP = mask * dP_dropped */
+    if (dropping) CLVIT_CHECK(clvit_dropout_apply(ctx, datt, datt_off, BH * NN, 1, drop->drop));
     char opts[32];
     const size_t wgs = row_wgs(N, opts, sizeof opts);
     CLVIT_CHECK(clvit_kernel(ctx, "attention.cl", "softmax_backward", opts, &k));

@@ -36,7 +36,16 @@ clvit_status clvit_linear_forward(clvit_ctx *ctx, const char *label, clvit_epilo
                                   size_t res_off, /* (rows, out) RESIDUAL only */
                                   int rows, int in, int out);
 
-/* ---- attention.c: everything between the qkv Linear and the proj Linear. */
+/* ---- attention.c: everything between the qkv Linear and the proj Linear.
+ * Attention dropout (training): with drop != NULL and drop->p_drop > 0 the probabilities are
+ * dropped into att_d (B, H, N, N) before att @ v; att keeps the softmax output for the
+ * backward pass, which regenerates the mask from the same clvit_drop. */
+typedef struct clvit_drop clvit_drop;
+typedef struct clvit_attn_drop {
+    cl_mem att_d;
+    size_t att_d_off;
+    const clvit_drop *drop;
+} clvit_attn_drop;
 clvit_status clvit_attention_forward(clvit_ctx *ctx, cl_mem out,
                                      size_t out_off,               /* (B, N, D) merged heads */
                                      cl_mem y, size_t y_off,       /* (B, H, N, hd) */
@@ -44,7 +53,7 @@ clvit_status clvit_attention_forward(clvit_ctx *ctx, cl_mem out,
                                      cl_mem qkvh, size_t qkvh_off, /* (3, B, H, N, hd) */
                                      cl_mem qkv, size_t qkv_off,   /* (B, N, 3D) no bias yet */
                                      cl_mem p, size_t qkv_b_off, int has_bias, float scale, int B,
-                                     int N, int H, int hd);
+                                     int N, int H, int hd, const clvit_attn_drop *drop);
 
 /* ---- patch_embed.c */
 clvit_status clvit_patch_embed_forward(clvit_ctx *ctx, cl_mem x, size_t x_off, /* (B, N, D) */
@@ -102,7 +111,8 @@ clvit_status clvit_attention_backward(clvit_ctx *ctx, cl_mem dqkv, size_t dqkv_o
                                       size_t dqkvh_off, cl_mem datt, size_t datt_off, cl_mem dy,
                                       size_t dy_off, cl_mem dout, size_t dout_off, cl_mem att,
                                       size_t att_off, cl_mem qkvh, size_t qkvh_off, int has_bias,
-                                      float scale, int B, int N, int H, int hd);
+                                      float scale, int B, int N, int H, int hd,
+                                      const clvit_attn_drop *drop);
 
 /* Backward of clvit_patch_embed_forward from dx (B, N, D): conv weight and bias, class and
  * distillation tokens (sums over the batch), and the learned position embedding when

@@ -72,10 +72,14 @@ clvit_status clvit_plan_params(clvit_model *m) {
 }
 
 clvit_status clvit_plan_acts(clvit_model *m, int batch, int training) {
-    if (m->acts && m->acts_batch >= batch && m->acts_training == training) return CLVIT_SUCCESS;
+    const int attn_drop = training && m->cfg.attn_drop_rate > 0.0f;
+    if (m->acts && m->acts_batch >= batch && m->acts_training == training &&
+        m->acts_attn_drop == attn_drop)
+        return CLVIT_SUCCESS;
     const clvit_dims *d = &m->dims;
     const int B = batch, N = d->N, D = d->D, P = d->P, K9 = d->K9, H = d->H, Hd = d->Hd, R = d->R,
               K = d->K, C = d->C, S = d->S;
+    const int AD = attn_drop; /* sizes the dropped attention probabilities */
     const int depth = m->cfg.depth;
     size_t off = 0;
 #define PLACE_TOP(field, floats)                                                                   \
@@ -105,6 +109,7 @@ clvit_status clvit_plan_acts(clvit_model *m, int batch, int training) {
     m->acts_floats = off;
     m->acts_batch = batch;
     m->acts_training = training;
+    m->acts_attn_drop = attn_drop;
     return CLVIT_SUCCESS;
 }
 
@@ -246,11 +251,14 @@ clvit_status clvit_model_create(clvit_ctx *ctx, const clvit_config *cfg, uint64_
     return CLVIT_SUCCESS;
 }
 
-clvit_status clvit_model_set_dropout(clvit_model *m, float drop_rate, float drop_path_rate) {
+clvit_status clvit_model_set_dropout(clvit_model *m, float drop_rate, float attn_drop_rate,
+                                     float drop_path_rate) {
     if (!m || !(drop_rate >= 0.0f && drop_rate < 1.0f) ||
+        !(attn_drop_rate >= 0.0f && attn_drop_rate < 1.0f) ||
         !(drop_path_rate >= 0.0f && drop_path_rate < 1.0f))
         return clvit_fail(CLVIT_ERR_INVALID_ARG, "dropout rates must be in [0, 1)");
     m->cfg.drop_rate = drop_rate;
+    m->cfg.attn_drop_rate = attn_drop_rate;
     m->cfg.drop_path_rate = drop_path_rate;
     return CLVIT_SUCCESS;
 }
@@ -331,9 +339,11 @@ clvit_status clvit_forward_device(clvit_model *m, int B, const uint32_t *drop_se
                                             x_in, P, bp->norm1_w, bp->norm1_b, BN, d->D));
         CLVIT_CHECK(clvit_linear_forward(ctx, "qkv", CLVIT_EPI_NONE, A, ba->qkv, NULL, 0, A,
                                          ba->ln1, P, bp->qkv_w, 0, NULL, 0, BN, d->D, 3 * d->D));
-        CLVIT_CHECK(clvit_attention_forward(ctx, A, ba->att_m, A, ba->att_y, A, ba->att, A,
-                                            ba->qkvh, A, ba->qkv, P, bp->qkv_b, m->cfg.qkv_bias,
-                                            d->scale, B, d->N, d->H, d->hd));
+        clvit_drop attn_d = {m->cfg.attn_drop_rate, 0.0f, drop.seed, CLVIT_SITE_BLOCK(l, 3)};
+        clvit_attn_drop ad = {A, ba->att_d, &attn_d};
+        CLVIT_CHECK(clvit_attention_forward(
+            ctx, A, ba->att_m, A, ba->att_y, A, ba->att, A, ba->qkvh, A, ba->qkv, P, bp->qkv_b,
+            m->cfg.qkv_bias, d->scale, B, d->N, d->H, d->hd, drop_seed ? &ad : NULL));
         drop.p_path = clvit_drop_path_prob(&m->cfg, l);
         drop.site = CLVIT_SITE_BLOCK(l, 0);
         CLVIT_CHECK(branch(m, "proj", drop_seed ? &drop : NULL, A, ba->xa, ba->att_m, bp->proj_w,

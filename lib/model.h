@@ -68,6 +68,7 @@
     X(qkv, (size_t)B *N * 3 * D)                                                                   \
     X(qkvh, (size_t)3 * B * N * D)                                                                 \
     X(att, (size_t)B *H *N *N)                                                                     \
+    X(att_d, (size_t)B *H *N *N *AD) /* dropped probabilities, AD: attention dropout on */         \
     X(att_y, (size_t)B *N *D)                                                                      \
     X(att_m, (size_t)B *N *D)                                                                      \
     X(xa, (size_t)B *N *D)                                                                         \
@@ -122,7 +123,7 @@ struct clvit_model {
     /* activations, planned for dims.B images; reallocated when the batch grows */
     cl_mem acts;
     size_t acts_floats;
-    int acts_batch, acts_training;
+    int acts_batch, acts_training, acts_attn_drop;
     clvit_top_acts a_top;
     clvit_block_acts *a_blocks; /* depth */
 };
@@ -147,7 +148,7 @@ clvit_status clvit_model_alloc(clvit_ctx *ctx, const clvit_config *cfg, clvit_mo
 /* Dropout sites, so forward and backward regenerate the same masks. */
 #define CLVIT_SITE_POS 1u
 #define CLVIT_SITE_BLOCK(l, i)                                                                     \
-    (16u + 4u * (uint32_t)(l) + (uint32_t)(i)) /* i: 0 proj, 1 gelu, 2 fc2 */
+    (16u + 4u * (uint32_t)(l) + (uint32_t)(i)) /* i: 0 proj, 1 gelu, 2 fc2, 3 attn */
 /* Drop-path probability of block l: the seed's linspace(0, rate, depth) rule. */
 float clvit_drop_path_prob(const clvit_config *cfg, int l);
 /* Forward of a batch already in acts.img; leaves outputs in acts (a_top.out, and for

@@ -96,10 +96,6 @@ clvit_status clvit_trainer_create(clvit_model *m, const clvit_train_config *tc, 
                           (double)tc->lr, (double)tc->beta1, (double)tc->beta2, (double)tc->eps,
                           (double)tc->weight_decay, (double)tc->clip_norm,
                           (double)tc->label_smoothing, tc->warmup_steps);
-    if (m->cfg.attn_drop_rate > 0.0f)
-        return clvit_fail(CLVIT_ERR_UNSUPPORTED,
-                          "attention dropout (attn_drop_rate %g) is not implemented in training",
-                          (double)m->cfg.attn_drop_rate);
     clvit_trainer *t = calloc(1, sizeof *t);
     if (!t) return clvit_fail(CLVIT_ERR_NOMEM, "trainer");
     t->m = m;
@@ -168,7 +164,7 @@ static uint32_t step_seed(const clvit_trainer *t) {
 }
 
 static int has_dropout(const clvit_config *c) {
-    return c->drop_rate > 0 || c->drop_path_rate > 0;
+    return c->drop_rate > 0 || c->drop_path_rate > 0 || c->attn_drop_rate > 0;
 }
 
 /* Backward of a residual branch y = res + drop(x W^T + b): the branch gradient is dx masked
@@ -251,9 +247,12 @@ static clvit_status backward(clvit_trainer *t, int B, uint32_t seed, int droppin
         drop.site = CLVIT_SITE_BLOCK(l, 0);
         CLVIT_CHECK(branch_backward(t, "proj", dropping ? &drop : NULL, ga->datt_m, ba->att_m,
                                     bp->proj_w, bp->proj_b, BN, d->D, d->D, per_sample));
-        CLVIT_CHECK(clvit_attention_backward(
-            ctx, S, ga->dqkv, G, bp->qkv_b, 0.0f, S, ga->dqkvh, S, ga->datt, S, ga->dy, S,
-            ga->datt_m, A, ba->att, A, ba->qkvh, m->cfg.qkv_bias, d->scale, B, d->N, d->H, d->hd));
+        clvit_drop attn_d = {m->cfg.attn_drop_rate, 0.0f, seed, CLVIT_SITE_BLOCK(l, 3)};
+        clvit_attn_drop ad = {A, ba->att_d, &attn_d};
+        CLVIT_CHECK(clvit_attention_backward(ctx, S, ga->dqkv, G, bp->qkv_b, 0.0f, S, ga->dqkvh, S,
+                                             ga->datt, S, ga->dy, S, ga->datt_m, A, ba->att, A,
+                                             ba->qkvh, m->cfg.qkv_bias, d->scale, B, d->N, d->H,
+                                             d->hd, dropping ? &ad : NULL));
         CLVIT_CHECK(clvit_linear_backward(
             ctx, "qkv", CLVIT_EPI_NONE, S, ga->dln, 0.0f, G, bp->qkv_w, NONE, 0.0f, NULL, 0, NULL,
             0, S, ga->dqkv, NULL, 0, NULL, 0, A, ba->ln1, P, bp->qkv_w, BN, d->D, 3 * d->D));

@@ -27,10 +27,10 @@ clvit_status clvit_norm2(clvit_ctx *ctx, double *norm, cl_mem x, size_t n);
 
 /* Dropout (element-wise, probability p_drop) and drop-path (per image of per_sample
  * elements, probability p_path), masks from (seed, site). */
-typedef struct clvit_drop {
+struct clvit_drop {
     float p_drop, p_path;
     uint32_t seed, site;
-} clvit_drop;
+};
 /* x *= mask: the forward of a dropout and, with the same arguments, its backward. */
 clvit_status clvit_dropout_apply(clvit_ctx *ctx, cl_mem x, size_t x_off, size_t n,
                                  size_t per_sample, const clvit_drop *d);

@@ -555,7 +555,7 @@ static double att_dev_loss(void *s) {
     const size_t n = (size_t)t->B * t->N * t->H * t->hd;
     TU_OK(clvit_attention_forward(tu_ctx(), t->out, PAD, t->y, PAD, t->att, PAD, t->qkvh, PAD,
                                   t->qkv, PAD, t->p, t->b_off, t->has_bias, t->scale, t->B, t->N,
-                                  t->H, t->hd));
+                                  t->H, t->hd, NULL));
     TU_OK(clvit_read(tu_ctx(), t->out, PAD, t->tmp, n));
     return dot_fd(t->tmp, t->R, n);
 }
@@ -594,15 +594,15 @@ static int attention_backward_case(int has_bias) {
     cl_mem bdq = dev_buffer(PAD + nqkv), bdh = dev_buffer(PAD + nqkv), bda = dev_buffer(PAD + natt),
            bdy = dev_buffer(PAD + nout), bg = sentinel_buffer(np);
     TU_OK(clvit_attention_forward(ctx, bo, PAD, by, PAD, ba, PAD, bh, PAD, bq, PAD, bp, b_off,
-                                  has_bias, (float)scale, B, N, H, hd));
+                                  has_bias, (float)scale, B, N, H, hd, NULL));
     prefill_nan(bdq, PAD, nqkv);
     prefill_nan(bdh, PAD, nqkv);
     prefill_nan(bda, PAD, natt);
     prefill_nan(bdy, PAD, nout);
     if (has_bias) prefill_nan(bg, b_off, nb);
     TU_OK(clvit_attention_backward(ctx, bdq, PAD, bg, b_off, 0.0f, bdh, PAD, bda, PAD, bdy, PAD,
-                                   bdo, PAD, ba, PAD, bh, PAD, has_bias, (float)scale, B, N, H,
-                                   hd));
+                                   bdo, PAD, ba, PAD, bh, PAD, has_bias, (float)scale, B, N, H, hd,
+                                   NULL));
     float *gdq = dev_download(bdq, PAD, nqkv), *gg = dev_download(bg, 0, np);
     fmt(what, sizeof what, tag, "dqkv");
     ok &= check_f(what, gdq, dqkv, nqkv, DEV_ATOL, DEV_RTOL);
@@ -619,8 +619,8 @@ static int attention_backward_case(int has_bias) {
     float *ab = has_bias ? prefill_known(bg, b_off, nb, &rng) : NULL;
     float *aq = prefill_known(bdq, PAD, nqkv, &rng);
     TU_OK(clvit_attention_backward(ctx, bdq, PAD, bg, b_off, 1.0f, bdh, PAD, bda, PAD, bdy, PAD,
-                                   bdo, PAD, ba, PAD, bh, PAD, has_bias, (float)scale, B, N, H,
-                                   hd));
+                                   bdo, PAD, ba, PAD, bh, PAD, has_bias, (float)scale, B, N, H, hd,
+                                   NULL));
     fmt(what, sizeof what, tag, "dqkv (overwritten)");
     ok &= check_dev(what, bdq, PAD, dqkv, nqkv, DEV_ATOL, DEV_RTOL);
     double *wb = NULL;
@@ -1014,7 +1014,8 @@ static void test_empty_batch(void **state) {
                 break;
             case 2:
                 TU_OK(clvit_attention_backward(ctx, any, 0, g, 0, (float)beta, any, 0, any, 0, any,
-                                               0, any, 0, any, 0, any, 0, 1, 0.5f, 0, 19, 3, 15));
+                                               0, any, 0, any, 0, any, 0, 1, 0.5f, 0, 19, 3, 15,
+                                               NULL));
                 break;
             default:
                 TU_OK(clvit_patch_embed_backward(

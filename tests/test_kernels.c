@@ -143,7 +143,7 @@ static int attention_forward_case(int has_bias) {
     cl_mem bo = dev_buffer(PAD + nout), by = dev_buffer(PAD + nout), ba = dev_buffer(PAD + natt),
            bh = dev_buffer(PAD + nqkv);
     TU_OK(clvit_attention_forward(ctx, bo, PAD, by, PAD, ba, PAD, bh, PAD, bq, PAD, bp, b_off,
-                                  has_bias, (float)scale, B, N, H, hd));
+                                  has_bias, (float)scale, B, N, H, hd, NULL));
     float *go = dev_download(bo, PAD, nout), *gy = dev_download(by, PAD, nout),
           *ga = dev_download(ba, PAD, natt), *gh = dev_download(bh, PAD, nqkv);
     const char *tag = has_bias ? "attention+bias" : "attention";

@@ -224,7 +224,7 @@ static clvit_model *small_model(uint64_t seed) {
     cfg.embed_dim = 32;
     clvit_model *m;
     assert_int_equal(clvit_model_create(tu_ctx(), &cfg, seed, &m), CLVIT_SUCCESS);
-    assert_int_equal(clvit_model_set_dropout(m, 0.1f, 0.2f), CLVIT_SUCCESS);
+    assert_int_equal(clvit_model_set_dropout(m, 0.1f, 0.1f, 0.2f), CLVIT_SUCCESS);
     return m;
 }
 
@@ -274,7 +274,7 @@ static void test_resume_exact(void **s) {
 
     clvit_model *c;
     assert_int_equal(clvit_model_load(tu_ctx(), path, NULL, 0, &c), CLVIT_SUCCESS);
-    assert_int_equal(clvit_model_set_dropout(c, 0.1f, 0.2f), CLVIT_SUCCESS);
+    assert_int_equal(clvit_model_set_dropout(c, 0.1f, 0.1f, 0.2f), CLVIT_SUCCESS);
     clvit_trainer *tcn;
     assert_int_equal(clvit_trainer_create(c, &tc, B, &tcn), CLVIT_SUCCESS);
     assert_int_equal(clvit_trainer_load_state(tcn, path), CLVIT_SUCCESS);
@@ -319,10 +319,10 @@ static void test_dropout_modes(void **s) {
     tu_fill_uniform(x, sizeof x / sizeof x[0], &rng, -1.0f, 1.0f);
     clvit_model *m = small_model(1);
     assert_int_equal(clvit_model_forward(m, x, B, l1), CLVIT_SUCCESS);
-    assert_int_equal(clvit_model_set_dropout(m, 0.0f, 0.0f), CLVIT_SUCCESS);
+    assert_int_equal(clvit_model_set_dropout(m, 0.0f, 0.0f, 0.0f), CLVIT_SUCCESS);
     assert_int_equal(clvit_model_forward(m, x, B, l2), CLVIT_SUCCESS);
     assert_memory_equal(l1, l2, sizeof l1);
-    assert_int_equal(clvit_model_set_dropout(m, 0.3f, 0.3f), CLVIT_SUCCESS);
+    assert_int_equal(clvit_model_set_dropout(m, 0.3f, 0.3f, 0.3f), CLVIT_SUCCESS);
     clvit_train_config tc;
     clvit_train_config_default(&tc);
     double loss[3];
@@ -399,11 +399,95 @@ static void test_learns_synthetic(void **s) {
     clvit_model_free(m);
 }
 
+/* Whole-model gradients with every dropout active (element-wise 0.1, attention 0.2, drop-path
+ * 0.2) against central finite differences of the loss: the masks depend on (seed, step), and
+ * clvit_train_grads does not advance the step, so the loss is a fixed function of the
+ * parameters. For the largest-gradient element of several tensors:
+ * |g - fd| <= 1e-3 + 5e-2 |g| with h = 1e-2. */
+static void test_gradcheck_with_dropout(void **s) {
+    (void)s;
+    /* the fixture's weights (0.1 randn) make the attention far from uniform, so the query and
+     * key gradients are large enough for finite differences to see */
+    fixture fx;
+    open_fixture("tiny_qkvbias", &fx);
+    clvit_model *m = fx.m;
+    const int B = fx.B;
+    const float *x = fx.input;
+    const int32_t *y = fx.labels;
+    assert_int_equal(clvit_model_set_dropout(m, 0.1f, 0.2f, 0.2f), CLVIT_SUCCESS);
+    clvit_train_config tc;
+    clvit_train_config_default(&tc);
+    tc.seed = 5;
+    clvit_trainer *t;
+    assert_int_equal(clvit_trainer_create(m, &tc, B, &t), CLVIT_SUCCESS);
+    clvit_step_result r, r2;
+    assert_int_equal(clvit_train_grads(t, x, y, B, &r), CLVIT_SUCCESS);
+    assert_int_equal(clvit_train_grads(t, x, y, B, &r2), CLVIT_SUCCESS);
+    assert_true(r.loss == r2.loss); /* same masks on every call */
+    size_t n = m->num_params;
+    float *g = malloc(n * sizeof *g);
+    assert_int_equal(clvit_trainer_read_grads(t, g, n), CLVIT_SUCCESS);
+    /* tensor, and the part of it searched (thirds of qkv: 0 query, 1 key, 2 value; -1 all):
+     * the query and key parts reach the loss only through the softmax backward */
+    const struct {
+        const char *name;
+        int third;
+    } picks[] = {{"cls_token", -1},
+                 {"pos_embed", -1},
+                 {"patch_embed.proj.weight", -1},
+                 {"blocks.0.attn.qkv.weight", 0},
+                 {"blocks.0.attn.qkv.weight", 1},
+                 {"blocks.1.attn.qkv.weight", 0},
+                 {"blocks.0.attn.qkv.bias", 0},
+                 {"blocks.0.attn.qkv.bias", 2},
+                 {"blocks.1.attn.proj.bias", -1},
+                 {"blocks.0.mlp.fc1.weight", -1},
+                 {"blocks.1.norm2.weight", -1},
+                 {"norm.bias", -1},
+                 {"head.weight", -1}};
+    const float h = 1e-2f;
+    int ok = 1;
+    for (size_t q = 0; q < sizeof picks / sizeof picks[0]; q++) {
+        const clvit_param *p = NULL;
+        for (int i = 0; i < m->num_table; i++)
+            if (!strcmp(m->table[i].name, picks[q].name)) p = &m->table[i];
+        assert_non_null(p);
+        size_t lo = p->offset, hi = p->offset + p->numel;
+        if (picks[q].third >= 0) {
+            lo = p->offset + p->numel / 3 * (size_t)picks[q].third;
+            hi = lo + p->numel / 3;
+        }
+        size_t best = lo;
+        for (size_t i = lo; i < hi; i++)
+            if (fabsf(g[i]) > fabsf(g[best])) best = i;
+        float v;
+        assert_int_equal(clvit_read(tu_ctx(), m->params, best, &v, 1), CLVIT_SUCCESS);
+        double loss[2];
+        for (int sgn = 0; sgn < 2; sgn++) {
+            float w = v + (sgn ? -h : h);
+            assert_int_equal(clvit_write(tu_ctx(), m->params, best, &w, 1), CLVIT_SUCCESS);
+            assert_int_equal(clvit_train_grads(t, x, y, B, &r2), CLVIT_SUCCESS);
+            loss[sgn] = r2.loss;
+        }
+        assert_int_equal(clvit_write(tu_ctx(), m->params, best, &v, 1), CLVIT_SUCCESS);
+        double fd = (loss[0] - loss[1]) / (2.0 * h), gv = g[best];
+        int good = fabs(fd - gv) <= 1e-3 + 5e-2 * fabs(gv);
+        printf("  %-26s[%zu] grad %+.6f finite difference %+.6f%s\n", picks[q].name,
+               best - p->offset, gv, fd, good ? "" : "  MISMATCH");
+        ok &= good;
+    }
+    assert_true(ok);
+    free(g);
+    clvit_trainer_free(t);
+    close_fixture(&fx);
+}
+
 int main(void) {
 #define ENTRY(name)                                                                                \
     cmocka_unit_test(grads_##name), cmocka_unit_test(adam_##name), cmocka_unit_test(adamw_##name),
     const struct CMUnitTest tests[] = {
         FIXTURES(ENTRY) cmocka_unit_test(test_lr_schedule), cmocka_unit_test(test_resume_exact),
-        cmocka_unit_test(test_dropout_modes), cmocka_unit_test(test_learns_synthetic)};
+        cmocka_unit_test(test_dropout_modes), cmocka_unit_test(test_gradcheck_with_dropout),
+        cmocka_unit_test(test_learns_synthetic)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
