@@ -460,7 +460,7 @@ def main(argv):
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     name, vendor, mhz, mem = cpu_info()
-    tool = f"PyTorch {torch.__version__} ({args.threads} threads)"
+    tool = f"PyTorch {torch.__version__} ({args.threads} thread{'s' if args.threads > 1 else ''})"
     log(f"{tool} on {name}")
     if os.getloadavg()[0] > 0.5 * os.cpu_count():
         log(f"the machine is busy (load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} "

@@ -427,6 +427,16 @@ static void collect(clvit_ctx *ctx, int r, prof_acc *kern, int *nk, prof_acc *la
                t1 = ev_ns(ev->event, CL_PROFILING_COMMAND_END);
         if (isnan(t0) || isnan(t1)) continue;
         double ms = (t1 - t0) * 1e-6;
+        /* idle device time since the previous command ended. The queue is in order, and
+         * CLBlast's event covers only its last kernel: the pad/transpose kernels it runs
+         * before (and the copy of C after) the main GEMM kernel fall between our events. So
+         * a GEMM owns the time since the previous command ended; before one of our own
+         * kernels that time is launch overhead (total:gaps). */
+        double gap = !isnan(prev_end) && t0 > prev_end ? (t0 - prev_end) * 1e-6 : 0.0;
+        if (ev->is_gemm) {
+            ms += gap;
+            gap = 0.0;
+        }
         char name[64];
         const char *family;
         if (ev->is_gemm) {
@@ -455,12 +465,9 @@ static void collect(clvit_ctx *ctx, int r, prof_acc *kern, int *nk, prof_acc *la
             t->ms[r] += ms;
             if (r == 0) t->flops += ev->flops;
         }
-        /* device time between the previous command's end and this start: launch overhead
-         * and the helper kernels CLBlast runs before its main GEMM kernel (its event only
-         * covers the last kernel) */
-        if (!isnan(prev_end) && t0 > prev_end) {
+        if (gap > 0.0) {
             prof_acc *g = acc_get(tot, nt, "total:gaps", "total");
-            if (g) g->ms[r] += (t0 - prev_end) * 1e-6;
+            if (g) g->ms[r] += gap;
         }
         prev_end = isnan(prev_end) || t1 > prev_end ? t1 : prev_end;
         if (isnan(first) || t0 < first) first = t0;
@@ -485,6 +492,10 @@ static void add_prof_rows(bench_env *e, const char *model, int b, prof_acc *a, i
         bench_stats_from(&row->st, a[i].ms, runs);
         snprintf(row->kind, sizeof row->kind, "%s", a[i].kind);
         row->calls = a[i].calls;
+        if (!strcmp(a[i].kind, "gemm") || !strcmp(a[i].name, "total:gemm"))
+            snprintf(row->note, sizeof row->note, "incl. CLBlast helper kernels");
+        else if (!strcmp(a[i].name, "total:gaps"))
+            snprintf(row->note, sizeof row->note, "device idle before own kernels: launch cost");
         row->share_pct = span_ms > 0 ? 100.0 * row->st.median / span_ms : NAN;
         if (a[i].flops > 0 && row->st.median > 0) {
             row->gflops = a[i].flops / (row->st.median * 1e-3) / 1e9;

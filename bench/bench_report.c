@@ -700,7 +700,7 @@ int bench_plot(const bench_results *sets, int nsets, const char *svg_path) {
                 if (!is_throughput(w) || strcmp(w->model, models[m])) continue;
                 bmin = fmin(bmin, w->batch);
                 bmax = fmax(bmax, w->batch);
-                ymax = fmax(ymax, isnan(w->st.max) ? w->st.median : w->st.max);
+                ymax = fmax(ymax, isnan(w->st.max) ? w->st.median : fmax(w->st.median, w->st.max));
             }
         if (!(bmin >= 1.0)) bmin = 1.0;
         if (bmax <= bmin) bmax = bmin * 2.0;
@@ -720,12 +720,10 @@ int bench_plot(const bench_results *sets, int nsets, const char *svg_path) {
                 x0, y1, x1 - x0, y0 - y1);
         for (int t = 0; t * step <= ytop * (1.0 + 1e-9); t++) {
             const double v = t * step, y = PY(v);
-            char num[32];
-            fmt_num(num, sizeof num, v);
             fprintf(f, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#ddd\"/>\n", x0,
                     y, x1, y);
-            fprintf(f, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%s</text>\n", x0 - 6, y + 4,
-                    num);
+            fprintf(f, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%.6g</text>\n", x0 - 6, y + 4,
+                    v);
         }
         for (double b = pow(2.0, ceil(lmin - 1e-9)); b <= bmax * 1.0001; b *= 2.0) {
             const double x = PX(b);
