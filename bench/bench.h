@@ -17,7 +17,7 @@
  *
  * Sections are a table in clvit_bench.c (bench_sections[]): a section is a function run once
  * per device. A training section ('train': forward, backward and optimizer step per preset)
- * is added there, in a new bench/bench_train.c, once the training API exists.
+ * is added there; the training step is bench/bench_train.c.
  */
 #ifndef CLVIT_BENCH_H
 #define CLVIT_BENCH_H
@@ -160,6 +160,9 @@ double bench_peak_gflops(bench_env *e);
 int bench_startup(bench_env *e);
 int bench_infer(bench_env *e);
 int bench_profile(bench_env *e);
+
+/* ------------------------------------------------------------ bench_train.c */
+int bench_train(bench_env *e);
 /* The start-up measurement in a fresh process (--startup-child): prints one line. */
 int bench_startup_child(const char *device_spec, const char *model);
 

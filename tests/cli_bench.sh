@@ -49,8 +49,9 @@ expect 0 "clvit-bench --quick --format json --output a.json --plot run.svg" -- \
 cp "$tmp/out" "$tmp/quick_table.txt"
 elapsed=$(($(date +%s) - start))
 echo "     (quick run took ${elapsed} s)"
-if grep -q "== infer" "$tmp/quick_table.txt" && grep -q "== profile" "$tmp/quick_table.txt"; then
-    pass "the terminal table has the infer and profile sections"
+if grep -q "== infer" "$tmp/quick_table.txt" && grep -q "== train" "$tmp/quick_table.txt" &&
+    grep -q "== profile" "$tmp/quick_table.txt"; then
+    pass "the terminal table has the infer, train and profile sections"
 else
     fail "terminal table incomplete"
     head -40 "$tmp/quick_table.txt"
@@ -115,6 +116,15 @@ for b in (1, 4):
             need(r[0]["gflops"] and r[0]["gflops"] > 0, f"infer/{name} batch {b}: no GFLOP/s")
     lat = find("infer", "latency", "vit_mnist", b)
     need(lat and lat[0]["note"].startswith("checked"), f"infer batch {b}: not checked")
+for b in (1, 4):
+    for name in ("step_latency", "throughput"):
+        r = find("train", name, "vit_mnist", b)
+        need(len(r) == 1, f"train/{name} batch {b} missing")
+        if r:
+            need(r[0]["runs"] >= 3, f"train/{name} batch {b}: fewer than 3 runs")
+            need(r[0]["gflops"] and r[0]["gflops"] > 0, f"train/{name} batch {b}: no GFLOP/s")
+    lat = find("train", "step_latency", "vit_mnist", b)
+    need(lat and lat[0]["note"].startswith("checked"), f"train batch {b}: not checked")
 for name in ("total:gemm", "total:own_kernels", "total:device_span", "total:wall",
              "kernel:fc1", "kernel:softmax_forward", "layer:attention", "layer:mlp"):
     need(find("profile", name, "vit_mnist", 4), f"profile/{name} missing")
@@ -191,7 +201,7 @@ expect 0 "saved results printed as Markdown" -- "$BENCH" --format md --output "$
     "$tmp/a.json"
 if "$PY" - "$tmp/c.csv" "$tmp/a.csv" >"$tmp/check.txt" 2>&1 <<'EOF'
 import csv, sys
-for path, sections in ((sys.argv[1], {"memory", "infer"}), (sys.argv[2], {"memory", "gemm", "startup", "infer", "profile"})):
+for path, sections in ((sys.argv[1], {"memory", "infer"}), (sys.argv[2], {"memory", "gemm", "startup", "infer", "train", "profile"})):
     rows = list(csv.DictReader(open(path)))
     assert rows, f"{path}: no rows"
     for k in ("device_name", "section", "name", "model", "batch", "unit", "median", "min", "max", "spread_pct", "runs"):
@@ -233,7 +243,7 @@ expect_usage "unknown model" "unknown preset 'nope'" "$BENCH" --models nope
 expect_usage "bad format" "not table, json, csv or md" "$BENCH" --format xml
 expect_usage "compare with one file" "two result files" "$BENCH" --compare "$tmp/a.json"
 expect_usage "missing value" "needs a value" "$BENCH" --reps
-expect_usage "train section" "training API" "$BENCH" --sections train
+expect_usage "unknown section" "unknown section 'nope'" "$BENCH" --sections nope
 expect 0 "--help" -- "$BENCH" --help
 grep -q -- "--all-devices" "$tmp/out" || fail "--help does not list --all-devices"
 echo '{"not": "a result"}' >"$tmp/bad.json"
