@@ -98,7 +98,7 @@ int cmd_train(int argc, char **argv) {
          NULL},
         {"--preset", "NAME", "architecture for a new model (default vit_mnist)", &given.preset,
          NULL},
-        {"--epochs", "N", "epochs (default 10)", &given.epochs, NULL},
+        {"--epochs", "N", "epochs (default 15)", &given.epochs, NULL},
         {"--batch", "N", "batch size (default 128)", &given.batch, NULL},
         {"--lr", "X", "peak learning rate (default 1e-3)", &given.lr, NULL},
         {"--min-lr", "X", "learning rate at the end of the cosine (default 1e-5)", &given.min_lr,
