@@ -50,8 +50,9 @@ typedef struct settings {
 #define SETTING_KEYS(X)                                                                            \
     X(epochs)                                                                                      \
     X(batch)                                                                                       \
-    X(lr) X(optimizer) X(weight_decay) X(warmup) X(seed) X(val_split) X(label_smoothing) X(clip)   \
-        X(drop) X(attn_drop) X(drop_path) X(rotate) X(shift) X(min_lr)
+    X(lr)                                                                                          \
+    X(optimizer) X(weight_decay) X(warmup) X(seed) X(val_split) X(label_smoothing) X(clip) X(drop) \
+        X(attn_drop) X(drop_path) X(rotate) X(shift) X(min_lr)
 
 /* Writes the checkpoint with the run's position and settings in its metadata. */
 static clvit_status save_checkpoint(clvit_trainer *t, const char *path, const char *epoch,
@@ -87,7 +88,7 @@ int cmd_train(int argc, char **argv) {
         "Train a Vision Transformer with Adam or AdamW and cross-entropy. The defaults train the\n"
         "vit_mnist preset to >98.5% MNIST test accuracy. Ctrl-C saves a checkpoint and stops.",
         0, 0};
-    settings s = {"vit_mnist", "10",  "128", "1e-3", "adamw", "0.05", "1",    "0", "0.1",
+    settings s = {"vit_mnist", "15",  "128", "1e-3", "adamw", "0.05", "1",    "0", "0.1",
                   "0",         "1.0", "0",   "0.1",  "15",    "2",    "1e-5", "0"};
     settings given = {0};
     const char *data = NULL, *save = NULL, *resume = NULL, *init = NULL, *log_path = NULL,
