@@ -114,7 +114,8 @@ if awk "BEGIN{exit !($acc > 0.5)}"; then ok "learns the synthetic set (test accu
 expect 0 "eval the checkpoint" -- "$CLVIT" eval --model "$T/ck.safetensors" --data "mnist:$T/mnist"
 has "confusion matrix" "eval prints the confusion matrix"
 has "accuracy $acc" "eval reproduces the test accuracy"
-expect 0 "predict works with a trained checkpoint" -- "$CLVIT" info --model "$T/ck.safetensors"
+expect 0 "predict works with a trained checkpoint" -- "$CLVIT" predict --model "$T/ck.safetensors" --topk 2 "$T/img.png"
+if [[ $(grep -c '^ ' "$T/out") == 2 ]]; then ok "predict with the checkpoint prints top-2"; else bad "predict with the checkpoint"; cat "$T/out"; fi
 
 # stop after 2 steps, resume, and finish: same as the uninterrupted run
 expect 0 "train --max-steps 5" -- "${TRAIN[@]}" --save "$T/part.safetensors" --max-steps 5 --no-test
@@ -140,6 +141,8 @@ $HELP csv "$T/kaggle" 200
 expect 0 "train on train.csv" -- "$CLVIT" train --data "csv:$T/kaggle/train.csv" --preset vit_mnist_tiny --epochs 1 --batch 50 --save "$T/kg.safetensors"
 expect 0 "submission for test.csv" -- "$CLVIT" eval --model "$T/kg.safetensors" --data "csv:$T/kaggle/test.csv" --submission "$T/sub.csv"
 if [[ $(head -1 "$T/sub.csv") == "ImageId,Label" && $(wc -l <"$T/sub.csv") == 101 ]]; then ok "submission file"; else bad "submission file"; head -3 "$T/sub.csv"; fi
+expect 0 "fine-tune: --init with --reset-head" -- "$CLVIT" train --data "csv:$T/kaggle/train.csv" --init "$T/ck.safetensors" --reset-head --epochs 1 --batch 50 --save "$T/ft.safetensors"
+expect 2 "--reset-head needs --init" -- "$CLVIT" train --data "csv:$T/kaggle/train.csv" --reset-head
 expect 2 "unlabelled data needs --submission" -- "$CLVIT" eval --model "$T/kg.safetensors" --data "csv:$T/kaggle/test.csv"
 
 # malformed data: one clear line naming the file and record

@@ -482,12 +482,41 @@ static void test_gradcheck_with_dropout(void **s) {
     close_fixture(&fx);
 }
 
+/* Fine-tuning head reset: pre-logits and head replaced by a zero Linear with the new class
+ * count; every other weight kept; the logits of the new model are exactly zero. */
+static void test_reset_head(void **s) {
+    (void)s;
+    fixture fx;
+    open_fixture("tiny_noqkvbias_repr", &fx);
+    clvit_model *m = fx.m;
+    const size_t keep = m->top.norm_b; /* a tensor every model has, before the head */
+    const size_t n_keep = (size_t)m->cfg.embed_dim;
+    float before[64], after[64];
+    assert_true(n_keep <= 64);
+    assert_int_equal(clvit_read(tu_ctx(), m->params, keep, before, n_keep), CLVIT_SUCCESS);
+    assert_int_equal(clvit_model_reset_head(&fx.m, 5), CLVIT_SUCCESS);
+    m = fx.m;
+    const clvit_config *c = clvit_model_config(m);
+    assert_int_equal(c->num_classes, 5);
+    assert_int_equal(c->representation_size, 0);
+    assert_int_equal(clvit_read(tu_ctx(), m->params, m->top.norm_b, after, n_keep), CLVIT_SUCCESS);
+    assert_memory_equal(before, after, n_keep * sizeof *before);
+    float logits[16 * 5];
+    assert_int_equal(clvit_model_forward(m, fx.input, fx.B, logits), CLVIT_SUCCESS);
+    for (int i = 0; i < fx.B * 5; i++)
+        assert_true(logits[i] == 0.0f);
+    assert_int_equal(clvit_model_reset_head(&fx.m, 0), CLVIT_ERR_INVALID_ARG);
+    close_fixture(&fx);
+}
+
 int main(void) {
 #define ENTRY(name)                                                                                \
     cmocka_unit_test(grads_##name), cmocka_unit_test(adam_##name), cmocka_unit_test(adamw_##name),
-    const struct CMUnitTest tests[] = {
-        FIXTURES(ENTRY) cmocka_unit_test(test_lr_schedule), cmocka_unit_test(test_resume_exact),
-        cmocka_unit_test(test_dropout_modes), cmocka_unit_test(test_gradcheck_with_dropout),
-        cmocka_unit_test(test_learns_synthetic)};
+    const struct CMUnitTest tests[] = {FIXTURES(ENTRY) cmocka_unit_test(test_lr_schedule),
+                                       cmocka_unit_test(test_resume_exact),
+                                       cmocka_unit_test(test_dropout_modes),
+                                       cmocka_unit_test(test_gradcheck_with_dropout),
+                                       cmocka_unit_test(test_reset_head),
+                                       cmocka_unit_test(test_learns_synthetic)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
