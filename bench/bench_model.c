@@ -23,7 +23,6 @@
 #include <unistd.h>
 
 /* lib/runtime.c: releases the profiling events of ctx (declared there, not in a header) */
-void clvit_prof_reset(clvit_ctx *ctx);
 
 static void random_images(float *x, size_t n, unsigned long long seed) {
     unsigned long long s = seed * 2862933555777941757ULL + 3037000493ULL;

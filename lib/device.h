@@ -70,6 +70,10 @@ clvit_status clvit_launch(clvit_ctx *ctx, cl_kernel k, const char *label, size_t
 /* One work-group of `local` items per row, `rows` groups. */
 clvit_status clvit_launch_rows(clvit_ctx *ctx, cl_kernel k, const char *label, size_t rows,
                                size_t local);
+/* Releases the recorded profiling events (ctx->prof) and empties the list. */
+void clvit_prof_reset(clvit_ctx *ctx);
+/* The disk-cache directory from CLVIT_CACHE_DIR / XDG_CACHE_HOME / HOME ("" = disabled). */
+const char *clvit_cache_dir_default(char *buf, size_t size);
 /* Pointer to an event slot for a profiled launch, or NULL when profiling is off. */
 cl_event *clvit_prof_slot(clvit_ctx *ctx, const char *label, int is_gemm, double flops);
 

@@ -165,8 +165,6 @@ static int choose(const found_device *list, int n, const char *spec, const char 
     return -1;
 }
 
-const char *clvit_cache_dir_default(char *buf, size_t size);
-
 clvit_status clvit_ctx_create(clvit_ctx **out, const char *spec) {
     if (!out) return clvit_fail(CLVIT_ERR_INVALID_ARG, "clvit_ctx_create: NULL");
     *out = NULL;
@@ -211,8 +209,6 @@ clvit_status clvit_ctx_create(clvit_ctx **out, const char *spec) {
     *out = ctx;
     return CLVIT_SUCCESS;
 }
-
-void clvit_prof_reset(clvit_ctx *ctx);
 
 void clvit_ctx_free(clvit_ctx *ctx) {
     if (!ctx) return;
