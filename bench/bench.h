@@ -84,8 +84,9 @@ typedef struct bench_settings {
     int nbatches;
     int gemm_sizes[BENCH_MAX_LIST];
     int ngemm_sizes;
-    int gemm_batch;    /* batch the preset GEMM shapes are taken at */
-    int profile_batch; /* batch the per-kernel breakdown is taken at */
+    int gemm_batch;         /* batch the preset GEMM shapes are taken at */
+    int profile_batch;      /* batch the per-kernel breakdown is taken at */
+    double train_max_gflop; /* train section: models above this forward GFLOP/image are skipped */
     int startup_reps;
     int startup_driver_cold; /* 1: start-up's cold runs also empty the driver's kernel cache */
     size_t mem_bytes;        /* buffer size of the bandwidth tests */

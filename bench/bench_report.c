@@ -344,6 +344,7 @@ int bench_write_json(const bench_results *r, const bench_settings *s,
     cJSON_AddItemToObject(set, "gemm_sizes", cJSON_CreateIntArray(s->gemm_sizes, s->ngemm_sizes));
     cJSON_AddNumberToObject(set, "gemm_batch", s->gemm_batch);
     cJSON_AddNumberToObject(set, "profile_batch", s->profile_batch);
+    cJSON_AddNumberToObject(set, "train_max_gflop", s->train_max_gflop);
     cJSON_AddNumberToObject(set, "startup_reps", s->startup_reps);
     cJSON_AddStringToObject(set, "startup_cold", s->startup_driver_cold ? "all" : "clvit");
     cJSON_AddNumberToObject(set, "mem_bytes", (double)s->mem_bytes);

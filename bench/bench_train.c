@@ -60,6 +60,11 @@ int bench_train(bench_env *e) {
         clvit_config cfg;
         st = clvit_preset(name, &cfg);
         if (st != CLVIT_SUCCESS) break;
+        if (clvit_config_flops(&cfg) > s->train_max_gflop * 1e9) {
+            bench_log("train: %s skipped (%.1f GFLOP per image > --train-max-gflop %g)", name,
+                      clvit_config_flops(&cfg) / 1e9, s->train_max_gflop);
+            continue;
+        }
         const double flops = 3.0 * clvit_config_flops(&cfg);
         const size_t img = (size_t)cfg.in_chans * cfg.img_size * cfg.img_size;
         for (int bi = 0; bi < s->nbatches && st == CLVIT_SUCCESS; bi++) {

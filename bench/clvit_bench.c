@@ -72,6 +72,8 @@ static void usage(FILE *f) {
             "largest --batch)\n"
             "  --profile-batch B    batch of the per-kernel profile (default: the largest "
             "--batch)\n"
+            "  --train-max-gflop X  train section: skip models above X forward GFLOP per image\n"
+            "                       (default 5: vit_mnist and DeiT-tiny, not ViT-B)\n"
             "  --startup-reps N     cold+warm process pairs per model (default 3; --quick 2)\n"
             "  --startup-cold WHAT  what a cold start empties: all (clvit's and the driver's\n"
             "                       kernel caches; default) or clvit (clvit's only; --quick)\n"
@@ -176,7 +178,7 @@ static bench_format format_of_path(const char *path) {
 typedef struct raw_opts {
     const char *device, *models, *batch, *reps, *warmup, *max_time, *min_time, *sections,
         *gemm_sizes, *gemm_batch, *profile_batch, *startup_reps, *startup_cold, *mem_mib, *seed,
-        *format, *output, *plot;
+        *format, *output, *plot, *train_max_gflop;
     int all_devices, quick, help, startup_child, compare;
     char **pos;
     int npos;
@@ -199,6 +201,7 @@ static int parse_args(int argc, char **argv, raw_opts *o) {
         {"--gemm-sizes", &o->gemm_sizes, NULL},
         {"--gemm-batch", &o->gemm_batch, NULL},
         {"--profile-batch", &o->profile_batch, NULL},
+        {"--train-max-gflop", &o->train_max_gflop, NULL},
         {"--startup-reps", &o->startup_reps, NULL},
         {"--startup-cold", &o->startup_cold, NULL},
         {"--mem-mib", &o->mem_mib, NULL},
@@ -311,6 +314,14 @@ static int make_settings(const raw_opts *o, bench_settings *s, char *models_buf,
     if (o->gemm_batch) s->gemm_batch = (int)v;
     if (o->profile_batch && parse_long("--profile-batch", o->profile_batch, 1, 65536, &v)) return 2;
     if (o->profile_batch) s->profile_batch = (int)v;
+    s->train_max_gflop = 5.0;
+    if (o->train_max_gflop) {
+        char *end;
+        s->train_max_gflop = strtod(o->train_max_gflop, &end);
+        if (end == o->train_max_gflop || *end || !(s->train_max_gflop > 0))
+            return usage_error("--train-max-gflop: '%s' is not a positive number",
+                               o->train_max_gflop);
+    }
 
     snprintf(s->sections, sizeof s->sections, "%s",
              o->sections ? o->sections : "memory,gemm,startup,infer,train,profile");
