@@ -7,6 +7,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 static void print_config(const clvit_config *c) {
     printf("image            %d x %d x %d (C x H x W), patch %d -> %d patches\n", c->in_chans,
@@ -38,15 +39,25 @@ static void print_config(const clvit_config *c) {
 }
 
 int cmd_info(int argc, char **argv) {
-    const cli_cmd cmd = {"info", "(--model FILE | --preset NAME | --list)",
-                         "Show a model's architecture, parameter count and FLOPs per image.", 0, 0};
+    const cli_cmd cmd = {"info", "(MODEL | --model FILE | --preset NAME | --list)",
+                         "Show a model's architecture, parameter count and FLOPs per image.\n"
+                         "MODEL is a .safetensors file or a preset name.",
+                         0, 1};
     model_arg ma = {0};
     int list = 0;
     const cli_opt opts[] = {
         MODEL_ARG_OPTS(ma), {"--list", NULL, "list the presets", NULL, &list}, {0}};
-    int r = cli_parse_flags(&cmd, opts, argc, argv);
-    if (r >= 0) return r;
-    r = 0;
+    char **pos;
+    int npos;
+    int r = cli_parse(&cmd, opts, argc, argv, &pos, &npos);
+    if (r) return r == 1 ? 0 : 2;
+    if (npos == 1) { /* a file if one is there, else a preset name */
+        if (access(pos[0], F_OK) == 0)
+            ma.model = pos[0];
+        else
+            ma.preset = pos[0];
+    }
+    free(pos);
     if (list) {
         for (int i = 0; clvit_preset_name(i); i++) {
             clvit_config c;

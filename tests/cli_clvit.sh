@@ -65,9 +65,9 @@ expect 1 "unknown device" -- "$CLVIT" forward --preset vit_mnist --device no-suc
 expect 0 "info --list" -- "$CLVIT" info --list
 has "vit_base_patch16_224 " "presets include ViT-B/16"
 has "deit_tiny_distilled_patch16_224" "presets include distilled DeiT"
-expect 0 "info on a preset" -- "$CLVIT" info --preset vit_base_patch16_224
+expect 0 "info on a preset" -- "$CLVIT" info vit_base_patch16_224
 has "86567656" "ViT-B/16 has timm's 86,567,656 parameters"
-expect 0 "info on a file" -- "$CLVIT" info --model "$FIX/tiny_distilled.safetensors"
+expect 0 "info on a file" -- "$CLVIT" info "$FIX/tiny_distilled.safetensors"
 has "distillation" "info reads the distilled architecture from metadata"
 expect 1 "info on a preset that does not exist" -- "$CLVIT" info --preset vit_tiny_nonexistent
 one_line "unknown preset"
