@@ -16,18 +16,15 @@
 #define WGS 64
 #endif
 
-/* One work-item per element of qkv; adds the qkv bias (when has_bias) while permuting. */
+/* Adds the qkv bias (when has_bias) while permuting. A 3-D range (hd, 3*H, B*N): the
+ * element within the head is the fastest index, so no division per element. */
 __kernel void qkv_split(__global float *qkvh, uint qkvh_off, __global const float *qkv,
-                        uint qkv_off, __global const float *p, uint bias_off, int has_bias, int B, int N,
-                        int H, int hd) {
-    const size_t i = get_global_id(0);
-    const int D = H * hd;
-    if (i >= (size_t)B * N * 3 * D) return;
-    const int c = i % (3 * D);          /* column in (3, H, hd) */
-    const int n = (i / (3 * D)) % N;
-    const int b = i / ((size_t)3 * D * N);
-    const int which = c / D, h = (c % D) / hd, e = c % hd;
-    float v = qkv[qkv_off + i];
+                        uint qkv_off, __global const float *p, uint bias_off, int has_bias, int B,
+                        int N, int H, int hd) {
+    const int e = get_global_id(0), wh = get_global_id(1), row = get_global_id(2);
+    const int which = wh / H, h = wh % H, n = row % N, b = row / N;
+    const int c = wh * hd + e; /* column in (3, H, hd) */
+    float v = qkv[qkv_off + (size_t)row * 3 * H * hd + c];
     if (has_bias) v += p[bias_off + c];
     qkvh[qkvh_off + ((((size_t)which * B + b) * H + h) * N + n) * hd + e] = v;
 }
@@ -110,12 +107,8 @@ void softmax_backward(__global float *datt, uint datt_off, __global const float 
 /* One work-item per element of dqkv (B, N, 3D): the inverse of qkv_split. */
 __kernel void qkv_merge(__global float *dqkv, uint dqkv_off, __global const float *dqkvh,
                         uint dqkvh_off, int B, int N, int H, int hd) {
-    const size_t i = get_global_id(0);
-    const int D = H * hd;
-    if (i >= (size_t)B * N * 3 * D) return;
-    const int c = i % (3 * D);
-    const int n = (i / (3 * D)) % N;
-    const int b = i / ((size_t)3 * D * N);
-    const int which = c / D, h = (c % D) / hd, e = c % hd;
-    dqkv[dqkv_off + i] = dqkvh[dqkvh_off + ((((size_t)which * B + b) * H + h) * N + n) * hd + e];
+    const int e = get_global_id(0), wh = get_global_id(1), row = get_global_id(2);
+    const int which = wh / H, h = wh % H, n = row % N, b = row / N;
+    dqkv[dqkv_off + (size_t)row * 3 * H * hd + wh * hd + e] =
+        dqkvh[dqkvh_off + ((((size_t)which * B + b) * H + h) * N + n) * hd + e];
 }

@@ -39,7 +39,7 @@ clvit_status clvit_attention_forward(clvit_ctx *ctx, cl_mem out, size_t out_off,
     CLVIT_CHECK(clvit_args(k, 11, CLVIT_A(qkvh), CLVIT_A(ho), CLVIT_A(qkv), CLVIT_A(qo), CLVIT_A(p),
                            CLVIT_A(bo), CLVIT_A(has_bias), CLVIT_A(B), CLVIT_A(N), CLVIT_A(H),
                            CLVIT_A(hd)));
-    CLVIT_CHECK(clvit_launch(ctx, k, "qkv_split", (size_t)B * Nn * 3 * D, 64));
+    CLVIT_CHECK(clvit_launch3(ctx, k, "qkv_split", (size_t)hd, 3 * (size_t)H, (size_t)B * Nn));
     /* scores (N, N) = scale * q (N, hd) k^T */
     CLVIT_CHECK(clvit_gemm_batched(ctx, "attn_scores", 0, 1, Nn, Nn, (size_t)hd, scale, qkvh,
                                    qkvh_off, (size_t)hd, Nn * hd, qkvh, qkvh_off + plane,
@@ -112,7 +112,7 @@ clvit_status clvit_attention_backward(clvit_ctx *ctx, cl_mem dqkv, size_t dqkv_o
     CLVIT_CHECK(clvit_kernel(ctx, "attention.cl", "qkv_merge", "-DWGS=64", &k));
     CLVIT_CHECK(clvit_args(k, 8, CLVIT_A(dqkv), CLVIT_A(dqo), CLVIT_A(dqkvh), CLVIT_A(dho),
                            CLVIT_A(B), CLVIT_A(N), CLVIT_A(H), CLVIT_A(hd)));
-    CLVIT_CHECK(clvit_launch(ctx, k, "qkv_merge", (size_t)B * Nn * 3 * D, 64));
+    CLVIT_CHECK(clvit_launch3(ctx, k, "qkv_merge", (size_t)hd, 3 * (size_t)H, (size_t)B * Nn));
     /* qkv_split added the bias to every row, so its gradient is the column sum of dqkv */
     if (has_bias)
         CLVIT_CHECK(clvit_colsum(ctx, g, qkv_db_off, beta_w, dqkv, dqkv_off, B * N, (int)(3 * D)));

@@ -67,6 +67,9 @@ clvit_status clvit_args(cl_kernel k, int n, ...);
 /* 1-D launch of `global` work-items rounded up to a multiple of `local` (0 = let OpenCL pick). */
 clvit_status clvit_launch(clvit_ctx *ctx, cl_kernel k, const char *label, size_t global,
                           size_t local);
+/* 3-D launch over (g0, g1, g2) work-items, work-group size left to OpenCL. */
+clvit_status clvit_launch3(clvit_ctx *ctx, cl_kernel k, const char *label, size_t g0, size_t g1,
+                           size_t g2);
 /* One work-group of `local` items per row, `rows` groups. */
 clvit_status clvit_launch_rows(clvit_ctx *ctx, cl_kernel k, const char *label, size_t rows,
                                size_t local);

@@ -344,6 +344,18 @@ clvit_status clvit_launch(clvit_ctx *ctx, cl_kernel k, const char *label, size_t
     return enqueue(ctx, k, label, rounded, &local);
 }
 
+clvit_status clvit_launch3(clvit_ctx *ctx, cl_kernel k, const char *label, size_t g0, size_t g1,
+                           size_t g2) {
+    if (g0 == 0 || g1 == 0 || g2 == 0) return CLVIT_SUCCESS;
+    const size_t global[3] = {g0, g1, g2};
+    cl_event *ev = clvit_prof_slot(ctx, label, 0, 0.0);
+    cl_int e = clEnqueueNDRangeKernel(ctx->queue, k, 3, NULL, global, NULL, 0, NULL, ev);
+    if (e != CL_SUCCESS)
+        return clvit_fail(e, "launching kernel %s (global %zu x %zu x %zu): %s", label, g0, g1, g2,
+                          clvit_status_string(e));
+    return CLVIT_SUCCESS;
+}
+
 clvit_status clvit_launch_rows(clvit_ctx *ctx, cl_kernel k, const char *label, size_t rows,
                                size_t local) {
     if (rows == 0) return CLVIT_SUCCESS;
