@@ -64,23 +64,19 @@ void softmax_forward(__global float *att, uint att_off, int N) {
 /* One work-item per output element: out[b, n, h*hd + e] = y[b, h, n, e]. */
 __kernel void merge_heads(__global float *out, uint out_off, __global const float *y,
                           uint y_off, int B, int N, int H, int hd) {
-    const size_t i = get_global_id(0);
-    const int D = H * hd;
-    if (i >= (size_t)B * N * D) return;
-    const int c = i % D, n = (i / D) % N, b = i / ((size_t)D * N);
-    const int h = c / hd, e = c % hd;
-    out[out_off + i] = y[y_off + (((size_t)b * H + h) * N + n) * hd + e];
+    /* 3-D range (hd, H, B*N), as qkv_split */
+    const int e = get_global_id(0), h = get_global_id(1), row = get_global_id(2);
+    const int n = row % N, b = row / N;
+    out[out_off + ((size_t)row * H + h) * hd + e] = y[y_off + (((size_t)b * H + h) * N + n) * hd + e];
 }
 
 /* One work-item per element of dout: dy[b, h, n, e] = dout[b, n, h*hd + e]. */
 __kernel void split_heads(__global float *dy, uint dy_off, __global const float *dout,
                           uint dout_off, int B, int N, int H, int hd) {
-    const size_t i = get_global_id(0);
-    const int D = H * hd;
-    if (i >= (size_t)B * N * D) return;
-    const int c = i % D, n = (i / D) % N, b = i / ((size_t)D * N);
-    const int h = c / hd, e = c % hd;
-    dy[dy_off + (((size_t)b * H + h) * N + n) * hd + e] = dout[dout_off + i];
+    /* 3-D range (hd, H, B*N), as qkv_split */
+    const int e = get_global_id(0), h = get_global_id(1), row = get_global_id(2);
+    const int n = row % N, b = row / N;
+    dy[dy_off + (((size_t)b * H + h) * N + n) * hd + e] = dout[dout_off + ((size_t)row * H + h) * hd + e];
 }
 
 /* Row-wise softmax backward in place on datt: one work-group per row of length N. */

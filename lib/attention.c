@@ -30,7 +30,7 @@ clvit_status clvit_attention_forward(clvit_ctx *ctx, cl_mem out, size_t out_off,
                                      int H, int hd, const clvit_attn_drop *drop) {
     if (B < 0 || N <= 0 || H <= 0 || hd <= 0)
         return clvit_fail(CLVIT_ERR_SHAPE, "attention: B=%d N=%d H=%d hd=%d", B, N, H, hd);
-    const size_t D = (size_t)H * hd, BH = (size_t)B * H, Nn = (size_t)N;
+    const size_t BH = (size_t)B * H, Nn = (size_t)N;
     const size_t plane = BH * Nn * hd; /* one of q, k, v */
     cl_kernel k;
     cl_uint bo = (cl_uint)qkv_b_off, qo = (cl_uint)qkv_off, ho = (cl_uint)qkvh_off,
@@ -64,7 +64,7 @@ clvit_status clvit_attention_forward(clvit_ctx *ctx, cl_mem out, size_t out_off,
     CLVIT_CHECK(clvit_kernel(ctx, "attention.cl", "merge_heads", NULL, &k));
     CLVIT_CHECK(clvit_args(k, 8, CLVIT_A(out), CLVIT_A(oo), CLVIT_A(y), CLVIT_A(yo), CLVIT_A(B),
                            CLVIT_A(N), CLVIT_A(H), CLVIT_A(hd)));
-    return clvit_launch(ctx, k, "merge_heads", (size_t)B * Nn * D, 64);
+    return clvit_launch3(ctx, k, "merge_heads", (size_t)hd, (size_t)H, (size_t)B * Nn);
 }
 
 clvit_status clvit_attention_backward(clvit_ctx *ctx, cl_mem dqkv, size_t dqkv_off, cl_mem g,
@@ -86,7 +86,7 @@ clvit_status clvit_attention_backward(clvit_ctx *ctx, cl_mem dqkv, size_t dqkv_o
     CLVIT_CHECK(clvit_kernel(ctx, "attention.cl", "split_heads", "-DWGS=64", &k));
     CLVIT_CHECK(clvit_args(k, 8, CLVIT_A(dy), CLVIT_A(dyo), CLVIT_A(dout), CLVIT_A(doo), CLVIT_A(B),
                            CLVIT_A(N), CLVIT_A(H), CLVIT_A(hd)));
-    CLVIT_CHECK(clvit_launch(ctx, k, "split_heads", (size_t)B * Nn * D, 64));
+    CLVIT_CHECK(clvit_launch3(ctx, k, "split_heads", (size_t)hd, (size_t)H, (size_t)B * Nn));
     /* dP (N, N) = dy (N, hd) V^T */
     CLVIT_CHECK(clvit_gemm_batched(ctx, "attn_dP", 0, 1, Nn, Nn, hdz, 1.0f, dy, dy_off, hdz, Nhd,
                                    qkvh, v_off, hdz, Nhd, 0.0f, datt, datt_off, Nn, NN, BH));
