@@ -13,16 +13,6 @@
 
 #include <stdio.h>
 
-/* Work-group size for row kernels over N-long rows: the smallest power of two >= N, at most 64
- * (rows of a small model are short; idle work-items cost time on every device). */
-static size_t row_wgs(int N, char *opts, size_t size) {
-    size_t w = 1;
-    while (w < (size_t)N && w < 64)
-        w <<= 1;
-    snprintf(opts, size, "-DWGS=%zu", w);
-    return w;
-}
-
 clvit_status clvit_attention_forward(clvit_ctx *ctx, cl_mem out, size_t out_off, cl_mem y,
                                      size_t y_off, cl_mem att, size_t att_off, cl_mem qkvh,
                                      size_t qkvh_off, cl_mem qkv, size_t qkv_off, cl_mem p,
@@ -45,7 +35,7 @@ clvit_status clvit_attention_forward(clvit_ctx *ctx, cl_mem out, size_t out_off,
                                    qkvh_off, (size_t)hd, Nn * hd, qkvh, qkvh_off + plane,
                                    (size_t)hd, Nn * hd, 0.0f, att, att_off, Nn, Nn * Nn, BH));
     char opts[32];
-    const size_t wgs = row_wgs(N, opts, sizeof opts);
+    const size_t wgs = clvit_row_wgs(ctx, N, opts, sizeof opts);
     CLVIT_CHECK(clvit_kernel(ctx, "attention.cl", "softmax_forward", opts, &k));
     CLVIT_CHECK(clvit_args(k, 3, CLVIT_A(att), CLVIT_A(ao), CLVIT_A(N)));
     CLVIT_CHECK(clvit_launch_rows(ctx, k, "softmax_forward", BH * Nn, wgs));
@@ -99,7 +89,7 @@ clvit_status clvit_attention_backward(clvit_ctx *ctx, cl_mem dqkv, size_t dqkv_o
     /* through the dropout: dP = mask * dP_dropped */
     if (dropping) CLVIT_CHECK(clvit_dropout_apply(ctx, datt, datt_off, BH * NN, 1, drop->drop));
     char opts[32];
-    const size_t wgs = row_wgs(N, opts, sizeof opts);
+    const size_t wgs = clvit_row_wgs(ctx, N, opts, sizeof opts);
     CLVIT_CHECK(clvit_kernel(ctx, "attention.cl", "softmax_backward", opts, &k));
     CLVIT_CHECK(
         clvit_args(k, 5, CLVIT_A(datt), CLVIT_A(dao), CLVIT_A(att), CLVIT_A(ao), CLVIT_A(N)));

@@ -4,7 +4,8 @@
  */
 #include "layers.h"
 
-#define LN_WGS 64
+#include <stdio.h>
+
 #define LN_EPS 1e-6f
 /* layernorm_param_backward: TILE_C columns x LANES row lanes, the defaults in the .cl file */
 #define LN_PARAM_TILE_C 32
@@ -16,14 +17,16 @@ clvit_status clvit_layernorm_forward(clvit_ctx *ctx, cl_mem out, size_t out_off,
                                      int C) {
     if (rows < 0 || C <= 0) return clvit_fail(CLVIT_ERR_SHAPE, "layernorm: rows=%d C=%d", rows, C);
     cl_kernel k;
-    CLVIT_CHECK(clvit_kernel(ctx, "layernorm.cl", "layernorm_forward", "-DWGS=64", &k));
+    char opts[32];
+    const size_t wgs = clvit_row_wgs(ctx, C, opts, sizeof opts);
+    CLVIT_CHECK(clvit_kernel(ctx, "layernorm.cl", "layernorm_forward", opts, &k));
     cl_uint o = (cl_uint)out_off, mo = (cl_uint)mean_off, ro = (cl_uint)rstd_off,
             xo = (cl_uint)x_off, wo = (cl_uint)w_off, bo = (cl_uint)b_off;
     float eps = LN_EPS;
     CLVIT_CHECK(clvit_args(k, 13, CLVIT_A(out), CLVIT_A(o), CLVIT_A(mean), CLVIT_A(mo),
                            CLVIT_A(rstd), CLVIT_A(ro), CLVIT_A(x), CLVIT_A(xo), CLVIT_A(p),
                            CLVIT_A(wo), CLVIT_A(bo), CLVIT_A(C), CLVIT_A(eps)));
-    return clvit_launch_rows(ctx, k, "layernorm_forward", (size_t)rows, LN_WGS);
+    return clvit_launch_rows(ctx, k, "layernorm_forward", (size_t)rows, wgs);
 }
 
 clvit_status clvit_layernorm_backward(clvit_ctx *ctx, cl_mem dx, size_t dx_off, float beta_dx,
@@ -45,9 +48,11 @@ clvit_status clvit_layernorm_backward(clvit_ctx *ctx, cl_mem dx, size_t dx_off, 
     const size_t tiles = ((size_t)C + LN_PARAM_TILE_C - 1) / LN_PARAM_TILE_C;
     CLVIT_CHECK(clvit_launch_rows(ctx, k, "layernorm_param_backward", tiles,
                                   LN_PARAM_TILE_C * LN_PARAM_LANES));
-    CLVIT_CHECK(clvit_kernel(ctx, "layernorm.cl", "layernorm_backward", "-DWGS=64", &k));
+    char opts[32];
+    const size_t wgs = clvit_row_wgs(ctx, C, opts, sizeof opts);
+    CLVIT_CHECK(clvit_kernel(ctx, "layernorm.cl", "layernorm_backward", opts, &k));
     CLVIT_CHECK(clvit_args(k, 14, CLVIT_A(dx), CLVIT_A(dxo), CLVIT_A(beta_dx), CLVIT_A(dout),
                            CLVIT_A(go), CLVIT_A(x), CLVIT_A(xo), CLVIT_A(mean), CLVIT_A(mo),
                            CLVIT_A(rstd), CLVIT_A(ro), CLVIT_A(p), CLVIT_A(wo), CLVIT_A(C)));
-    return clvit_launch_rows(ctx, k, "layernorm_backward", (size_t)rows, LN_WGS);
+    return clvit_launch_rows(ctx, k, "layernorm_backward", (size_t)rows, wgs);
 }

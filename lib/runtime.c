@@ -356,6 +356,15 @@ clvit_status clvit_launch3(clvit_ctx *ctx, cl_kernel k, const char *label, size_
     return CLVIT_SUCCESS;
 }
 
+size_t clvit_row_wgs(const clvit_ctx *ctx, int len, char *opts, size_t size) {
+    size_t w = 16;
+    if (!ctx->info.is_cpu)
+        for (w = 1; w < (size_t)len && w < 64;)
+            w <<= 1;
+    snprintf(opts, size, "-DWGS=%zu", w);
+    return w;
+}
+
 clvit_status clvit_launch_rows(clvit_ctx *ctx, cl_kernel k, const char *label, size_t rows,
                                size_t local) {
     if (rows == 0) return CLVIT_SUCCESS;
