@@ -128,6 +128,14 @@ void bench_log_status(const char *what, clvit_status st);
 typedef clvit_status (*bench_fn)(void *arg);
 clvit_status bench_time(const bench_settings *s, bench_fn fn, void *arg, int iters, double *samples,
                         int *n);
+/* Deterministic uniform floats in [-1, 1) from seed (the models' random input images). */
+void bench_random_images(float *x, size_t n, unsigned long long seed);
+/* Adds a `section`/`lat_name` row (ms) and a `section`/throughput row (img/s) for batch b
+ * from n per-call times in seconds (samples is rescaled in place), with GFLOP/s from
+ * flops_per_image and the fraction of the device's peak. */
+void bench_add_rate_rows(bench_env *e, const char *section, const char *lat_name, const char *model,
+                         int b, double flops_per_image, double *samples, int n,
+                         const char *lat_note, const char *thr_note);
 /* 1-minute and 15-minute load average from /proc/loadavg; 0 when unknown. */
 int bench_loadavg(double *one, double *fifteen);
 /* How many calls make one timed run last min_time, from the time of one call. */

@@ -24,14 +24,6 @@
 
 /* lib/runtime.c: releases the profiling events of ctx (declared there, not in a header) */
 
-static void random_images(float *x, size_t n, unsigned long long seed) {
-    unsigned long long s = seed * 2862933555777941757ULL + 3037000493ULL;
-    for (size_t i = 0; i < n; i++) {
-        s = s * 6364136223846793005ULL + 1442695040888963407ULL;
-        x[i] = (float)((double)(s >> 40) / (double)(1ULL << 24) * 2.0 - 1.0);
-    }
-}
-
 /* ------------------------------------------------------------ start-up */
 
 /* Removes a directory tree (the start-up measurement's temporary caches). */
@@ -80,7 +72,7 @@ int bench_startup_child(const char *device_spec, const char *model_name) {
         if (!img || !logits)
             st = clvit_fail(CLVIT_ERR_NOMEM, "start-up buffers");
         else
-            random_images(img, n, 7);
+            bench_random_images(img, n, 7);
     }
     if (st == CLVIT_SUCCESS) st = clvit_model_forward(model, img, 1, logits);
     const double t3 = bench_now();
@@ -286,7 +278,6 @@ static clvit_status check_model(clvit_model *m, const float *images, int b, floa
 int bench_infer(bench_env *e) {
     const bench_settings *s = e->s;
     clvit_status st = CLVIT_SUCCESS;
-    const double peak = e->res->devs[e->dev].peak_gflops;
     double *samples = malloc((size_t)s->reps * sizeof *samples);
     if (!samples) return 1;
     for (int mi = 0; mi < s->nmodels && st == CLVIT_SUCCESS; mi++) {
@@ -308,7 +299,7 @@ int bench_infer(bench_env *e) {
                 st = clvit_fail(CLVIT_ERR_NOMEM, "images for batch %d", b);
                 break;
             }
-            random_images(images, (size_t)b * img, s->seed + (unsigned long long)b);
+            bench_random_images(images, (size_t)b * img, s->seed + (unsigned long long)b);
             bench_log("infer: %s batch %d", name, b);
             char note[128];
             int ok = 0, n = 0;
@@ -316,30 +307,12 @@ int bench_infer(bench_env *e) {
             fwd_job j = {model, images, logits, b};
             if (st == CLVIT_SUCCESS && ok) st = bench_time(s, fwd_run, &j, 1, samples, &n);
             if (st == CLVIT_SUCCESS) {
-                bench_row *lat =
-                    bench_add_row(e->res, "infer", "latency", name, b, "", e->dev, "ms", 0);
                 if (!ok) {
                     bench_log("%s batch %d: %s", name, b, note);
                     e->failures++;
                 }
-                if (lat) {
-                    for (int i = 0; i < n; i++)
-                        samples[i] *= 1e3;
-                    bench_stats_from(&lat->st, samples, n);
-                    snprintf(lat->note, sizeof lat->note, "%s", note);
-                    lat->gflops = n ? flops * b / (lat->st.median * 1e-3) / 1e9 : NAN;
-                    lat->frac_peak = lat->gflops / peak;
-                }
-                bench_row *thr =
-                    bench_add_row(e->res, "infer", "throughput", name, b, "", e->dev, "img/s", 1);
-                if (thr && n) {
-                    for (int i = 0; i < n; i++)
-                        samples[i] = b / (samples[i] * 1e-3);
-                    bench_stats_from(&thr->st, samples, n);
-                    thr->gflops = flops * thr->st.median / 1e9;
-                    thr->frac_peak = thr->gflops / peak;
-                    snprintf(thr->note, sizeof thr->note, "end to end: upload, forward, read");
-                }
+                bench_add_rate_rows(e, "infer", "latency", name, b, flops, samples, n, note,
+                                    "end to end: upload, forward, read");
             }
             free(images);
             free(logits);
@@ -540,7 +513,7 @@ int bench_profile(bench_env *e) {
         logits = malloc((size_t)b * cfg.num_classes * sizeof *logits);
         if (!images || !logits) st = clvit_fail(CLVIT_ERR_NOMEM, "profile buffers");
         if (st == CLVIT_SUCCESS) {
-            random_images(images, (size_t)b * img, s->seed + (unsigned long long)b);
+            bench_random_images(images, (size_t)b * img, s->seed + (unsigned long long)b);
             char note[128];
             int ok = 0;
             st = check_model(model, images, b, logits, &ok, note, sizeof note);

@@ -52,7 +52,6 @@ static clvit_status check_training(train_job *j, int classes, int *ok, char *not
 int bench_train(bench_env *e) {
     const bench_settings *s = e->s;
     clvit_status st = CLVIT_SUCCESS;
-    const double peak = e->res->devs[e->dev].peak_gflops;
     double *samples = malloc((size_t)s->reps * sizeof *samples);
     if (!samples) return 1;
     for (int mi = 0; mi < s->nmodels && st == CLVIT_SUCCESS; mi++) {
@@ -81,11 +80,7 @@ int bench_train(bench_env *e) {
             if (st == CLVIT_SUCCESS) st = clvit_model_create(e->ctx, &cfg, s->seed, &model);
             if (st == CLVIT_SUCCESS) st = clvit_trainer_create(model, &tc, b, &t);
             if (st == CLVIT_SUCCESS) {
-                unsigned long long r = s->seed * 2862933555777941757ULL + (unsigned long long)b;
-                for (size_t i = 0; i < (size_t)b * img; i++) {
-                    r = r * 6364136223846793005ULL + 1442695040888963407ULL;
-                    images[i] = (float)((double)(r >> 40) / (double)(1ULL << 24) * 2.0 - 1.0);
-                }
+                bench_random_images(images, (size_t)b * img, s->seed + (unsigned long long)b);
                 for (int i = 0; i < b; i++)
                     labels[i] = i % cfg.num_classes;
                 bench_log("train: %s batch %d", name, b);
@@ -99,28 +94,12 @@ int bench_train(bench_env *e) {
                         bench_log("%s batch %d: %s", name, b, note);
                         e->failures++;
                     }
-                    bench_row *lat = bench_add_row(e->res, "train", "step_latency", name, b, "",
-                                                   e->dev, "ms", 0);
-                    if (lat) {
-                        for (int i = 0; i < n; i++)
-                            samples[i] *= 1e3;
-                        bench_stats_from(&lat->st, samples, n);
-                        snprintf(lat->note, sizeof lat->note, "%s; %.1f MiB on device", note,
-                                 clvit_trainer_device_bytes(t) / 1048576.0);
-                        lat->gflops = n ? flops * b / (lat->st.median * 1e-3) / 1e9 : NAN;
-                        lat->frac_peak = lat->gflops / peak;
-                    }
-                    bench_row *thr = bench_add_row(e->res, "train", "throughput", name, b, "",
-                                                   e->dev, "img/s", 1);
-                    if (thr && n) {
-                        for (int i = 0; i < n; i++)
-                            samples[i] = b / (samples[i] * 1e-3);
-                        bench_stats_from(&thr->st, samples, n);
-                        thr->gflops = flops * thr->st.median / 1e9;
-                        thr->frac_peak = thr->gflops / peak;
-                        snprintf(thr->note, sizeof thr->note,
-                                 "AdamW step: upload, forward, loss, backward, update");
-                    }
+                    char lat_note[160];
+                    snprintf(lat_note, sizeof lat_note, "%s; %.1f MiB on device", note,
+                             clvit_trainer_device_bytes(t) / 1048576.0);
+                    bench_add_rate_rows(e, "train", "step_latency", name, b, flops, samples, n,
+                                        lat_note,
+                                        "AdamW step: upload, forward, loss, backward, update");
                 }
             }
             clvit_trainer_free(t);

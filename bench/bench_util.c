@@ -291,3 +291,35 @@ const char *fmt_num(char *buf, size_t size, double v) {
         snprintf(buf, size, "%.2e", v);
     return buf;
 }
+
+void bench_random_images(float *x, size_t n, unsigned long long seed) {
+    unsigned long long s = seed * 2862933555777941757ULL + 3037000493ULL;
+    for (size_t i = 0; i < n; i++) {
+        s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+        x[i] = (float)((double)(s >> 40) / (double)(1ULL << 24) * 2.0 - 1.0);
+    }
+}
+
+void bench_add_rate_rows(bench_env *e, const char *section, const char *lat_name, const char *model,
+                         int b, double flops_per_image, double *samples, int n,
+                         const char *lat_note, const char *thr_note) {
+    const double peak = e->res->devs[e->dev].peak_gflops;
+    bench_row *lat = bench_add_row(e->res, section, lat_name, model, b, "", e->dev, "ms", 0);
+    if (lat) {
+        for (int i = 0; i < n; i++)
+            samples[i] *= 1e3;
+        bench_stats_from(&lat->st, samples, n);
+        snprintf(lat->note, sizeof lat->note, "%s", lat_note);
+        lat->gflops = n ? flops_per_image * b / (lat->st.median * 1e-3) / 1e9 : NAN;
+        lat->frac_peak = lat->gflops / peak;
+    }
+    bench_row *thr = bench_add_row(e->res, section, "throughput", model, b, "", e->dev, "img/s", 1);
+    if (thr && n) {
+        for (int i = 0; i < n; i++)
+            samples[i] = b / (samples[i] * 1e-3);
+        bench_stats_from(&thr->st, samples, n);
+        thr->gflops = flops_per_image * thr->st.median / 1e9;
+        thr->frac_peak = thr->gflops / peak;
+        snprintf(thr->note, sizeof thr->note, "%s", thr_note);
+    }
+}
