@@ -15,7 +15,6 @@ int cmd_devices(int argc, char **argv) {
     const cli_opt opts[] = {{0}};
     int r = cli_parse_flags(&cmd, opts, argc, argv);
     if (r >= 0) return r;
-    r = 0;
     clvit_device_info *infos;
     int n;
     clvit_status st = clvit_list_devices(&infos, &n);

@@ -51,8 +51,9 @@ typedef struct settings {
     X(epochs)                                                                                      \
     X(batch)                                                                                       \
     X(lr)                                                                                          \
-    X(optimizer) X(weight_decay) X(warmup) X(seed) X(val_split) X(label_smoothing) X(clip) X(drop) \
-        X(attn_drop) X(drop_path) X(rotate) X(shift) X(min_lr)
+    X(optimizer)                                                                                   \
+    X(weight_decay) X(warmup) X(seed) X(val_split) X(label_smoothing) X(clip) X(drop) X(attn_drop) \
+        X(drop_path) X(rotate) X(shift) X(min_lr)
 
 /* Writes the checkpoint with the run's position and settings in its metadata. */
 static clvit_status save_checkpoint(clvit_trainer *t, const char *path, const char *epoch,
@@ -312,7 +313,8 @@ int cmd_train(int argc, char **argv) {
                          "images_per_second\n");
     }
     const clvit_device_info *dev = clvit_ctx_device(ctx);
-    printf("clvit train: %s on %s (%s)\n", data, dev->name, dev->platform_name);
+    printf("clvit train: %s on %s (%s), GEMM parameters: %s\n", data, dev->name, dev->platform_name,
+           clvit_ctx_gemm_tuning(ctx));
     printf("  model %s: %d x %d x %d, patch %d, dim %d, depth %d, heads %d, %.3f M parameters\n",
            resume ? resume
            : init ? init

@@ -71,6 +71,10 @@ typedef struct clvit_ctx clvit_ctx;
 clvit_status clvit_ctx_create(clvit_ctx **ctx, const char *device_spec);
 void clvit_ctx_free(clvit_ctx *ctx);
 const clvit_device_info *clvit_ctx_device(const clvit_ctx *ctx);
+/* Where the context's CLBlast GEMM parameters come from: "CLBlast database", a built-in
+ * entry such as "built-in (PoCL CPU)", or a tuning file's path (see CLVIT_GEMM_TUNING and
+ * `clvit-bench --tune-gemm`). */
+const char *clvit_ctx_gemm_tuning(const clvit_ctx *ctx);
 /* Blocks until all queued work on the context is done. */
 clvit_status clvit_ctx_finish(clvit_ctx *ctx);
 

@@ -46,7 +46,10 @@ struct clvit_ctx {
     clvit_device_info info;
     clvit_program *programs;
     int num_programs;
-    char cache_dir[512]; /* "" when the disk cache is disabled */
+    char cache_dir[512];   /* "" when the disk cache is disabled */
+    char gemm_tuning[600]; /* where CLBlast's parameters came from (gemm_tune.c) */
+    cl_mem gemm_temp;      /* CLBlast's scratch for indirect GEMMs (gemm.c), grown on demand */
+    size_t gemm_temp_bytes;
     /* build statistics, for the bench tool */
     double build_seconds;
     int builds_compiled, builds_from_disk;
@@ -96,6 +99,17 @@ clvit_status clvit_gemm_batched(clvit_ctx *ctx, const char *label, int trans_a, 
                                 size_t lda, size_t a_stride, cl_mem b, size_t b_off, size_t ldb,
                                 size_t b_stride, float beta, cl_mem c, size_t c_off, size_t ldc,
                                 size_t c_stride, size_t batch);
+
+/* CLBlast parameters for the context's device (gemm_tune.c): CLVIT_GEMM_TUNING, the
+ * device's tuning file in the cache, the built-in table, else CLBlast's database. */
+clvit_status clvit_gemm_tuning_apply(clvit_ctx *ctx);
+/* Applies tuning text ("Kernel NAME=VALUE ..." lines, '#' comments); origin names it in
+ * errors. */
+clvit_status clvit_gemm_tuning_apply_text(clvit_ctx *ctx, const char *text, const char *origin);
+/* The built-in tuning text for the context's device, NULL when there is none. */
+const char *clvit_gemm_tuning_builtin(const clvit_ctx *ctx);
+/* The device's tuning file in the cache directory ("" when the cache is disabled). */
+void clvit_gemm_tuning_path(const clvit_ctx *ctx, char *buf, size_t size);
 
 /* Device buffers. */
 clvit_status clvit_buffer(clvit_ctx *ctx, size_t floats, cl_mem *out);

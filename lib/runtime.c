@@ -206,6 +206,11 @@ clvit_status clvit_ctx_create(clvit_ctx **out, const char *spec) {
         return clvit_fail(e, "clCreateCommandQueue: %s", clvit_status_string(e));
     }
     clvit_cache_dir_default(ctx->cache_dir, sizeof ctx->cache_dir);
+    clvit_status st = clvit_gemm_tuning_apply(ctx);
+    if (st != CLVIT_SUCCESS) {
+        clvit_ctx_free(ctx);
+        return st;
+    }
     *out = ctx;
     return CLVIT_SUCCESS;
 }
@@ -224,6 +229,7 @@ void clvit_ctx_free(clvit_ctx *ctx) {
         clReleaseProgram(p->program);
     }
     free(ctx->programs);
+    if (ctx->gemm_temp) clReleaseMemObject(ctx->gemm_temp);
     if (ctx->queue) clReleaseCommandQueue(ctx->queue);
     if (ctx->context) clReleaseContext(ctx->context);
     free(ctx);

@@ -108,6 +108,7 @@ TRAIN=("$CLVIT" train --data "mnist:$T/mnist" --preset vit_mnist_tiny --epochs 4
 expect 0 "train 4 epochs" -- "${TRAIN[@]}" --save "$T/ck.safetensors" --log "$T/log.csv"
 has "epoch 4/4  train loss" "per-epoch summary"
 has "test accuracy" "test accuracy at the end"
+has "GEMM parameters: " "train says where CLBlast's GEMM parameters came from"
 if [[ $(wc -l <"$T/log.csv") == 5 ]]; then ok "metrics CSV has 4 epochs"; else bad "metrics CSV"; cat "$T/log.csv"; fi
 acc=$(grep -o 'test accuracy [0-9.]*' "$T/out" | awk '{print $3}')
 if awk "BEGIN{exit !($acc > 0.5)}"; then ok "learns the synthetic set (test accuracy $acc)"; else bad "test accuracy $acc"; fi
@@ -135,6 +136,13 @@ code=$?
 if [[ $code == 130 && -s "$T/int.safetensors" ]]; then ok "Ctrl-C saves and exits 130"; else bad "Ctrl-C (exit $code)"; tail -3 "$T/out"; fi
 has "interrupted after step" "Ctrl-C is reported"
 expect 0 "the interrupted checkpoint loads" -- "$CLVIT" eval --model "$T/int.safetensors" --data "mnist:$T/mnist"
+
+# a malformed CLBlast tuning file named by CLVIT_GEMM_TUNING: one clear error line
+printf 'Xgemm KWG=sixteen\n' >"$T/tuning.txt"
+expect 1 "CLVIT_GEMM_TUNING naming a malformed file" -- env CLVIT_GEMM_TUNING="$T/tuning.txt" \
+    "$CLVIT" predict --model "$FIX/tiny_qkvbias.safetensors" "$T/img.png"
+one_line "malformed tuning file"
+has "tuning.txt line 1" "the error names the tuning file and line"
 
 # Kaggle CSV: train, evaluate, submission
 $HELP csv "$T/kaggle" 200
