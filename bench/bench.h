@@ -57,9 +57,10 @@ typedef struct bench_row {
 /* A device as results record it; info is partial for files written by other tools. */
 typedef struct bench_device {
     clvit_device_info info;
-    char type[16];      /* "GPU", "CPU", "other" */
-    char tool[64];      /* "clvit-bench 0.1.0", "PyTorch 1.13.1" */
-    double peak_gflops; /* best square SGEMM measured here, NAN before */
+    char type[16];         /* "GPU", "CPU", "other" */
+    char tool[64];         /* "clvit-bench 0.1.0", "PyTorch 1.13.1" */
+    double peak_gflops;    /* best square SGEMM measured here, NAN before */
+    char gemm_tuning[128]; /* where CLBlast's parameters came from ("" when unknown) */
 } bench_device;
 
 typedef struct bench_results {
@@ -96,6 +97,11 @@ typedef struct bench_settings {
     char sections[160]; /* comma list as given (for the JSON) */
     unsigned section_mask;
     const char *self_exe; /* to start the start-up measurements in fresh processes */
+    int tune_batch;       /* --tune-gemm: batch of the training-step GEMM shapes */
+    int tune_candidates;  /* --tune-gemm: sampled Xgemm parameter sets */
+    int tune_direct;      /* --tune-gemm: XgemmDirect settings tried (at most 6) */
+    int tune_refine;      /* --tune-gemm: hill-climbing evaluations after the sample */
+    const char *tune_out; /* --tune-gemm: file to write (NULL: the device's cache file) */
 } bench_settings;
 
 /* What a section gets: the settings, the results so far and the device being measured. */
@@ -160,6 +166,25 @@ void tbl_free(bench_table *t);
 const char *fmt_num(char *buf, size_t size, double v);
 
 /* ------------------------------------------------------------ bench_device.c */
+/* One SGEMM, row-major: C(m,n) = alpha op(A) op(B), A and B packed (lda/ldb from the
+ * transposes); batch > 1 is strided-batched with packed matrices. */
+typedef struct gemm_shape {
+    const char *label;
+    int trans_a, trans_b;
+    size_t m, n, k, batch; /* batch 1: plain SGEMM, else strided-batched */
+    float alpha;
+} gemm_shape;
+size_t bench_gemm_lda(const gemm_shape *g);
+size_t bench_gemm_ldb(const gemm_shape *g);
+clvit_status bench_gemm_enqueue(clvit_ctx *ctx, const gemm_shape *g, cl_mem a, cl_mem b, cl_mem c);
+/* Checks 16 sampled entries of C against double-precision dot products; logs a failure. */
+int bench_gemm_check(const gemm_shape *g, const float *A, const float *B, const float *C,
+                     unsigned long long *rng);
+/* Deterministic uniform floats in [-1, 1) from *state. */
+void bench_rng_fill(float *x, size_t n, unsigned long long *state);
+/* The GEMMs of one forward pass of cfg at batch b, labelled as the model labels them (at
+ * most 16). */
+int bench_preset_gemm_shapes(const clvit_config *cfg, int b, gemm_shape *out);
 int bench_memory(bench_env *e);
 int bench_gemm(bench_env *e);
 /* SGEMM peak of the device: the gemm section's best square result, else a quick measure. */
@@ -174,6 +199,10 @@ int bench_profile(bench_env *e);
 int bench_train(bench_env *e);
 /* The start-up measurement in a fresh process (--startup-child): prints one line. */
 int bench_startup_child(const char *device_spec, const char *model);
+
+/* ------------------------------------------------------------ bench_tune.c */
+/* --tune-gemm: searches CLBlast's GEMM parameters, writes the device's tuning file. */
+int bench_tune(bench_env *e);
 
 /* ------------------------------------------------------------ bench_report.c */
 void bench_device_fill(bench_device *d, const clvit_device_info *info);

@@ -209,13 +209,6 @@ done:
 
 /* ------------------------------------------------------------ GEMM */
 
-typedef struct gemm_shape {
-    const char *label;
-    int trans_a, trans_b;
-    size_t m, n, k, batch; /* batch 1: plain SGEMM, else strided-batched */
-    float alpha;
-} gemm_shape;
-
 typedef struct gemm_job {
     clvit_ctx *ctx;
     gemm_shape g;
@@ -223,27 +216,26 @@ typedef struct gemm_job {
     int iters;
 } gemm_job;
 
-static size_t lda_of(const gemm_shape *g) {
+size_t bench_gemm_lda(const gemm_shape *g) {
     return g->trans_a ? g->m : g->k;
 }
-static size_t ldb_of(const gemm_shape *g) {
+size_t bench_gemm_ldb(const gemm_shape *g) {
     return g->trans_b ? g->k : g->n;
 }
 
-static clvit_status gemm_enqueue(const gemm_job *j) {
-    const gemm_shape *g = &j->g;
+clvit_status bench_gemm_enqueue(clvit_ctx *ctx, const gemm_shape *g, cl_mem a, cl_mem b, cl_mem c) {
     if (g->batch <= 1)
-        return clvit_gemm(j->ctx, g->label, g->trans_a, g->trans_b, g->m, g->n, g->k, g->alpha,
-                          j->a, 0, lda_of(g), j->b, 0, ldb_of(g), 0.0f, j->c, 0, g->n);
-    return clvit_gemm_batched(j->ctx, g->label, g->trans_a, g->trans_b, g->m, g->n, g->k, g->alpha,
-                              j->a, 0, lda_of(g), g->m * g->k, j->b, 0, ldb_of(g), g->k * g->n,
-                              0.0f, j->c, 0, g->n, g->m * g->n, g->batch);
+        return clvit_gemm(ctx, g->label, g->trans_a, g->trans_b, g->m, g->n, g->k, g->alpha, a, 0,
+                          bench_gemm_lda(g), b, 0, bench_gemm_ldb(g), 0.0f, c, 0, g->n);
+    return clvit_gemm_batched(ctx, g->label, g->trans_a, g->trans_b, g->m, g->n, g->k, g->alpha, a,
+                              0, bench_gemm_lda(g), g->m * g->k, b, 0, bench_gemm_ldb(g),
+                              g->k * g->n, 0.0f, c, 0, g->n, g->m * g->n, g->batch);
 }
 
 static clvit_status gemm_run(void *arg) {
     gemm_job *j = arg;
     for (int i = 0; i < j->iters; i++)
-        CLVIT_CHECK(gemm_enqueue(j));
+        CLVIT_CHECK(bench_gemm_enqueue(j->ctx, &j->g, j->a, j->b, j->c));
     return clvit_ctx_finish(j->ctx);
 }
 
@@ -251,17 +243,16 @@ static double gemm_flops(const gemm_shape *g) {
     return 2.0 * (double)g->m * (double)g->n * (double)g->k * (double)(g->batch ? g->batch : 1);
 }
 
-static void rng_fill(float *x, size_t n, unsigned long long *state) {
+void bench_rng_fill(float *x, size_t n, unsigned long long *state) {
     for (size_t i = 0; i < n; i++) {
         *state = *state * 6364136223846793005ULL + 1442695040888963407ULL;
         x[i] = (float)((double)(*state >> 40) / (double)(1ULL << 24) * 2.0 - 1.0);
     }
 }
 
-/* Checks 16 sampled entries of C against double-precision dot products. */
-static int gemm_check(const gemm_shape *g, const float *A, const float *B, const float *C,
-                      unsigned long long *rng) {
-    const size_t lda = lda_of(g), ldb = ldb_of(g);
+int bench_gemm_check(const gemm_shape *g, const float *A, const float *B, const float *C,
+                     unsigned long long *rng) {
+    const size_t lda = bench_gemm_lda(g), ldb = bench_gemm_ldb(g);
     for (int s = 0; s < 16; s++) {
         *rng = *rng * 6364136223846793005ULL + 1442695040888963407ULL;
         size_t r = *rng >> 20;
@@ -304,8 +295,8 @@ static double gemm_measure(bench_env *e, const gemm_shape *g, const char *name, 
         goto done;
     }
     unsigned long long rng = e->s->seed ^ (g->m * 73856093ULL) ^ (g->n * 19349663ULL) ^ g->k;
-    rng_fill(A, na, &rng);
-    rng_fill(B, nb, &rng);
+    bench_rng_fill(A, na, &rng);
+    bench_rng_fill(B, nb, &rng);
     CLVIT_TRY(st, clvit_buffer(ctx, na, &j.a), done);
     CLVIT_TRY(st, clvit_buffer(ctx, nb, &j.b), done);
     CLVIT_TRY(st, clvit_buffer(ctx, nc, &j.c), done);
@@ -313,7 +304,7 @@ static double gemm_measure(bench_env *e, const gemm_shape *g, const char *name, 
     CLVIT_TRY(st, clvit_write(ctx, j.b, 0, B, nb), done);
     CLVIT_TRY(st, gemm_run(&j), done);
     CLVIT_TRY(st, clvit_read(ctx, j.c, 0, C, nc), done);
-    if (!gemm_check(g, A, B, C, &rng)) {
+    if (!bench_gemm_check(g, A, B, C, &rng)) {
         e->failures++;
         goto done;
     }
@@ -359,8 +350,7 @@ static void set_peak(bench_env *e, double gflops) {
     if (isnan(d->peak_gflops) || gflops > d->peak_gflops) d->peak_gflops = gflops;
 }
 
-/* The GEMMs of one forward pass of cfg at batch b, labelled as the model labels them. */
-static int preset_shapes(const clvit_config *cfg, int b, gemm_shape *out) {
+int bench_preset_gemm_shapes(const clvit_config *cfg, int b, gemm_shape *out) {
     clvit_dims d;
     clvit_dims_from_config(cfg, &d);
     const size_t B = (size_t)b, N = (size_t)d.N;
@@ -399,7 +389,7 @@ int bench_gemm(bench_env *e) {
         st = clvit_preset(s->models[mi], &cfg);
         if (st != CLVIT_SUCCESS) break;
         gemm_shape shapes[16];
-        int ns = preset_shapes(&cfg, s->gemm_batch, shapes);
+        int ns = bench_preset_gemm_shapes(&cfg, s->gemm_batch, shapes);
         bench_log("gemm: %d GEMM shapes of %s at batch %d", ns, s->models[mi], s->gemm_batch);
         for (int k = 0; k < ns && st == CLVIT_SUCCESS; k++) {
             int before = e->res->nrows;

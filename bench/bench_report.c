@@ -24,7 +24,8 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char *section_order[] = {"memory", "gemm", "startup", "infer", "train", "profile"};
+static const char *section_order[] = {"memory", "gemm",    "startup", "infer",
+                                      "train",  "profile", "tune"};
 #define NUM_SECTIONS ((int)(sizeof section_order / sizeof section_order[0]))
 
 static const char *section_title(const char *s) {
@@ -36,6 +37,7 @@ static const char *section_title(const char *s) {
     if (!strcmp(s, "infer")) return "infer: end-to-end inference";
     if (!strcmp(s, "train")) return "train: training step";
     if (!strcmp(s, "profile")) return "profile: device time per kernel and layer (one forward)";
+    if (!strcmp(s, "tune")) return "tune: CLBlast GEMM parameters on a training step's GEMMs";
     return s;
 }
 
@@ -178,9 +180,10 @@ void bench_print_results(const bench_results *r, FILE *f, bench_format fmt) {
         const bench_device *dv = &r->devs[d];
         char peak[32];
         fmt_num(peak, sizeof peak, dv->peak_gflops);
-        fprintf(f, "%s[%d] %s (%s, %s, driver %s), SGEMM peak measured %s GFLOP/s\n",
+        fprintf(f, "%s[%d] %s (%s, %s, driver %s), SGEMM peak measured %s GFLOP/s%s%s\n",
                 fmt == FMT_MD ? "- " : "  ", d, dv->info.name, dv->type, dv->info.platform_name,
-                dv->info.driver_version, peak);
+                dv->info.driver_version, peak, dv->gemm_tuning[0] ? ", GEMM parameters: " : "",
+                dv->gemm_tuning);
     }
     for (int s = 0; s < NUM_SECTIONS; s++)
         print_section(r, section_order[s], f, fmt);
@@ -373,6 +376,7 @@ int bench_write_json(const bench_results *r, const bench_settings *s,
         cJSON *d = device_json(&r->devs[i].info, i);
         cJSON_AddStringToObject(d, "tool", r->devs[i].tool);
         add_num(d, "peak_gflops", r->devs[i].peak_gflops);
+        cJSON_AddStringToObject(d, "gemm_tuning", r->devs[i].gemm_tuning);
         cJSON_AddItemToArray(devs, d);
     }
     cJSON *rows = cJSON_AddArrayToObject(root, "rows");
@@ -481,6 +485,7 @@ int bench_read_json(const char *path, bench_results *r) {
         double cu = jnum(d, "compute_units");
         bd->info.compute_units = isnan(cu) ? 0 : (unsigned)cu;
         bd->peak_gflops = jnum(d, "peak_gflops");
+        COPY(bd->gemm_tuning, jstr(d, "gemm_tuning"));
     }
     cJSON_ArrayForEach(d, rows) {
         const double dev = jnum(d, "device"), batch = jnum(d, "batch");

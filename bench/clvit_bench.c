@@ -35,6 +35,9 @@ static const struct {
     {"infer", bench_infer, "inference latency and throughput per model and batch size"},
     {"train", bench_train, "training step (forward, backward, AdamW) per model and batch size"},
     {"profile", bench_profile, "per-kernel and per-layer device time of one forward"},
+    {"tune", bench_tune,
+     "search CLBlast's GEMM parameters, write the device's tuning file "
+     "(only with --tune-gemm)"},
 };
 #define NUM_SECTIONS ((int)(sizeof bench_sections / sizeof bench_sections[0]))
 
@@ -85,6 +88,18 @@ static void usage(FILE *f) {
             "  --compare A B        compare two result files (speedup of B over A)\n"
             "  --plot FILE.svg      draw throughput against batch size (of this run, or of the\n"
             "                       result files given as arguments)\n"
+            "  --tune-gemm          instead of measuring: search CLBlast's GEMM kernel parameters\n"
+            "                       on the training-step GEMMs of --models (default vit_mnist)\n"
+            "                       and write the fastest set as the device's tuning file in\n"
+            "                       the cache directory, which clvit then applies\n"
+            "  --tune-batch B       batch of those GEMMs (default 128)\n"
+            "  --tune-candidates N  sampled parameter sets (default 24; --quick 2)\n"
+            "  --tune-refine N      neighbours of the best set tried after the sample (default\n"
+            "                       24; --quick 0)\n"
+            "  --tune-direct N      settings of the direct kernel tried (0-6; default 6; --quick "
+            "0)\n"
+            "  --tune-out FILE      write the tuning file there instead (use it with\n"
+            "                       CLVIT_GEMM_TUNING=FILE)\n"
             "  -h, --help           show this help\n"
             "\n"
             "presets:");
@@ -177,9 +192,10 @@ static bench_format format_of_path(const char *path) {
 /* Options as given, before defaults are applied. */
 typedef struct raw_opts {
     const char *device, *models, *batch, *reps, *warmup, *max_time, *min_time, *sections,
-        *gemm_sizes, *gemm_batch, *profile_batch, *startup_reps, *startup_cold, *mem_mib, *seed,
-        *format, *output, *plot, *train_max_gflop;
-    int all_devices, quick, help, startup_child, compare;
+        *gemm_sizes, *gemm_batch, *profile_batch, *tune_batch, *tune_candidates, *tune_direct,
+        *tune_refine, *tune_out, *startup_reps, *startup_cold, *mem_mib, *seed, *format, *output,
+        *plot, *train_max_gflop;
+    int all_devices, quick, help, startup_child, compare, tune_gemm;
     char **pos;
     int npos;
 } raw_opts;
@@ -214,6 +230,12 @@ static int parse_args(int argc, char **argv, raw_opts *o) {
         {"--compare", NULL, &o->compare},
         {"--startup-child", NULL, &o->startup_child},
         {"--help", NULL, &o->help},
+        {"--tune-gemm", NULL, &o->tune_gemm},
+        {"--tune-batch", &o->tune_batch, NULL},
+        {"--tune-candidates", &o->tune_candidates, NULL},
+        {"--tune-out", &o->tune_out, NULL},
+        {"--tune-direct", &o->tune_direct, NULL},
+        {"--tune-refine", &o->tune_refine, NULL},
         {"-h", NULL, &o->help},
     };
     o->pos = calloc((size_t)argc + 1, sizeof *o->pos);
@@ -285,9 +307,9 @@ static int make_settings(const raw_opts *o, bench_settings *s, char *models_buf,
     if (o->min_time && parse_seconds("--min-time", o->min_time, &s->min_time)) return 2;
 
     snprintf(models_buf, models_size, "%s",
-             o->models  ? o->models
-             : o->quick ? "vit_mnist"
-                        : "vit_mnist,deit_tiny_patch16_224,vit_base_patch16_224");
+             o->models                  ? o->models
+             : o->quick || o->tune_gemm ? "vit_mnist"
+                                        : "vit_mnist,deit_tiny_patch16_224,vit_base_patch16_224");
     char *save = NULL;
     for (char *tok = strtok_r(models_buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         clvit_config cfg;
@@ -323,8 +345,30 @@ static int make_settings(const raw_opts *o, bench_settings *s, char *models_buf,
                                o->train_max_gflop);
     }
 
+    s->tune_batch = 128;
+    if (o->tune_batch && parse_long("--tune-batch", o->tune_batch, 1, 65536, &v)) return 2;
+    if (o->tune_batch) s->tune_batch = (int)v;
+    s->tune_candidates = o->quick ? 2 : 24;
+    if (o->tune_candidates && parse_long("--tune-candidates", o->tune_candidates, 0, 1000, &v))
+        return 2;
+    if (o->tune_candidates) s->tune_candidates = (int)v;
+    s->tune_direct = o->quick ? 0 : 6;
+    if (o->tune_direct && parse_long("--tune-direct", o->tune_direct, 0, 6, &v)) return 2;
+    if (o->tune_direct) s->tune_direct = (int)v;
+    s->tune_refine = o->quick ? 0 : 24;
+    if (o->tune_refine && parse_long("--tune-refine", o->tune_refine, 0, 200, &v)) return 2;
+    if (o->tune_refine) s->tune_refine = (int)v;
+    s->tune_out = o->tune_out;
+    if (o->tune_gemm && o->sections)
+        return usage_error("--tune-gemm runs only the tune section; drop --sections");
+    if (!o->tune_gemm &&
+        (o->tune_batch || o->tune_candidates || o->tune_direct || o->tune_refine || o->tune_out))
+        return usage_error("--tune-batch, --tune-candidates, --tune-refine, --tune-direct and "
+                           "--tune-out go with --tune-gemm");
     snprintf(s->sections, sizeof s->sections, "%s",
-             o->sections ? o->sections : "memory,gemm,startup,infer,train,profile");
+             o->tune_gemm  ? "tune"
+             : o->sections ? o->sections
+                           : "memory,gemm,startup,infer,train,profile");
     char buf[160];
     snprintf(buf, sizeof buf, "%s", s->sections);
     save = NULL;
@@ -335,6 +379,8 @@ static int make_settings(const raw_opts *o, bench_settings *s, char *models_buf,
         if (k == NUM_SECTIONS) {
             return usage_error("--sections: unknown section '%s'", tok);
         }
+        if (!strcmp(tok, "tune") && !o->tune_gemm)
+            return usage_error("--sections: 'tune' is run by --tune-gemm");
         s->section_mask |= 1u << k;
     }
     if (!s->section_mask) return usage_error("--sections: empty list");
@@ -355,6 +401,8 @@ static const char *find_self(const char *argv0) {
 /* Runs every selected section on one device; returns the number of failed sections. */
 static int run_device(const bench_settings *s, bench_results *res, const char *spec) {
     clvit_ctx *ctx = NULL;
+    /* the tuner measures CLBlast's own parameters first, so nothing may be applied yet */
+    if (strstr(s->sections, "tune")) setenv("CLVIT_GEMM_TUNING", "off", 1);
     clvit_status st = clvit_ctx_create(&ctx, spec);
     if (st != CLVIT_SUCCESS) {
         bench_log_status("device", st);
@@ -367,6 +415,8 @@ static int run_device(const bench_settings *s, bench_results *res, const char *s
     }
     res->devs = grown;
     bench_device_fill(&res->devs[res->ndev], clvit_ctx_device(ctx));
+    snprintf(res->devs[res->ndev].gemm_tuning, sizeof res->devs[res->ndev].gemm_tuning, "%s",
+             clvit_ctx_gemm_tuning(ctx));
     bench_env e = {s, res, res->ndev, ctx, 0};
     res->ndev++;
     bench_log("device [%d] %s (%s)", e.dev, ctx->info.name, ctx->info.platform_name);

@@ -37,8 +37,9 @@ def clvit_epoch(args):
     if out.returncode:
         sys.exit('clvit failed: ' + out.stderr.strip())
     m = re.search(r'^epoch 1/1 .*\(([0-9.]+) img/s\)', out.stdout, re.M)
-    dev = re.search(r' on (.*) \((.*)\)\n', out.stdout)
-    return float(m.group(1)), dev.group(1) if dev else '?'
+    dev = re.search(r' on (.*) \((.*)\), GEMM parameters: (.*)\n', out.stdout)
+    return float(m.group(1)), ('%s, GEMM parameters: %s' % (dev.group(1), dev.group(3))
+                               if dev else '?')
 
 
 def torch_epochs(args, threads):

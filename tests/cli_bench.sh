@@ -246,9 +246,50 @@ expect_usage "missing value" "needs a value" "$BENCH" --reps
 expect_usage "unknown section" "unknown section 'nope'" "$BENCH" --sections nope
 expect 0 "--help" -- "$BENCH" --help
 grep -q -- "--all-devices" "$tmp/out" || fail "--help does not list --all-devices"
+expect_usage "--tune-out alone" "go with --tune-gemm" "$BENCH" --tune-out "$tmp/x.txt"
+expect_usage "tune as a section" "'tune' is run by --tune-gemm" "$BENCH" --sections tune
+expect_usage "--tune-gemm with --sections" "drop --sections" "$BENCH" --tune-gemm --sections gemm
 echo '{"not": "a result"}' >"$tmp/bad.json"
 expect 1 "--compare on a file that is not a result" -- "$BENCH" --compare "$tmp/bad.json" \
     "$tmp/a.json"
+
+# ---------------------------------------------------------------- --tune-gemm
+# One sampled candidate keeps this short; the file must be written, parse back through
+# CLVIT_GEMM_TUNING, and show up as the device's GEMM parameters in a later run's JSON.
+expect 0 "--tune-gemm --quick --tune-candidates 1 --tune-direct 1 --tune-out FILE" -- \
+    "$BENCH" --tune-gemm --quick --tune-candidates 1 --tune-direct 1 --tune-out "$tmp/tune.txt" \
+    --format json --output "$tmp/tune.json"
+expect 0 "a run with CLVIT_GEMM_TUNING=that file" -- env CLVIT_GEMM_TUNING="$tmp/tune.txt" \
+    "$BENCH" --quick --sections gemm --gemm-sizes 64 --format json --output "$tmp/g.json"
+if "$PY" - "$tmp/tune.txt" "$tmp/tune.json" "$tmp/g.json" >"$tmp/check.txt" 2>&1 <<'EOF'
+import json, sys
+text = open(sys.argv[1]).read()
+assert text.startswith("# clvit GEMM tuning"), "header"
+assert "# device: " in text and "CLBlast database: " in text, "comments"
+lines = [l for l in text.splitlines() if l and not l.startswith("#")]
+for l in lines:
+    assert l.split()[0] in ("GemmRoutine", "Xgemm", "XgemmDirect"), l
+    assert all("=" in kv for kv in l.split()[1:]), l
+t = json.load(open(sys.argv[2]))
+assert t["devices"][0]["gemm_tuning"] == "CLBlast database", t["devices"][0]["gemm_tuning"]
+rows = {r["name"]: r for r in t["rows"] if r["section"] == "tune"}
+assert {"clblast_database", "tuned"} <= set(rows), sorted(rows)
+assert all(r["median"] > 0 for r in rows.values()), "GFLOP/s"
+assert rows["tuned"]["median"] >= rows["clblast_database"]["median"], "best is not worse"
+g = json.load(open(sys.argv[3]))
+assert g["devices"][0]["gemm_tuning"] == sys.argv[1], g["devices"][0]["gemm_tuning"]
+print(f"ok: {len(lines)} override lines, tuned {rows['tuned']['median']:.1f} vs "
+      f"database {rows['clblast_database']['median']:.1f} GFLOP/s")
+EOF
+then
+    pass "tuning file, tune rows and gemm_tuning in the JSON ($(cat "$tmp/check.txt"))"
+else
+    fail "tuning file"
+    sed 's/^/    | /' "$tmp/check.txt" "$tmp/tune.txt"
+fi
+expect 1 "CLVIT_GEMM_TUNING naming a malformed file" -- env CLVIT_GEMM_TUNING="$tmp/bad.json" \
+    "$BENCH" --quick --sections gemm --gemm-sizes 64
+grep -q "line 1" "$tmp/err" || fail "the malformed tuning file's error names no line"
 
 # ---------------------------------------------------------------- the PyTorch baseline
 TORCH_PY=""
