@@ -21,7 +21,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #define TUNE_MAX_SHAPES 48
 
@@ -220,7 +219,7 @@ static int write_tuning(bench_env *e, const char *path, const char *models, int 
     char *slash = strrchr(dir, '/');
     if (slash && slash != dir) {
         *slash = '\0';
-        mkdir(dir, 0755); /* the cache directory; an error shows up at the open below */
+        clvit_mkdir_p(dir); /* the cache directory; an error shows up at the open below */
     }
     FILE *f = NULL;
     char *tmp = NULL;

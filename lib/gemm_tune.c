@@ -114,31 +114,8 @@ void clvit_gemm_tuning_path(const clvit_ctx *ctx, char *buf, size_t size) {
     const char *parts[] = {ctx->info.platform_name, ctx->info.name, ctx->info.driver_version};
     uint64_t h = 14695981039346656037ULL;
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
-        for (const char *c = parts[i];; c++) {
-            h = (h ^ (unsigned char)*c) * 1099511628211ULL;
-            if (!*c) break;
-        }
+        h = clvit_fnv1a(h, parts[i], strlen(parts[i]) + 1);
     snprintf(buf, size, "%s/gemm-tuning-%016llx.txt", ctx->cache_dir, (unsigned long long)h);
-}
-
-/* Reads a whole small text file; NULL when it does not exist or cannot be read. */
-static char *read_text(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    char *buf = NULL;
-    long len = -1;
-    if (fseek(f, 0, SEEK_END) == 0) len = ftell(f);
-    if (len >= 0 && len < (1 << 20) && fseek(f, 0, SEEK_SET) == 0) {
-        buf = malloc((size_t)len + 1);
-        if (buf && fread(buf, 1, (size_t)len, f) == (size_t)len) {
-            buf[len] = '\0';
-        } else {
-            free(buf);
-            buf = NULL;
-        }
-    }
-    fclose(f);
-    return buf;
 }
 
 static const builtin_tuning *builtin_for(const clvit_ctx *ctx) {
@@ -159,7 +136,7 @@ clvit_status clvit_gemm_tuning_apply(clvit_ctx *ctx) {
     snprintf(ctx->gemm_tuning, sizeof ctx->gemm_tuning, "CLBlast database");
     if (env && (!strcmp(env, "off") || !strcmp(env, "0"))) return CLVIT_SUCCESS;
     if (env && *env) {
-        char *text = read_text(env);
+        char *text = clvit_read_file(env, NULL);
         if (!text) return clvit_fail(CLVIT_ERR_IO, "CLVIT_GEMM_TUNING: cannot read '%s'", env);
         clvit_status st = clvit_gemm_tuning_apply_text(ctx, text, env);
         free(text);
@@ -168,7 +145,7 @@ clvit_status clvit_gemm_tuning_apply(clvit_ctx *ctx) {
     }
     char path[600];
     clvit_gemm_tuning_path(ctx, path, sizeof path);
-    char *text = path[0] ? read_text(path) : NULL;
+    char *text = path[0] ? clvit_read_file(path, NULL) : NULL;
     if (text) {
         /* A tuning file in the cache is optional: a damaged one is ignored, as a damaged
          * program binary is, and the built-in table applies. */

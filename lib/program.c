@@ -11,11 +11,9 @@
  */
 #include "device.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -57,21 +55,9 @@ static clvit_status kernel_source(const char *file, const char **src, size_t *le
     if (dir && *dir) {
         char path[1024];
         snprintf(path, sizeof path, "%s/%s", dir, file);
-        FILE *f = fopen(path, "rb");
-        if (!f) return clvit_fail(CLVIT_ERR_IO, "CLVIT_KERNEL_DIR: cannot open %s", path);
-        fseek(f, 0, SEEK_END);
-        long n = ftell(f);
-        fseek(f, 0, SEEK_SET);
-        char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
-        if (!buf || fread(buf, 1, (size_t)n, f) != (size_t)n) {
-            free(buf);
-            fclose(f);
-            return clvit_fail(CLVIT_ERR_IO, "cannot read %s", path);
-        }
-        fclose(f);
-        buf[n] = '\0';
+        char *buf = clvit_read_file(path, len);
+        if (!buf) return clvit_fail(CLVIT_ERR_IO, "CLVIT_KERNEL_DIR: cannot read %s", path);
         *src = buf;
-        *len = (size_t)n;
         *owned = buf;
         return CLVIT_SUCCESS;
     }
@@ -85,56 +71,27 @@ static clvit_status kernel_source(const char *file, const char **src, size_t *le
     return clvit_fail(CLVIT_ERR_NOT_FOUND, "no kernel file cl/%s embedded", file);
 }
 
-static uint64_t fnv1a(uint64_t h, const void *data, size_t n) {
-    const unsigned char *p = data;
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
-
 static void cache_path(clvit_ctx *ctx, const char *src, size_t len, const char *options, char *out,
                        size_t size) {
     const char *parts[] = {options, ctx->info.name, ctx->info.driver_version,
                            ctx->info.platform_version, ctx->info.device_version};
-    uint64_t h1 = fnv1a(14695981039346656037ULL, src, len);
-    uint64_t h2 = fnv1a(0x9e3779b97f4a7c15ULL, src, len);
+    uint64_t h1 = clvit_fnv1a(14695981039346656037ULL, src, len);
+    uint64_t h2 = clvit_fnv1a(0x9e3779b97f4a7c15ULL, src, len);
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
-        h1 = fnv1a(h1, parts[i], strlen(parts[i]) + 1);
-        h2 = fnv1a(h2, parts[i], strlen(parts[i]) + 1);
+        h1 = clvit_fnv1a(h1, parts[i], strlen(parts[i]) + 1);
+        h2 = clvit_fnv1a(h2, parts[i], strlen(parts[i]) + 1);
     }
     snprintf(out, size, "%s/%016llx%016llx.bin", ctx->cache_dir, (unsigned long long)h1,
              (unsigned long long)h2);
 }
 
-static int mkdir_p(const char *dir) {
-    char tmp[512];
-    snprintf(tmp, sizeof tmp, "%s", dir);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return -1;
-            *p = '/';
-        }
-    }
-    return (mkdir(tmp, 0755) == 0 || errno == EEXIST) ? 0 : -1;
-}
-
 static cl_program load_binary(clvit_ctx *ctx, const char *path, const char *options) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *bin = n > 0 ? malloc((size_t)n) : NULL;
-    if (!bin || fread(bin, 1, (size_t)n, f) != (size_t)n) {
+    size_t len = 0;
+    unsigned char *bin = (unsigned char *)clvit_read_file(path, &len);
+    if (!bin || len == 0) {
         free(bin);
-        fclose(f);
         return NULL;
     }
-    fclose(f);
-    size_t len = (size_t)n;
     const unsigned char *bins[1] = {bin};
     cl_int status, e;
     cl_program p =
@@ -160,7 +117,7 @@ static void save_binary(clvit_ctx *ctx, cl_program p, const char *path) {
     if (!bin) return;
     unsigned char *bins[1] = {bin};
     if (clGetProgramInfo(p, CL_PROGRAM_BINARIES, sizeof bins, bins, NULL) == CL_SUCCESS &&
-        mkdir_p(ctx->cache_dir) == 0) {
+        clvit_mkdir_p(ctx->cache_dir) == 0) {
         char tmp[600];
         snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
         FILE *f = fopen(tmp, "wb");

@@ -42,6 +42,14 @@ void clvit_clear_error(void);
         if ((st) != CLVIT_SUCCESS) goto label;                                                     \
     } while (0)
 
+/* File helpers (files.c); they record no error. A whole file, NUL-terminated and malloc'ed
+ * (*len without the NUL; len may be NULL), or NULL when it cannot be opened or read. */
+char *clvit_read_file(const char *path, size_t *len);
+/* mkdir -p: 0 when the directory exists afterwards. */
+int clvit_mkdir_p(const char *dir);
+/* 64-bit FNV-1a of n bytes, continuing from h (start: 14695981039346656037). */
+uint64_t clvit_fnv1a(uint64_t h, const void *data, size_t n);
+
 /* Atomic file replacement (atomic_file.c): open PATH.tmp, write, then commit, which flushes,
  * fsyncs, closes and renames over PATH, or removes the temporary file when write_ok is 0 or
  * anything fails. commit always closes fp and frees tmp. */
