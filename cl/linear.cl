@@ -1,5 +1,6 @@
 /*
- * linear.cl - epilogues of Linear layers (the product itself is a CLBlast GEMM):
+ * linear.cl - epilogues of Linear layers as separate kernels, used when CLBlast runs the
+ * product (clvit's own GEMM fuses them, cl/gemm.cl):
  * bias add, bias + residual, bias + exact GELU, bias + tanh; and their backward:
  * the activation derivatives and the residual gradient add (the weight, bias and input
  * gradients are GEMMs and column sums).
@@ -10,7 +11,7 @@
  */
 
 /* y += bias */
-__kernel void bias_add(__global float *y, uint y_off, __global const float *p, uint b_off,
+__kernel void bias_add(__global float *y, ulong y_off, __global const float *p, ulong b_off,
                        int rows, int cols) {
     const size_t i = get_global_id(0);
     if (i >= (size_t)rows * cols) return;
@@ -18,8 +19,8 @@ __kernel void bias_add(__global float *y, uint y_off, __global const float *p, u
 }
 
 /* y = res + y + bias */
-__kernel void bias_residual(__global float *y, uint y_off, __global const float *res,
-                            uint res_off, __global const float *p, uint b_off, int rows,
+__kernel void bias_residual(__global float *y, ulong y_off, __global const float *res,
+                            ulong res_off, __global const float *p, ulong b_off, int rows,
                             int cols) {
     const size_t i = get_global_id(0);
     if (i >= (size_t)rows * cols) return;
@@ -40,16 +41,16 @@ inline float normal_cdf(float x) {
              t * (0.37409196f +
                   t * (0.09678418f +
                        t * (-0.18628806f +
-                            t * (0.27886807f +
-                                 t * (-1.13520398f +
-                                      t * (1.48851587f + t * (-0.82215223f + t * 0.17087277f))))))));
+                            t * (0.27886807f + t * (-1.13520398f +
+                                                    t * (1.48851587f + t * (-0.82215223f +
+                                                                            t * 0.17087277f))))))));
     const float half_erfc = 0.5f * t * exp(-z * z + poly);
     return x >= 0.0f ? 1.0f - half_erfc : half_erfc;
 }
 
 /* pre += bias; act = gelu(pre) = pre * Phi(pre), the exact erf form of torch.nn.GELU(). */
-__kernel void bias_gelu(__global float *act, uint act_off, __global float *pre, uint pre_off,
-                        __global const float *p, uint b_off, int rows, int cols) {
+__kernel void bias_gelu(__global float *act, ulong act_off, __global float *pre, ulong pre_off,
+                        __global const float *p, ulong b_off, int rows, int cols) {
     const size_t i = get_global_id(0);
     if (i >= (size_t)rows * cols) return;
     const float x = pre[pre_off + i] + p[b_off + i % cols];
@@ -58,8 +59,8 @@ __kernel void bias_gelu(__global float *act, uint act_off, __global float *pre, 
 }
 
 /* act = tanh(pre + bias), pre keeps the biased value */
-__kernel void bias_tanh(__global float *act, uint act_off, __global float *pre, uint pre_off,
-                        __global const float *p, uint b_off, int rows, int cols) {
+__kernel void bias_tanh(__global float *act, ulong act_off, __global float *pre, ulong pre_off,
+                        __global const float *p, ulong b_off, int rows, int cols) {
     const size_t i = get_global_id(0);
     if (i >= (size_t)rows * cols) return;
     const float x = pre[pre_off + i] + p[b_off + i % cols];
@@ -69,8 +70,8 @@ __kernel void bias_tanh(__global float *act, uint act_off, __global float *pre, 
 
 /* dpre = dy * gelu'(pre), gelu'(x) = Phi(x) + x * phi(x) for the exact erf form. dpre may
  * alias dy. */
-__kernel void gelu_backward(__global float *dpre, uint dpre_off, __global const float *dy,
-                            uint dy_off, __global const float *pre, uint pre_off, int rows,
+__kernel void gelu_backward(__global float *dpre, ulong dpre_off, __global const float *dy,
+                            ulong dy_off, __global const float *pre, ulong pre_off, int rows,
                             int cols) {
     const size_t i = get_global_id(0);
     if (i >= (size_t)rows * cols) return;
@@ -81,8 +82,8 @@ __kernel void gelu_backward(__global float *dpre, uint dpre_off, __global const 
 }
 
 /* dpre = dy * (1 - y^2) with y = tanh(pre) saved by the forward. dpre may alias dy. */
-__kernel void tanh_backward(__global float *dpre, uint dpre_off, __global const float *dy,
-                            uint dy_off, __global const float *y, uint y_off, int rows,
+__kernel void tanh_backward(__global float *dpre, ulong dpre_off, __global const float *dy,
+                            ulong dy_off, __global const float *y, ulong y_off, int rows,
                             int cols) {
     const size_t i = get_global_id(0);
     if (i >= (size_t)rows * cols) return;
@@ -91,8 +92,8 @@ __kernel void tanh_backward(__global float *dpre, uint dpre_off, __global const 
 }
 
 /* dst += src: the residual branch of y = res + x W^T + b passes dy straight to dres. */
-__kernel void add_inplace(__global float *dst, uint dst_off, __global const float *src,
-                          uint src_off, int rows, int cols) {
+__kernel void add_inplace(__global float *dst, ulong dst_off, __global const float *src,
+                          ulong src_off, int rows, int cols) {
     const size_t i = get_global_id(0);
     if (i >= (size_t)rows * cols) return;
     dst[dst_off + i] += src[src_off + i];

@@ -50,6 +50,9 @@ struct clvit_ctx {
     char gemm_tuning[600]; /* where CLBlast's parameters came from (gemm_tune.c) */
     cl_mem gemm_temp;      /* CLBlast's scratch for indirect GEMMs (gemm.c), grown on demand */
     size_t gemm_temp_bytes;
+    cl_mem gemm_pack; /* op(B) packed as (K, N) for the pack_ candidates (gemm.c) */
+    size_t gemm_pack_floats;
+    struct clvit_gemm_plan *plan; /* which kernel runs each GEMM shape (gemm_plan.c) */
     /* build statistics, for the bench tool */
     double build_seconds;
     int builds_compiled, builds_from_disk;
@@ -62,6 +65,8 @@ struct clvit_ctx {
 /* Kernel `name` from cl/<file> built with `options` (NULL = ""). Cached. */
 clvit_status clvit_kernel(clvit_ctx *ctx, const char *file, const char *name, const char *options,
                           cl_kernel *out);
+/* FNV-1a hash of cl/<file>'s source as the library would build it (0 if unreadable). */
+uint64_t clvit_kernel_file_hash(const char *file);
 /* Sets one kernel argument; records kernel and index on failure. */
 clvit_status clvit_arg(cl_kernel k, cl_uint index, size_t size, const void *value);
 /* Sets arguments 0..n-1 from n (size, pointer) pairs: clvit_args(k, 2, CLVIT_A(x), CLVIT_A(n)). */
@@ -88,6 +93,42 @@ void clvit_prof_reset(clvit_ctx *ctx);
 const char *clvit_cache_dir_default(char *buf, size_t size);
 /* Pointer to an event slot for a profiled launch, or NULL when profiling is off. */
 cl_event *clvit_prof_slot(clvit_ctx *ctx, const char *label, int is_gemm, double flops);
+
+/* A tensor handle: a buffer and an offset into it, in floats (64-bit). */
+typedef struct clvit_tensor {
+    cl_mem buf;
+    size_t off;
+} clvit_tensor;
+#define CLVIT_T(b, o) ((clvit_tensor){(b), (o)})
+
+/* Epilogues fused into a GEMM (cl/gemm.cl, EPI): v = alpha * op(A) op(B) + beta * C, then */
+typedef enum {
+    CLVIT_EPI_NONE,     /* C = v */
+    CLVIT_EPI_BIAS,     /* C = v + b */
+    CLVIT_EPI_RESIDUAL, /* C = v + b + aux (aux: the residual input) */
+    CLVIT_EPI_GELU,     /* aux = v + b (pre-activation, kept for backward), C = gelu(aux) */
+    CLVIT_EPI_TANH,     /* aux = v + b, C = tanh(aux) */
+} clvit_epilogue;
+
+/* One matrix product, row-major: C (M, N) = epi(alpha * op(A) op(B) + beta * C).
+ * op(A) is (M, K): A is (M, K) with ta == 0, (K, M) with ta == 1; likewise op(B) (K, N).
+ * batch > 1: `batch` products, A, B, C (and aux) advanced by sa, sb, sc floats each. */
+typedef struct clvit_gemm_op {
+    int ta, tb;
+    size_t m, n, k;
+    float alpha, beta;
+    clvit_tensor a, b, c;
+    size_t lda, ldb, ldc;
+    size_t batch, sa, sb, sc;
+    clvit_epilogue epi;
+    clvit_tensor bias; /* (N), EPI >= BIAS */
+    clvit_tensor aux;  /* (M, N) with row stride ldaux: residual in, or pre-activation out */
+    size_t ldaux;
+} clvit_gemm_op;
+
+/* Runs op with the kernel the device's GEMM plan names for its shape (lib/gemm.c), timing
+ * the candidates first when the shape is new (lib/gemm_plan.c). */
+clvit_status clvit_gemm_run(clvit_ctx *ctx, const char *label, const clvit_gemm_op *op);
 
 /* C(M,N) = alpha * op(A) op(B) + beta * C, row-major, offsets in floats. */
 clvit_status clvit_gemm(clvit_ctx *ctx, const char *label, int trans_a, int trans_b, size_t m,

@@ -21,13 +21,7 @@ clvit_status clvit_layernorm_forward(clvit_ctx *ctx, cl_mem out, size_t out_off,
                                      int rows, int C);
 
 /* ---- linear.c: y = x W^T (+ epilogue). W is (out, in) in p at w_off. */
-typedef enum {
-    CLVIT_EPI_NONE,     /* y = x W^T */
-    CLVIT_EPI_BIAS,     /* y = x W^T + b */
-    CLVIT_EPI_RESIDUAL, /* y = res + x W^T + b */
-    CLVIT_EPI_GELU,     /* pre = x W^T + b, y = gelu(pre) */
-    CLVIT_EPI_TANH,     /* pre = x W^T + b, y = tanh(pre) */
-} clvit_epilogue;
+/* Epilogues: clvit_epilogue in device.h (the GEMM fuses them). */
 clvit_status clvit_linear_forward(clvit_ctx *ctx, const char *label, clvit_epilogue epi, cl_mem y,
                                   size_t y_off,               /* (rows, out) */
                                   cl_mem pre, size_t pre_off, /* (rows, out) GELU/TANH only */

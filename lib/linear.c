@@ -1,8 +1,8 @@
 /*
- * linear.c - Linear layers: y = x W^T through CLBlast, then one fused epilogue kernel
- * from cl/linear.cl (bias, bias + residual, bias + GELU, bias + tanh). Backward: the
- * activation derivative kernel, then dW = dy^T x and dx = dy W as CLBlast GEMMs with beta,
- * db as a column sum (lib/reduce.c).
+ * linear.c - Linear layers: y = x W^T with its epilogue (bias, bias + residual, bias + GELU,
+ * bias + tanh) fused into one GEMM launch (lib/gemm.c). Backward: the activation derivative
+ * kernel (cl/linear.cl), then dW = dy^T x and dx = dy W as GEMMs with beta, db as a column
+ * sum (lib/reduce.c).
  */
 #include "layers.h"
 
@@ -15,37 +15,31 @@ clvit_status clvit_linear_forward(clvit_ctx *ctx, const char *label, clvit_epilo
     if (rows < 0 || in <= 0 || out <= 0)
         return clvit_fail(CLVIT_ERR_SHAPE, "linear %s: rows=%d in=%d out=%d", label, rows, in, out);
     const int act = epi == CLVIT_EPI_GELU || epi == CLVIT_EPI_TANH;
-    /* the GEMM writes where the epilogue reads: pre for activations, else y itself */
-    cl_mem g = act ? pre : y;
-    size_t g_off = act ? pre_off : y_off;
-    CLVIT_CHECK(clvit_gemm(ctx, label, 0, 1, (size_t)rows, (size_t)out, (size_t)in, 1.0f, x, x_off,
-                           (size_t)in, p, w_off, (size_t)in, 0.0f, g, g_off, (size_t)out));
-    if (epi == CLVIT_EPI_NONE) return CLVIT_SUCCESS;
-    cl_kernel k;
-    cl_uint yo = (cl_uint)y_off, po = (cl_uint)pre_off, bo = (cl_uint)b_off, ro = (cl_uint)res_off;
-    const size_t n = (size_t)rows * (size_t)out;
-    switch (epi) {
-    case CLVIT_EPI_BIAS:
-        CLVIT_CHECK(clvit_kernel(ctx, "linear.cl", "bias_add", NULL, &k));
-        CLVIT_CHECK(clvit_args(k, 6, CLVIT_A(y), CLVIT_A(yo), CLVIT_A(p), CLVIT_A(bo),
-                               CLVIT_A(rows), CLVIT_A(out)));
-        return clvit_launch(ctx, k, "bias_add", n, 64);
-    case CLVIT_EPI_RESIDUAL:
-        CLVIT_CHECK(clvit_kernel(ctx, "linear.cl", "bias_residual", NULL, &k));
-        CLVIT_CHECK(clvit_args(k, 8, CLVIT_A(y), CLVIT_A(yo), CLVIT_A(res), CLVIT_A(ro), CLVIT_A(p),
-                               CLVIT_A(bo), CLVIT_A(rows), CLVIT_A(out)));
-        return clvit_launch(ctx, k, "bias_residual", n, 64);
-    case CLVIT_EPI_GELU:
-    case CLVIT_EPI_TANH: {
-        const char *name = epi == CLVIT_EPI_GELU ? "bias_gelu" : "bias_tanh";
-        CLVIT_CHECK(clvit_kernel(ctx, "linear.cl", name, NULL, &k));
-        CLVIT_CHECK(clvit_args(k, 8, CLVIT_A(y), CLVIT_A(yo), CLVIT_A(pre), CLVIT_A(po), CLVIT_A(p),
-                               CLVIT_A(bo), CLVIT_A(rows), CLVIT_A(out)));
-        return clvit_launch(ctx, k, name, n, 64);
-    }
-    default:
-        return clvit_fail(CLVIT_ERR_INVALID_ARG, "linear %s: bad epilogue %d", label, epi);
-    }
+    /* one launch: the product and its epilogue (aux: the residual read, or the
+     * pre-activation written for the backward pass) */
+    const clvit_gemm_op op = {.ta = 0,
+                              .tb = 1,
+                              .m = (size_t)rows,
+                              .n = (size_t)out,
+                              .k = (size_t)in,
+                              .alpha = 1.0f,
+                              .beta = 0.0f,
+                              .a = CLVIT_T(x, x_off),
+                              .b = CLVIT_T(p, w_off),
+                              .c = CLVIT_T(y, y_off),
+                              .lda = (size_t)in,
+                              .ldb = (size_t)in,
+                              .ldc = (size_t)out,
+                              .batch = 1,
+                              .epi = epi,
+                              .bias = CLVIT_T(epi == CLVIT_EPI_NONE ? NULL : p, b_off),
+                              .aux = act ? CLVIT_T(pre, pre_off) : CLVIT_T(res, res_off),
+                              .ldaux = (size_t)out};
+    if (epi == CLVIT_EPI_RESIDUAL && !res)
+        return clvit_fail(CLVIT_ERR_INVALID_ARG, "linear %s: residual epilogue without res", label);
+    if (act && !pre)
+        return clvit_fail(CLVIT_ERR_INVALID_ARG, "linear %s: activation without pre", label);
+    return clvit_gemm_run(ctx, label, &op);
 }
 
 clvit_status clvit_linear_backward(clvit_ctx *ctx, const char *label, clvit_epilogue epi, cl_mem dx,
@@ -69,8 +63,7 @@ clvit_status clvit_linear_backward(clvit_ctx *ctx, const char *label, clvit_epil
     if (act) {
         const char *name = epi == CLVIT_EPI_GELU ? "gelu_backward" : "tanh_backward";
         cl_mem saved = epi == CLVIT_EPI_GELU ? pre : y;
-        cl_uint so = (cl_uint)(epi == CLVIT_EPI_GELU ? pre_off : y_off), dpo = (cl_uint)dpre_off,
-                dyo = (cl_uint)dy_off;
+        cl_ulong so = epi == CLVIT_EPI_GELU ? pre_off : y_off, dpo = dpre_off, dyo = dy_off;
         CLVIT_CHECK(clvit_kernel(ctx, "linear.cl", name, NULL, &k));
         CLVIT_CHECK(clvit_args(k, 8, CLVIT_A(dpre), CLVIT_A(dpo), CLVIT_A(dy), CLVIT_A(dyo),
                                CLVIT_A(saved), CLVIT_A(so), CLVIT_A(rows), CLVIT_A(out)));
@@ -96,7 +89,7 @@ clvit_status clvit_linear_backward(clvit_ctx *ctx, const char *label, clvit_epil
                                dy_off, (size_t)out, p, w_off, (size_t)in, beta_dx, dx, dx_off,
                                (size_t)in));
     if (epi == CLVIT_EPI_RESIDUAL && dres) {
-        cl_uint ro = (cl_uint)dres_off, dyo = (cl_uint)dy_off;
+        cl_ulong ro = dres_off, dyo = dy_off;
         CLVIT_CHECK(clvit_kernel(ctx, "linear.cl", "add_inplace", NULL, &k));
         CLVIT_CHECK(clvit_args(k, 6, CLVIT_A(dres), CLVIT_A(ro), CLVIT_A(dy), CLVIT_A(dyo),
                                CLVIT_A(rows), CLVIT_A(out)));

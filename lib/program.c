@@ -71,6 +71,19 @@ static clvit_status kernel_source(const char *file, const char **src, size_t *le
     return clvit_fail(CLVIT_ERR_NOT_FOUND, "no kernel file cl/%s embedded", file);
 }
 
+uint64_t clvit_kernel_file_hash(const char *file) {
+    const char *src;
+    size_t len;
+    char *owned;
+    if (kernel_source(file, &src, &len, &owned) != CLVIT_SUCCESS) {
+        clvit_clear_error();
+        return 0;
+    }
+    uint64_t h = clvit_fnv1a(14695981039346656037ULL, src, len);
+    free(owned);
+    return h;
+}
+
 static void cache_path(clvit_ctx *ctx, const char *src, size_t len, const char *options, char *out,
                        size_t size) {
     const char *parts[] = {options, ctx->info.name, ctx->info.driver_version,

@@ -3,7 +3,7 @@
  * ("P:D", "gpu", "cpu", or a name substring; else CLVIT_DEVICE; else first GPU, else first
  * device), the context with its in-order profiling queue, buffers and launches.
  */
-#include "device.h"
+#include "gemm_plan.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -229,7 +229,9 @@ void clvit_ctx_free(clvit_ctx *ctx) {
         clReleaseProgram(p->program);
     }
     free(ctx->programs);
+    clvit_gemm_plan_free(ctx);
     if (ctx->gemm_temp) clReleaseMemObject(ctx->gemm_temp);
+    if (ctx->gemm_pack) clReleaseMemObject(ctx->gemm_pack);
     if (ctx->queue) clReleaseCommandQueue(ctx->queue);
     if (ctx->context) clReleaseContext(ctx->context);
     free(ctx);

@@ -22,7 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "device.h"
+#include "gemm_plan.h"
 
 static void test_device_selection(void **s) {
     (void)s;
@@ -172,7 +172,7 @@ static void write_file(const char *path, const char *text) {
     fclose(f);
 }
 
-/* C = A B^T (trans_b) or A^T B (trans_a) on the device against double precision. */
+/* C = A B^T (trans_b) or A^T B (trans_a) through CLBlast against double precision. */
 static void check_gemm(clvit_ctx *ctx, int ta, int tb, size_t m, size_t n, size_t k) {
     float *a = malloc(m * k * sizeof *a), *b = malloc(k * n * sizeof *b),
           *c = malloc(m * n * sizeof *c);
@@ -187,9 +187,22 @@ static void check_gemm(clvit_ctx *ctx, int ta, int tb, size_t m, size_t n, size_
     assert_int_equal(clvit_write(ctx, da, 0, a, m * k), CLVIT_SUCCESS);
     assert_int_equal(clvit_write(ctx, db, 0, b, k * n), CLVIT_SUCCESS);
     const size_t lda = ta ? m : k, ldb = tb ? k : n;
-    assert_int_equal(
-        clvit_gemm(ctx, "t", ta, tb, m, n, k, 1.0f, da, 0, lda, db, 0, ldb, 0.0f, dc, 0, n),
-        CLVIT_SUCCESS);
+    /* CLBlast itself, whatever the GEMM plan would pick */
+    const clvit_gemm_op op = {.ta = ta,
+                              .tb = tb,
+                              .m = m,
+                              .n = n,
+                              .k = k,
+                              .alpha = 1.0f,
+                              .a = CLVIT_T(da, 0),
+                              .b = CLVIT_T(db, 0),
+                              .c = CLVIT_T(dc, 0),
+                              .lda = lda,
+                              .ldb = ldb,
+                              .ldc = n,
+                              .batch = 1};
+    assert_int_equal(clvit_gemm_launch(ctx, "t", &op, clvit_gemm_cand_find("clblast")),
+                     CLVIT_SUCCESS);
     assert_int_equal(clvit_read(ctx, dc, 0, c, m * n), CLVIT_SUCCESS);
     double worst = 0.0;
     for (size_t i = 0; i < m; i++)

@@ -1,0 +1,392 @@
+/*
+ * gemm.cl - clvit's matrix products with fused Linear-layer epilogues.
+ *
+ *   C (M, N) = epilogue(alpha * op(A) op(B) + beta * C), row-major, offsets in floats
+ *
+ *            K                   N                   N
+ *      +-----------+       +-----------+       +-----------+
+ *    M |   op(A)   |  x  K |   op(B)   |  =  M |     C     |
+ *      +-----------+       +-----------+       +-----------+
+ *
+ *   TA 0: A is (M, K), row m at A + m * lda      TA 1: A is (K, M), row k at A + k * lda
+ *   TB 0: B is (K, N), row k at B + k * ldb      TB 1: B is (N, K), row n at B + n * ldb
+ *
+ * Epilogues (EPI), applied to v = alpha * op(A) op(B) + beta * C before C is written:
+ *   0 none; 1 v + bias[n]; 2 v + bias[n] + R[m, n] (a residual, row stride ldr);
+ *   3 pre = v + bias[n] written to R, C = gelu(pre) (exact erf form);
+ *   4 pre = v + bias[n] written to R, C = tanh(pre).
+ * Batched products: get_global_id(2) is the batch index, strides sa, sb, sc in floats.
+ *
+ * Three kernels, each correct for every TA/TB, with tunables as -D macros:
+ *   gemm_vn     one work-item computes an MR x (VW*NV) tile, vectors along N: B rows are
+ *               vector loads when TB == 0, A elements are broadcast. The CPU kernel.
+ *   gemm_dot    one work-item computes MR x NR dot products, vectors along K: A and B rows
+ *               are vector loads when TA == 0 and TB == 1 (x W^T, the forward Linear).
+ *   gemm_local  a work-group of (TX, TY) items stages (BK x TY*WM) and (BK x TX*WN) tiles in
+ *               local memory, each item computing WM x WN: the GPU kernel.
+ *   transpose   op(B) of a TB == 1 product packed as (K, N) rows, so that gemm_vn runs it with
+ *               vector loads (the plan's "pack_" candidates).
+ * KIND (0 vn, 1 dot, 2 local, 3 transpose) keeps one kernel in the program, since PoCL compiles
+ * every kernel of a program when its binary is saved to the program cache; unset, all three build.
+ */
+#ifndef TA
+#define TA 0
+#endif
+#ifndef TB
+#define TB 0
+#endif
+#ifndef EPI
+#define EPI 0
+#endif
+#ifndef MR
+#define MR 4
+#endif
+#ifndef VW
+#define VW 8
+#endif
+#ifndef NV
+#define NV 1
+#endif
+#ifndef NR
+#define NR 4
+#endif
+#ifndef TX
+#define TX 8
+#endif
+#ifndef TY
+#define TY 8
+#endif
+#ifndef WM
+#define WM 4
+#endif
+#ifndef WN
+#define WN 4
+#endif
+#ifndef BK
+#define BK 16
+#endif
+
+#define CAT_(a, b) a##b
+#define CAT(a, b) CAT_(a, b)
+#if VW == 1
+#define floatV float
+#define LOADV(i, p) ((p)[i])
+#define STOREV(v, i, p) ((p)[i] = (v))
+#else
+#define floatV CAT(float, VW)
+#define LOADV(i, p) CAT(vload, VW)(i, p)
+#define STOREV(v, i, p) CAT(vstore, VW)(v, i, p)
+#endif
+
+/* element (row, col) of op(A) and op(B) */
+#if TA
+#define A_AT(m, k) A[(size_t)(k)*lda + (m)]
+#else
+#define A_AT(m, k) A[(size_t)(m)*lda + (k)]
+#endif
+#if TB
+#define B_AT(k, n) B[(size_t)(n)*ldb + (k)]
+#else
+#define B_AT(k, n) B[(size_t)(k)*ldb + (n)]
+#endif
+
+/* The normal CDF Phi(x) through erfc (Numerical Recipes' erfcc, relative error < 1.2e-7),
+ * vectorisable and accurate in the negative tail; the same formula as cl/linear.cl. */
+static inline float normal_cdf(float x) {
+    const float z = fabs(x) * 0.70710678118654752f;
+    const float t = 1.0f / (1.0f + 0.5f * z);
+    const float poly =
+        -1.26551223f +
+        t * (1.00002368f +
+             t * (0.37409196f +
+                  t * (0.09678418f +
+                       t * (-0.18628806f +
+                            t * (0.27886807f + t * (-1.13520398f +
+                                                    t * (1.48851587f + t * (-0.82215223f +
+                                                                            t * 0.17087277f))))))));
+    const float half_erfc = 0.5f * t * exp(-z * z + poly);
+    return x >= 0.0f ? 1.0f - half_erfc : half_erfc;
+}
+
+/* Writes one element of C through the epilogue; v = alpha * (A B)[m, n]. */
+static inline void store_one(__global float *C, int ldc, __global const float *bias,
+                             __global float *R, int ldr, float beta, int m, int n, float v) {
+    const size_t ci = (size_t)m * ldc + n;
+    if (beta != 0.0f) v += beta * C[ci];
+#if EPI >= 1
+    v += bias[n];
+#endif
+#if EPI == 2
+    v += R[(size_t)m * ldr + n];
+#elif EPI == 3
+    R[(size_t)m * ldr + n] = v;
+    v = v * normal_cdf(v);
+#elif EPI == 4
+    R[(size_t)m * ldr + n] = v;
+    v = tanh(v);
+#endif
+    C[ci] = v;
+}
+
+#define GEMM_ARGS                                                                                  \
+    int M, int N, int K, float alpha, float beta, __global const float *A, ulong a_off, int lda,   \
+        ulong sa, __global const float *B, ulong b_off, int ldb, ulong sb, __global float *C,      \
+        ulong c_off, int ldc, ulong sc, __global const float *bias, ulong bias_off,                \
+        __global float *R, ulong r_off, int ldr
+
+#define GEMM_POINTERS                                                                              \
+    const size_t z = get_global_id(2);                                                             \
+    A += a_off + z * sa;                                                                           \
+    B += b_off + z * sb;                                                                           \
+    C += c_off + z * sc;                                                                           \
+    bias += bias_off;                                                                              \
+    R += r_off + z * sc
+
+/* ---------------------------------------------------------------- gemm_vn */
+#if !defined(KIND) || KIND == 0
+__kernel void gemm_vn(GEMM_ARGS) {
+    const int n0 = (int)get_global_id(0) * (VW * NV), m0 = (int)get_global_id(1) * MR;
+    if (m0 >= M || n0 >= N) return;
+    GEMM_POINTERS;
+    floatV acc[MR][NV];
+#pragma unroll
+    for (int i = 0; i < MR; i++)
+#pragma unroll
+        for (int v = 0; v < NV; v++)
+            acc[i][v] = (floatV)(0.0f);
+    const int full = m0 + MR <= M && n0 + VW * NV <= N;
+    if (full) {
+        for (int k = 0; k < K; k++) {
+            floatV b[NV];
+#pragma unroll
+            for (int v = 0; v < NV; v++) {
+#if TB
+                float t[VW];
+#pragma unroll
+                for (int j = 0; j < VW; j++)
+                    t[j] = B_AT(k, n0 + v * VW + j);
+                b[v] = LOADV(0, t);
+#else
+                b[v] = LOADV(0, B + (size_t)k * ldb + n0 + v * VW);
+#endif
+            }
+#pragma unroll
+            for (int i = 0; i < MR; i++) {
+                const float a = A_AT(m0 + i, k);
+#pragma unroll
+                for (int v = 0; v < NV; v++)
+                    acc[i][v] = fma((floatV)(a), b[v], acc[i][v]);
+            }
+        }
+    } else {
+        /* edge tile: indices clamped into the matrices, out-of-range results not stored */
+        for (int k = 0; k < K; k++) {
+            floatV b[NV];
+#pragma unroll
+            for (int v = 0; v < NV; v++) {
+                float t[VW];
+#pragma unroll
+                for (int j = 0; j < VW; j++)
+                    t[j] = B_AT(k, min(n0 + v * VW + j, N - 1));
+                b[v] = LOADV(0, t);
+            }
+#pragma unroll
+            for (int i = 0; i < MR; i++) {
+                const float a = A_AT(min(m0 + i, M - 1), k);
+#pragma unroll
+                for (int v = 0; v < NV; v++)
+                    acc[i][v] = fma((floatV)(a), b[v], acc[i][v]);
+            }
+        }
+    }
+#pragma unroll
+    for (int i = 0; i < MR; i++) {
+        if (m0 + i >= M) break;
+#pragma unroll
+        for (int v = 0; v < NV; v++) {
+            float t[VW];
+            STOREV(alpha * acc[i][v], 0, t);
+#pragma unroll
+            for (int j = 0; j < VW; j++)
+                if (n0 + v * VW + j < N)
+                    store_one(C, ldc, bias, R, ldr, beta, m0 + i, n0 + v * VW + j, t[j]);
+        }
+    }
+}
+
+#endif
+
+/* ---------------------------------------------------------------- gemm_dot */
+#if !defined(KIND) || KIND == 1
+static inline float hsum(floatV v) {
+#if VW == 16
+    float8 h8 = v.lo + v.hi;
+    float4 h4 = h8.lo + h8.hi;
+    float2 h2 = h4.lo + h4.hi;
+    return h2.x + h2.y;
+#elif VW == 8
+    float4 h4 = v.lo + v.hi;
+    float2 h2 = h4.lo + h4.hi;
+    return h2.x + h2.y;
+#elif VW == 4
+    float2 h2 = v.lo + v.hi;
+    return h2.x + h2.y;
+#elif VW == 2
+    return v.x + v.y;
+#else
+    return v;
+#endif
+}
+
+__kernel void gemm_dot(GEMM_ARGS) {
+    const int n0 = (int)get_global_id(0) * NR, m0 = (int)get_global_id(1) * MR;
+    if (m0 >= M || n0 >= N) return;
+    GEMM_POINTERS;
+    floatV acc[MR][NR];
+#pragma unroll
+    for (int i = 0; i < MR; i++)
+#pragma unroll
+        for (int j = 0; j < NR; j++)
+            acc[i][j] = (floatV)(0.0f);
+    int rows[MR], cols[NR];
+#pragma unroll
+    for (int i = 0; i < MR; i++)
+        rows[i] = min(m0 + i, M - 1);
+#pragma unroll
+    for (int j = 0; j < NR; j++)
+        cols[j] = min(n0 + j, N - 1);
+    const int kv = K / VW * VW;
+    for (int k = 0; k < kv; k += VW) {
+        floatV a[MR], b[NR];
+#pragma unroll
+        for (int i = 0; i < MR; i++) {
+#if TA
+            float t[VW];
+#pragma unroll
+            for (int q = 0; q < VW; q++)
+                t[q] = A_AT(rows[i], k + q);
+            a[i] = LOADV(0, t);
+#else
+            a[i] = LOADV(0, A + (size_t)rows[i] * lda + k);
+#endif
+        }
+#pragma unroll
+        for (int j = 0; j < NR; j++) {
+#if TB
+            b[j] = LOADV(0, B + (size_t)cols[j] * ldb + k);
+#else
+            float t[VW];
+#pragma unroll
+            for (int q = 0; q < VW; q++)
+                t[q] = B_AT(k + q, cols[j]);
+            b[j] = LOADV(0, t);
+#endif
+        }
+#pragma unroll
+        for (int i = 0; i < MR; i++)
+#pragma unroll
+            for (int j = 0; j < NR; j++)
+                acc[i][j] = fma(a[i], b[j], acc[i][j]);
+    }
+    float s[MR][NR];
+#pragma unroll
+    for (int i = 0; i < MR; i++)
+#pragma unroll
+        for (int j = 0; j < NR; j++)
+            s[i][j] = hsum(acc[i][j]);
+    for (int k = kv; k < K; k++)
+#pragma unroll
+        for (int i = 0; i < MR; i++)
+#pragma unroll
+            for (int j = 0; j < NR; j++)
+                s[i][j] = fma(A_AT(rows[i], k), B_AT(k, cols[j]), s[i][j]);
+#pragma unroll
+    for (int i = 0; i < MR; i++) {
+        if (m0 + i >= M) break;
+#pragma unroll
+        for (int j = 0; j < NR; j++)
+            if (n0 + j < N) store_one(C, ldc, bias, R, ldr, beta, m0 + i, n0 + j, alpha * s[i][j]);
+    }
+}
+
+#endif
+
+/* ---------------------------------------------------------------- gemm_local */
+#if !defined(KIND) || KIND == 2
+#define BM (TY * WM)
+#define BN (TX * WN)
+__kernel __attribute__((reqd_work_group_size(TX, TY, 1))) void gemm_local(GEMM_ARGS) {
+    __local float As[BK][BM + 1];
+    __local float Bs[BK][BN + 1];
+    const int tx = get_local_id(0), ty = get_local_id(1);
+    const int bn0 = (int)get_group_id(0) * BN, bm0 = (int)get_group_id(1) * BM;
+    GEMM_POINTERS;
+    float acc[WM][WN];
+#pragma unroll
+    for (int i = 0; i < WM; i++)
+#pragma unroll
+        for (int j = 0; j < WN; j++)
+            acc[i][j] = 0.0f;
+    const int tid = ty * TX + tx;
+    for (int k0 = 0; k0 < K; k0 += BK) {
+        /* cooperative loads, zero outside the matrices */
+        for (int e = tid; e < BK * BM; e += TX * TY) {
+#if TA
+            const int kk = e / BM, mm = e % BM; /* consecutive items along m: coalesced */
+#else
+            const int mm = e / BK, kk = e % BK; /* consecutive items along k: coalesced */
+#endif
+            const int m = bm0 + mm, k = k0 + kk;
+            As[kk][mm] = m < M && k < K ? A_AT(m, k) : 0.0f;
+        }
+        for (int e = tid; e < BK * BN; e += TX * TY) {
+#if TB
+            const int nn = e / BK, kk = e % BK;
+#else
+            const int kk = e / BN, nn = e % BN;
+#endif
+            const int n = bn0 + nn, k = k0 + kk;
+            Bs[kk][nn] = n < N && k < K ? B_AT(k, n) : 0.0f;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+#pragma unroll
+        for (int kk = 0; kk < BK; kk++) {
+            float a[WM], b[WN];
+#pragma unroll
+            for (int i = 0; i < WM; i++)
+                a[i] = As[kk][ty + i * TY];
+#pragma unroll
+            for (int j = 0; j < WN; j++)
+                b[j] = Bs[kk][tx + j * TX];
+#pragma unroll
+            for (int i = 0; i < WM; i++)
+#pragma unroll
+                for (int j = 0; j < WN; j++)
+                    acc[i][j] = fma(a[i], b[j], acc[i][j]);
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+#pragma unroll
+    for (int i = 0; i < WM; i++) {
+        const int m = bm0 + ty + i * TY;
+#pragma unroll
+        for (int j = 0; j < WN; j++) {
+            const int n = bn0 + tx + j * TX;
+            if (m < M && n < N) store_one(C, ldc, bias, R, ldr, beta, m, n, alpha * acc[i][j]);
+        }
+    }
+}
+#endif
+
+/* ---------------------------------------------------------------- transpose */
+#if !defined(KIND) || KIND == 3
+/* out (batch, K, N) = B (batch, N, K) with row stride ldb and batch stride sb. A 3-D range
+ * (K, N, batch): consecutive work-items read consecutive elements of a row of B. */
+__kernel void transpose(__global float *out, int N, int K, __global const float *B, ulong b_off,
+                        int ldb, ulong sb) {
+    const int k = get_global_id(0), n = get_global_id(1);
+    const size_t z = get_global_id(2);
+    if (k >= K || n >= N) return;
+    out[(z * K + k) * N + n] = B[b_off + z * sb + (size_t)n * ldb + k];
+}
+#endif

@@ -1,0 +1,277 @@
+/*
+ * gemm_plan.c - which GEMM kernel runs which shape on this device, decided by measuring.
+ *
+ * The first time a shape (ta, tb, M, N, K, batch) runs on a device, the candidates of
+ * lib/gemm.c that suit the device class are timed on it: each writes a scratch C (never the
+ * caller's), once to build and warm up, then repeated until about 20 ms have passed; the
+ * median launch wins. The choice goes into the plan, which lives in memory and on disk beside
+ * the program cache, one text file per (device, driver, clvit version, cl/gemm.cl source):
+ *
+ *   # clvit GEMM plan 1
+ *   ta tb M N K batch candidate microseconds
+ *
+ * written whole to a temporary file and renamed. A file that does not parse is ignored and
+ * rewritten. CLVIT_GEMM_TUNE selects how much is measured:
+ *   0 or off  nothing: the plan on disk if there is one, else the device class's default
+ *   1 (unset) the quick candidates, at most QUICK_BUDGET seconds per process
+ *   deep      every candidate that fits the device, CLBlast included, no time limit
+ */
+#include "gemm_plan.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define PLAN_MAGIC "# clvit GEMM plan 1"
+#define QUICK_BUDGET 15.0 /* seconds of tuning per process */
+#define TIME_TARGET 0.02  /* seconds of timed launches per candidate */
+
+typedef struct plan_entry {
+    int ta, tb;
+    size_t m, n, k, batch;
+    int cand;
+    double us;
+} plan_entry;
+
+struct clvit_gemm_plan {
+    plan_entry *e;
+    int n, cap;
+    int mode; /* 0 off, 1 quick, 2 deep */
+    double tuned_seconds;
+    int budget_note; /* the "budget spent" line was printed */
+    char path[700];  /* "" when there is no disk cache */
+};
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int default_cand(const clvit_ctx *ctx, int tb) {
+    if (!ctx->info.is_cpu) return clvit_gemm_cand_find("local_16x16_4x4");
+    return clvit_gemm_cand_find(tb ? "pack_vn_8x16" : "vn_8x16");
+}
+
+static int add_entry(struct clvit_gemm_plan *p, const plan_entry *e) {
+    for (int i = 0; i < p->n; i++) {
+        plan_entry *o = &p->e[i];
+        if (o->ta == e->ta && o->tb == e->tb && o->m == e->m && o->n == e->n && o->k == e->k &&
+            o->batch == e->batch) {
+            *o = *e;
+            return 1;
+        }
+    }
+    if (p->n == p->cap) {
+        int cap = p->cap ? 2 * p->cap : 64;
+        plan_entry *ne = realloc(p->e, (size_t)cap * sizeof *ne);
+        if (!ne) return 0;
+        p->e = ne;
+        p->cap = cap;
+    }
+    p->e[p->n++] = *e;
+    return 1;
+}
+
+/* Reads the plan file; any malformed line discards the whole file (it is then rewritten). */
+static void load_plan(struct clvit_gemm_plan *p) {
+    char *text = clvit_read_file(p->path, NULL);
+    if (!text) return;
+    int ok = !strncmp(text, PLAN_MAGIC "\n", strlen(PLAN_MAGIC) + 1);
+    char *save = NULL;
+    for (char *line = ok ? strtok_r(text + strlen(PLAN_MAGIC) + 1, "\n", &save) : NULL; ok && line;
+         line = strtok_r(NULL, "\n", &save)) {
+        if (line[0] == '#') continue;
+        plan_entry e;
+        char name[64], tail;
+        unsigned long long m, n, k, b;
+        if (sscanf(line, "%d %d %llu %llu %llu %llu %63s %lf %c", &e.ta, &e.tb, &m, &n, &k, &b,
+                   name, &e.us, &tail) != 8 ||
+            (e.ta != 0 && e.ta != 1) || (e.tb != 0 && e.tb != 1) || !m || !n || !k || !b ||
+            !(e.us >= 0.0)) {
+            ok = 0;
+            break;
+        }
+        e.m = (size_t)m, e.n = (size_t)n, e.k = (size_t)k, e.batch = (size_t)b;
+        e.cand = clvit_gemm_cand_find(name);
+        if (e.cand < 0 || !add_entry(p, &e)) ok = 0;
+    }
+    free(text);
+    if (!ok) p->n = 0;
+}
+
+static void save_plan(const struct clvit_gemm_plan *p) {
+    if (!p->path[0]) return;
+    char dir[700];
+    snprintf(dir, sizeof dir, "%s", p->path);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = '\0';
+    FILE *f;
+    char *tmp;
+    if (clvit_mkdir_p(dir) != 0 || clvit_atomic_open(p->path, &f, &tmp) != CLVIT_SUCCESS) {
+        clvit_clear_error(); /* a cache that cannot be written only costs the next run time */
+        return;
+    }
+    int ok = fprintf(f, "%s\n", PLAN_MAGIC) > 0;
+    for (int i = 0; i < p->n; i++) {
+        const plan_entry *e = &p->e[i];
+        ok = ok && fprintf(f, "%d %d %zu %zu %zu %zu %s %.1f\n", e->ta, e->tb, e->m, e->n, e->k,
+                           e->batch, clvit_gemm_cands[e->cand].name, e->us) > 0;
+    }
+    if (clvit_atomic_commit(f, tmp, p->path, ok) != CLVIT_SUCCESS) clvit_clear_error();
+}
+
+static clvit_status plan_get(clvit_ctx *ctx, struct clvit_gemm_plan **out) {
+    if (ctx->plan) {
+        *out = ctx->plan;
+        return CLVIT_SUCCESS;
+    }
+    struct clvit_gemm_plan *p = calloc(1, sizeof *p);
+    if (!p) return clvit_fail(CLVIT_ERR_NOMEM, "GEMM plan");
+    const char *env = getenv("CLVIT_GEMM_TUNE");
+    p->mode = 1;
+    if (env && (!strcmp(env, "0") || !strcmp(env, "off")))
+        p->mode = 0;
+    else if (env && !strcmp(env, "deep"))
+        p->mode = 2;
+    else if (env && *env && strcmp(env, "1") && strcmp(env, "quick")) {
+        free(p);
+        return clvit_fail(CLVIT_ERR_INVALID_ARG,
+                          "CLVIT_GEMM_TUNE='%s': expected 0, off, 1, quick or deep", env);
+    }
+    if (ctx->cache_dir[0]) {
+        const char *parts[] = {ctx->info.name, ctx->info.driver_version, ctx->info.platform_version,
+                               CLVIT_VERSION};
+        uint64_t h = clvit_kernel_file_hash("gemm.cl");
+        for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
+            h = clvit_fnv1a(h, parts[i], strlen(parts[i]) + 1);
+        snprintf(p->path, sizeof p->path, "%s/gemm-plan-%016llx.txt", ctx->cache_dir,
+                 (unsigned long long)h);
+        load_plan(p);
+    }
+    ctx->plan = p;
+    *out = p;
+    return CLVIT_SUCCESS;
+}
+
+void clvit_gemm_plan_free(clvit_ctx *ctx) {
+    if (!ctx->plan) return;
+    free(ctx->plan->e);
+    free(ctx->plan);
+    ctx->plan = NULL;
+}
+
+/* Median seconds per launch of candidate c on op (whose C is scratch). */
+static clvit_status time_cand(clvit_ctx *ctx, const clvit_gemm_op *op, int c, double *sec) {
+    CLVIT_CHECK(clvit_gemm_launch(ctx, "tune", op, c)); /* builds and warms up */
+    CLVIT_CHECK(clvit_ctx_finish(ctx));
+    double t[16];
+    int n = 0;
+    double start = now_seconds();
+    while (n < 16 && (n < 3 || now_seconds() - start < TIME_TARGET)) {
+        double t0 = now_seconds();
+        CLVIT_CHECK(clvit_gemm_launch(ctx, "tune", op, c));
+        CLVIT_CHECK(clvit_ctx_finish(ctx));
+        t[n++] = now_seconds() - t0;
+    }
+    for (int i = 1; i < n; i++) /* insertion sort, n <= 16 */
+        for (int j = i; j > 0 && t[j] < t[j - 1]; j--) {
+            double x = t[j];
+            t[j] = t[j - 1];
+            t[j - 1] = x;
+        }
+    *sec = t[n / 2];
+    return CLVIT_SUCCESS;
+}
+
+/* Whether candidate c is timed for this product in this mode. */
+static int tried(const clvit_ctx *ctx, int mode, const clvit_gemm_op *op, int c) {
+    const clvit_gemm_cand *cd = &clvit_gemm_cands[c];
+    if (!clvit_gemm_cand_fits(ctx, cd)) return 0;
+    if (mode == 2) return 1;
+    if (!(ctx->info.is_cpu ? cd->quick_cpu : cd->quick_gpu)) return 0;
+    /* on CPUs, vectors need contiguous rows: along N (vn) when B is (K, N) or along K (dot)
+     * when A is (M, K) and B is (N, K) */
+    if (ctx->info.is_cpu && cd->kind == GEMM_VN && op->tb) return 0;
+    if (cd->kind == GEMM_PACK_VN && !op->tb) return 0; /* the same as plain vn */
+    if (ctx->info.is_cpu && cd->kind == GEMM_DOT && (op->ta || !op->tb)) return 0;
+    return 1;
+}
+
+static clvit_status tune(clvit_ctx *ctx, struct clvit_gemm_plan *p, const char *label,
+                         const clvit_gemm_op *op, plan_entry *e) {
+    const double t_start = now_seconds();
+    const size_t batch = op->batch > 1 ? op->batch : 1;
+    clvit_gemm_op t = *op; /* timed on a scratch C: the caller's C (and aux) stay untouched */
+    t.epi = CLVIT_EPI_NONE;
+    t.beta = 0.0f;
+    t.ldc = op->n;
+    t.sc = op->m * op->n;
+    t.aux = CLVIT_T(NULL, 0);
+    cl_mem scratch;
+    CLVIT_CHECK(clvit_buffer(ctx, batch * op->m * op->n, &scratch));
+    t.c = CLVIT_T(scratch, 0);
+    const double flops = 2.0 * (double)op->m * (double)op->n * (double)op->k * (double)batch;
+    fprintf(stderr, "clvit: tuning GEMM %s (%s%s %zux%zux%zu", label, op->ta ? "T" : "N",
+            op->tb ? "T" : "N", op->m, op->n, op->k);
+    if (batch > 1) fprintf(stderr, " x%zu", batch);
+    fprintf(stderr, "):");
+    clvit_status st = CLVIT_SUCCESS;
+    double best = 0.0;
+    e->cand = -1;
+    for (int c = 0; clvit_gemm_cands[c].name && st == CLVIT_SUCCESS; c++) {
+        if (!tried(ctx, p->mode, op, c)) continue;
+        if (op->batch > 1 && clvit_gemm_cands[c].kind == GEMM_CLBLAST && (op->sc < op->m * op->n))
+            continue;
+        double sec;
+        st = time_cand(ctx, &t, c, &sec);
+        if (st != CLVIT_SUCCESS) break;
+        fprintf(stderr, " %s %.1f", clvit_gemm_cands[c].name, flops / sec * 1e-9);
+        if (e->cand < 0 || sec < best) best = sec, e->cand = c;
+    }
+    clReleaseMemObject(scratch);
+    if (st != CLVIT_SUCCESS) {
+        fprintf(stderr, "\n");
+        return st;
+    }
+    if (e->cand < 0) e->cand = default_cand(ctx, op->tb), best = 0.0;
+    fprintf(stderr, " GFLOP/s -> %s (%.1f s)\n", clvit_gemm_cands[e->cand].name,
+            now_seconds() - t_start);
+    e->us = best * 1e6;
+    p->tuned_seconds += now_seconds() - t_start;
+    return CLVIT_SUCCESS;
+}
+
+clvit_status clvit_gemm_plan_choose(clvit_ctx *ctx, const char *label, const clvit_gemm_op *op,
+                                    int *cand) {
+    struct clvit_gemm_plan *p = NULL;
+    CLVIT_CHECK(plan_get(ctx, &p));
+    const size_t batch = op->batch > 1 ? op->batch : 1;
+    for (int i = 0; i < p->n; i++) {
+        const plan_entry *e = &p->e[i];
+        if (e->ta == op->ta && e->tb == op->tb && e->m == op->m && e->n == op->n && e->k == op->k &&
+            e->batch == batch) {
+            *cand = e->cand;
+            return CLVIT_SUCCESS;
+        }
+    }
+    plan_entry e = {op->ta, op->tb, op->m, op->n, op->k, batch, -1, 0.0};
+    const int budget_left = p->mode == 2 || p->tuned_seconds < QUICK_BUDGET;
+    if (p->mode == 0 || !budget_left) {
+        if (p->mode && !p->budget_note) {
+            fprintf(stderr,
+                    "clvit: GEMM tuning budget (%.0f s) spent; remaining shapes use the "
+                    "default kernel this run\n",
+                    QUICK_BUDGET);
+            p->budget_note = 1;
+        }
+        *cand = default_cand(ctx, op->tb);
+        return CLVIT_SUCCESS;
+    }
+    CLVIT_CHECK(tune(ctx, p, label, op, &e));
+    if (!add_entry(p, &e)) return clvit_fail(CLVIT_ERR_NOMEM, "GEMM plan entry");
+    save_plan(p);
+    *cand = e.cand;
+    return CLVIT_SUCCESS;
+}

@@ -1,0 +1,283 @@
+/*
+ * test_gemm.c - clvit's GEMM kernels (cl/gemm.cl) against a double-precision reference:
+ * every candidate the plan may pick, every transpose case, beta 0 and 1, non-zero offsets,
+ * odd sizes that are multiples of no tile, batched products, and every fused epilogue. Then
+ * the plan: tuned once and written to disk, reused, rebuilt when corrupt, skipped by
+ * CLVIT_GEMM_TUNE=0.
+ *
+ * Tolerance: |got - ref| <= 1e-4 + 1e-4 |ref| (float accumulation over K <= 70 of products
+ * of values in [-1, 1]: the rounding error is below 70 * 2^-24 * max|partial sum| ~ 1e-5).
+ */
+#include "gemm_plan.h"
+#include "testutil.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define ATOL 1e-4
+#define RTOL 1e-4
+
+static double gelu_ref(double x) {
+    return 0.5 * x * (1.0 + erf(x / sqrt(2.0)));
+}
+
+typedef struct gemm_case {
+    int ta, tb, epi;
+    size_t m, n, k, batch;
+    float alpha, beta;
+} gemm_case;
+
+/* Runs one case with candidate `cand` (-1: through the plan) and checks C and aux. Unless
+ * dense, leading dimensions are padded, so no row starts at a tile boundary. */
+static int run_case_ex(clvit_ctx *ctx, const gemm_case *gc, int cand, int dense) {
+    const size_t m = gc->m, n = gc->n, k = gc->k, nb = gc->batch ? gc->batch : 1;
+    const size_t pad = dense ? 0 : 1;
+    const size_t lda = (gc->ta ? m : k) + 3 * pad, ldb = (gc->tb ? k : n) + 2 * pad,
+                 ldc = n + 5 * pad;
+    const size_t ra = gc->ta ? k : m, rb = gc->tb ? n : k;
+    const size_t sa = ra * lda + 7, sb = rb * ldb + 3, sc = m * ldc + 1;
+    const size_t a_off = 11, b_off = 5, c_off = 13, bias_off = 3, aux_off = 9;
+    const size_t na = a_off + nb * sa, nbf = b_off + nb * sb, nc = c_off + nb * sc,
+                 naux = aux_off + nb * sc;
+    float *a = malloc(na * sizeof *a), *b = malloc(nbf * sizeof *b), *c = malloc(nc * sizeof *c),
+          *bias = malloc((bias_off + n) * sizeof *bias), *aux = malloc(naux * sizeof *aux),
+          *got = malloc(nc * sizeof *got), *got_aux = malloc(naux * sizeof *got_aux);
+    double *ref = malloc(nc * sizeof *ref), *ref_aux = malloc(naux * sizeof *ref_aux);
+    uint64_t rng = 42 + m * 131 + n * 7 + k;
+    tu_fill_uniform(a, na, &rng, -1.0f, 1.0f);
+    tu_fill_uniform(b, nbf, &rng, -1.0f, 1.0f);
+    tu_fill_uniform(c, nc, &rng, -1.0f, 1.0f);
+    tu_fill_uniform(bias, bias_off + n, &rng, -1.0f, 1.0f);
+    tu_fill_uniform(aux, naux, &rng, -1.0f, 1.0f);
+    for (size_t i = 0; i < nc; i++)
+        ref[i] = c[i];
+    for (size_t i = 0; i < naux; i++)
+        ref_aux[i] = aux[i];
+    for (size_t z = 0; z < nb; z++)
+        for (size_t i = 0; i < m; i++)
+            for (size_t j = 0; j < n; j++) {
+                double s = 0.0;
+                for (size_t q = 0; q < k; q++) {
+                    double x =
+                        gc->ta ? a[a_off + z * sa + q * lda + i] : a[a_off + z * sa + i * lda + q];
+                    double y =
+                        gc->tb ? b[b_off + z * sb + j * ldb + q] : b[b_off + z * sb + q * ldb + j];
+                    s += x * y;
+                }
+                const size_t ci = c_off + z * sc + i * ldc + j, ai = aux_off + z * sc + i * ldc + j;
+                double v = gc->alpha * s + (gc->beta != 0.0f ? gc->beta * ref[ci] : 0.0);
+                if (gc->epi >= CLVIT_EPI_BIAS) v += bias[bias_off + j];
+                if (gc->epi == CLVIT_EPI_RESIDUAL) v += aux[ai];
+                if (gc->epi == CLVIT_EPI_GELU || gc->epi == CLVIT_EPI_TANH) {
+                    ref_aux[ai] = v;
+                    v = gc->epi == CLVIT_EPI_GELU ? gelu_ref(v) : tanh(v);
+                }
+                ref[ci] = v;
+            }
+    cl_mem da, db, dc, dbias, daux;
+    assert_int_equal(clvit_buffer(ctx, na, &da), 0);
+    assert_int_equal(clvit_buffer(ctx, nbf, &db), 0);
+    assert_int_equal(clvit_buffer(ctx, nc, &dc), 0);
+    assert_int_equal(clvit_buffer(ctx, bias_off + n, &dbias), 0);
+    assert_int_equal(clvit_buffer(ctx, naux, &daux), 0);
+    assert_int_equal(clvit_write(ctx, da, 0, a, na), 0);
+    assert_int_equal(clvit_write(ctx, db, 0, b, nbf), 0);
+    assert_int_equal(clvit_write(ctx, dc, 0, c, nc), 0);
+    assert_int_equal(clvit_write(ctx, dbias, 0, bias, bias_off + n), 0);
+    assert_int_equal(clvit_write(ctx, daux, 0, aux, naux), 0);
+    const clvit_gemm_op op = {.ta = gc->ta,
+                              .tb = gc->tb,
+                              .m = m,
+                              .n = n,
+                              .k = k,
+                              .alpha = gc->alpha,
+                              .beta = gc->beta,
+                              .a = CLVIT_T(da, a_off),
+                              .b = CLVIT_T(db, b_off),
+                              .c = CLVIT_T(dc, c_off),
+                              .lda = lda,
+                              .ldb = ldb,
+                              .ldc = ldc,
+                              .batch = nb,
+                              .sa = sa,
+                              .sb = sb,
+                              .sc = sc,
+                              .epi = (clvit_epilogue)gc->epi,
+                              .bias = CLVIT_T(dbias, bias_off),
+                              .aux = CLVIT_T(daux, aux_off),
+                              .ldaux = ldc};
+    clvit_status st =
+        cand < 0 ? clvit_gemm_run(ctx, "test", &op) : clvit_gemm_launch(ctx, "test", &op, cand);
+    if (st) printf("  %s\n", clvit_last_error());
+    assert_int_equal(st, 0);
+    assert_int_equal(clvit_read(ctx, dc, 0, got, nc), 0);
+    assert_int_equal(clvit_read(ctx, daux, 0, got_aux, naux), 0);
+    int ok = tu_allclose("C", got, ref, nc, ATOL, RTOL) &&
+             tu_allclose("aux", got_aux, ref_aux, naux, ATOL, RTOL);
+    if (!ok)
+        printf("  failed: %s ta=%d tb=%d epi=%d %zux%zux%zu batch %zu alpha %g beta %g\n",
+               cand < 0 ? "plan" : clvit_gemm_cands[cand].name, gc->ta, gc->tb, gc->epi, m, n, k,
+               nb, gc->alpha, gc->beta);
+    clReleaseMemObject(da);
+    clReleaseMemObject(db);
+    clReleaseMemObject(dc);
+    clReleaseMemObject(dbias);
+    clReleaseMemObject(daux);
+    free(a), free(b), free(c), free(bias), free(aux), free(got), free(got_aux), free(ref),
+        free(ref_aux);
+    return ok;
+}
+
+static int run_case(clvit_ctx *ctx, const gemm_case *gc, int cand) {
+    return run_case_ex(ctx, gc, cand, 0);
+}
+
+static int run_case_dense(clvit_ctx *ctx, const gemm_case *gc, int cand) {
+    return run_case_ex(ctx, gc, cand, 1);
+}
+
+/* Every candidate, on odd sizes (edge tiles), padded leading dimensions and offsets: the four
+ * transpose cases, each with another epilogue, so that every candidate runs every epilogue
+ * and beta 0 and 1; whole tiles; a batched product. Each (candidate, transpose, epilogue) is
+ * one program build, so the cases share builds where they can: a cold run builds five
+ * programs per candidate. CLBlast has no epilogues of its own (clvit's element-wise kernels
+ * finish them) and is run on the plain products. */
+static void test_candidates(void **state) {
+    (void)state;
+    clvit_ctx *ctx = tu_ctx();
+    int failures = 0, runs = 0;
+    for (int c = 0; clvit_gemm_cands[c].name; c++) {
+        if (!clvit_gemm_cand_fits(ctx, &clvit_gemm_cands[c])) continue;
+        const int clblast = clvit_gemm_cands[c].kind == GEMM_CLBLAST;
+        const gemm_case cases[] = {
+            {0, 0, CLVIT_EPI_NONE, 37, 45, 29, 1, 0.75f, 1.0f},
+            {0, 0, CLVIT_EPI_NONE, 64, 64, 70, 1, 1.0f, 0.0f}, /* whole tiles */
+            {0, 1, CLVIT_EPI_GELU, 37, 45, 29, 1, 0.75f, 0.0f},
+            {0, 1, CLVIT_EPI_GELU, 17, 19, 16, 3, 0.5f, 0.0f}, /* batched */
+            {1, 0, CLVIT_EPI_RESIDUAL, 37, 45, 29, 1, 1.0f, 1.0f},
+            {1, 1, CLVIT_EPI_TANH, 37, 45, 29, 1, 1.0f, 0.0f},
+            {0, 1, CLVIT_EPI_BIAS, 33, 50, 24, 1, 1.0f, 1.0f},
+        };
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+            gemm_case gc = cases[i];
+            if (clblast) {
+                if (gc.epi == CLVIT_EPI_GELU && gc.batch > 1) continue;
+                gc.epi = CLVIT_EPI_NONE;
+            }
+            failures += !run_case(ctx, &gc, c), runs++;
+        }
+    }
+    /* CLBlast followed by clvit's epilogue kernels (the dense, unbatched case they support) */
+    const int cb = clvit_gemm_cand_find("clblast");
+    for (int e = CLVIT_EPI_BIAS; e <= CLVIT_EPI_TANH; e++) {
+        gemm_case gc = {0, 1, e, 37, 45, 29, 1, 1.0f, 0.0f};
+        failures += !run_case_dense(ctx, &gc, cb), runs++;
+    }
+    printf("  %d GEMM runs, %d failures\n", runs, failures);
+    assert_int_equal(failures, 0);
+}
+
+static int count_lines(const char *path) {
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    int n = 0, ch;
+    while ((ch = fgetc(f)) != EOF)
+        n += ch == '\n';
+    fclose(f);
+    return n;
+}
+
+static void find_plan(const char *dir, char *out, size_t size) {
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "ls %s/gemm-plan-*.txt 2>/dev/null", dir);
+    FILE *p = popen(cmd, "r");
+    out[0] = '\0';
+    if (p) {
+        if (fgets(out, (int)size, p)) out[strcspn(out, "\n")] = '\0';
+        pclose(p);
+    }
+}
+
+/* The plan: tuned on first use and written; reused; corrupt files are rebuilt; the variable
+ * turns tuning off. Results through the plan are checked like the candidates'. */
+static void test_plan(void **state) {
+    (void)state;
+    char dir[] = "/tmp/clvit_plan_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    setenv("CLVIT_CACHE_DIR", dir, 1);
+    unsetenv("CLVIT_GEMM_TUNE");
+    clvit_ctx *ctx;
+    assert_int_equal(clvit_ctx_create(&ctx, NULL), 0);
+    gemm_case g1 = {0, 1, CLVIT_EPI_GELU, 40, 24, 16, 1, 1.0f, 0.0f};
+    gemm_case g2 = {1, 0, CLVIT_EPI_NONE, 24, 16, 40, 1, 1.0f, 1.0f};
+    assert_true(run_case(ctx, &g1, -1));
+    assert_true(run_case(ctx, &g2, -1));
+    assert_true(run_case(ctx, &g1, -1)); /* same shape: from memory */
+    clvit_ctx_free(ctx);
+    char path[600];
+    find_plan(dir, path, sizeof path);
+    assert_true(path[0] != '\0');
+    assert_int_equal(count_lines(path), 3); /* header + two shapes */
+    struct stat st1, st2;
+    assert_int_equal(stat(path, &st1), 0);
+    /* reused: a new context neither tunes nor rewrites it */
+    sleep(1);
+    assert_int_equal(clvit_ctx_create(&ctx, NULL), 0);
+    assert_true(run_case(ctx, &g1, -1));
+    assert_true(run_case(ctx, &g2, -1));
+    clvit_ctx_free(ctx);
+    assert_int_equal(stat(path, &st2), 0);
+    assert_true(st1.st_mtime == st2.st_mtime);
+    /* corrupt: ignored and rebuilt whole */
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("# clvit GEMM plan 1\n0 1 40 24 16 1 no_such_kernel 3.0\n", f);
+    fclose(f);
+    assert_int_equal(clvit_ctx_create(&ctx, NULL), 0);
+    assert_true(run_case(ctx, &g1, -1));
+    clvit_ctx_free(ctx);
+    assert_int_equal(count_lines(path), 2);
+    char *text = clvit_read_file(path, NULL);
+    assert_non_null(text);
+    assert_null(strstr(text, "no_such_kernel"));
+    free(text);
+    /* CLVIT_GEMM_TUNE=0: a new shape runs on the default kernel and nothing is written */
+    setenv("CLVIT_GEMM_TUNE", "0", 1);
+    assert_int_equal(clvit_ctx_create(&ctx, NULL), 0);
+    gemm_case g3 = {0, 0, CLVIT_EPI_RESIDUAL, 9, 31, 13, 1, 1.0f, 0.0f};
+    assert_true(run_case(ctx, &g3, -1));
+    clvit_ctx_free(ctx);
+    assert_int_equal(count_lines(path), 2);
+    /* a bad value is one clear error */
+    setenv("CLVIT_GEMM_TUNE", "sometimes", 1);
+    assert_int_equal(clvit_ctx_create(&ctx, NULL), 0);
+    cl_mem buf;
+    assert_int_equal(clvit_buffer(ctx, 64, &buf), 0);
+    clvit_status st =
+        clvit_gemm(ctx, "t", 0, 0, 4, 4, 4, 1.0f, buf, 0, 4, buf, 16, 4, 0.0f, buf, 32, 4);
+    assert_int_equal(st, CLVIT_ERR_INVALID_ARG);
+    assert_non_null(strstr(clvit_last_error(), "CLVIT_GEMM_TUNE"));
+    clReleaseMemObject(buf);
+    clvit_ctx_free(ctx);
+    unsetenv("CLVIT_GEMM_TUNE");
+    remove(path);
+    rmdir(dir);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_candidates),
+        cmocka_unit_test(test_plan),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
