@@ -52,8 +52,9 @@ typedef struct settings {
     X(batch)                                                                                       \
     X(lr)                                                                                          \
     X(optimizer)                                                                                   \
-    X(weight_decay) X(warmup) X(seed) X(val_split) X(label_smoothing) X(clip) X(drop) X(attn_drop) \
-        X(drop_path) X(rotate) X(shift) X(min_lr)
+    X(weight_decay)                                                                                \
+    X(warmup) X(seed) X(val_split) X(label_smoothing) X(clip) X(drop) X(attn_drop) X(drop_path)    \
+        X(rotate) X(shift) X(min_lr)
 
 /* Writes the checkpoint with the run's position and settings in its metadata. */
 static clvit_status save_checkpoint(clvit_trainer *t, const char *path, const char *epoch,
@@ -107,7 +108,9 @@ int cmd_train(int argc, char **argv) {
          NULL},
         {"--optimizer", "NAME", "adam or adamw (default adamw)", &given.optimizer, NULL},
         {"--weight-decay", "X", "weight decay (default 0.05)", &given.weight_decay, NULL},
-        {"--warmup", "N", "warm-up epochs, then cosine decay; 0 = constant lr (default 1)",
+        {"--warmup", "N",
+         "warm-up epochs (at most a tenth of the run), then cosine decay; 0 = constant lr (default "
+         "1)",
          &given.warmup, NULL},
         {"--seed", "N", "seed for split, init, shuffling, augmentation, dropout (default 0)",
          &given.seed, NULL},
@@ -281,8 +284,11 @@ int cmd_train(int argc, char **argv) {
     tc.clip_norm = (float)clip;
     tc.label_smoothing = (float)smoothing;
     tc.schedule = warmup > 0 ? CLVIT_LR_WARMUP_COSINE : CLVIT_LR_CONSTANT;
-    tc.warmup_steps = warmup * steps_per_epoch;
     tc.total_steps = epochs * steps_per_epoch;
+    /* warm-up never takes more than a tenth of the run, so a short run still decays */
+    tc.warmup_steps = warmup * steps_per_epoch;
+    if (warmup > 0 && tc.warmup_steps > tc.total_steps / 10)
+        tc.warmup_steps = tc.total_steps / 10 > 0 ? tc.total_steps / 10 : 1;
     tc.seed = (uint64_t)seed;
     st = clvit_trainer_create(model, &tc, (int)batch, &trainer);
     if (!st && resume) st = clvit_trainer_load_state(trainer, resume);
@@ -323,8 +329,8 @@ int cmd_train(int argc, char **argv) {
            cfg->num_heads, clvit_config_num_params(cfg) / 1e6);
     char sched[64] = "constant";
     if (warmup > 0)
-        snprintf(sched, sizeof sched, "warm-up %ld epoch%s, cosine to %g", warmup,
-                 warmup == 1 ? "" : "s", min_lr);
+        snprintf(sched, sizeof sched, "warm-up %ld steps, cosine to %g", (long)tc.warmup_steps,
+                 min_lr);
     printf("  %d training / %d validation images, batch %ld, %ld steps per epoch, %s lr %g "
            "(%s), weight decay %g, seed %ld\n",
            ntr, nva, batch, steps_per_epoch, s.optimizer, lr, sched, wd, seed);
