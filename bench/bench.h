@@ -52,6 +52,10 @@ typedef struct bench_row {
     int calls;        /* profile rows: launches per forward */
     char kind[16];    /* profile rows: "gemm", "kernel", "layer", "total" */
     char note[128];   /* e.g. the correctness check */
+    /* gemm rows: OpenBLAS's cblas_sgemm on the same shape and host matrices, timed the same
+     * way (GFLOP/s; n == 0 when not measured), and st.median / blas.median */
+    bench_stats blas;
+    double blas_ratio;
 } bench_row;
 
 /* A device as results record it; info is partial for files written by other tools. */
@@ -61,6 +65,10 @@ typedef struct bench_device {
     char tool[64];         /* "clvit-bench 0.1.0", "PyTorch 1.13.1" */
     double peak_gflops;    /* best square SGEMM measured here, NAN before */
     char gemm_tuning[128]; /* where CLBlast's parameters came from ("" when unknown) */
+    /* the OpenBLAS baseline of the gemm section; threads 0: none measured */
+    int blas_threads;
+    char blas_core[64];    /* openblas_get_corename(): the kernels it runs */
+    char blas_config[160]; /* openblas_get_config() */
 } bench_device;
 
 typedef struct bench_results {
@@ -134,6 +142,12 @@ void bench_log_status(const char *what, clvit_status st);
 typedef clvit_status (*bench_fn)(void *arg);
 clvit_status bench_time(const bench_settings *s, bench_fn fn, void *arg, int iters, double *samples,
                         int *n);
+/* bench_time for two operations that are compared with each other (clvit and OpenBLAS):
+ * their warm-up and timed calls alternate (a b, then b a, ...), so that both see the same
+ * load on a shared machine. n counts the timed calls of each; max_time is doubled. */
+clvit_status bench_time_pair(const bench_settings *s, bench_fn fn_a, void *arg_a, int iters_a,
+                             double *samples_a, bench_fn fn_b, void *arg_b, int iters_b,
+                             double *samples_b, int *n);
 /* Deterministic uniform floats in [-1, 1) from seed (the models' random input images). */
 void bench_random_images(float *x, size_t n, unsigned long long seed);
 /* Adds a `section`/`lat_name` row (ms) and a `section`/throughput row (img/s) for batch b
@@ -148,7 +162,7 @@ int bench_loadavg(double *one, double *fifteen);
 int bench_iters_for(double one_call_s, double min_time);
 
 /* A text table printed aligned, as Markdown or as CSV. */
-#define TBL_MAX_COLS 24
+#define TBL_MAX_COLS 32
 typedef struct bench_table {
     int ncols, nrows, cap;
     char *head[TBL_MAX_COLS];
@@ -189,6 +203,21 @@ int bench_memory(bench_env *e);
 int bench_gemm(bench_env *e);
 /* SGEMM peak of the device: the gemm section's best square result, else a quick measure. */
 double bench_peak_gflops(bench_env *e);
+
+/* ------------------------------------------------------------ bench_blas.c */
+/* The host BLAS (OpenBLAS) that the gemm section compares clvit with. */
+typedef struct bench_blas_info {
+    int threads;
+    char corename[64];
+    char config[160];
+} bench_blas_info;
+/* 1 when clvit-bench was built with OpenBLAS. */
+int bench_blas_available(void);
+/* Sets OpenBLAS's thread count and reads what it runs; 0 when not available. */
+int bench_blas_setup(int threads, bench_blas_info *info);
+/* The GEMM of g on host memory with cblas_sgemm (batched: a loop over the batch), with the
+ * layout and strides of bench_gemm_enqueue. */
+void bench_blas_sgemm(const gemm_shape *g, const float *A, const float *B, float *C);
 
 /* ------------------------------------------------------------ bench_model.c */
 int bench_startup(bench_env *e);

@@ -1,9 +1,11 @@
 /*
  * bench_device.c - device limits: memory bandwidth (a copy kernel compiled here from a
  * string, and the driver's buffer copy), host<->device transfer rates (pageable and pinned
- * host memory), and CLBlast SGEMM GFLOP/s on a square sweep and on the exact GEMM shapes of
- * the ViT presets (per layer: patch embedding, qkv, attention scores and values as
- * strided-batched GEMMs over B*H, proj, fc1, fc2, head).
+ * host memory), and SGEMM GFLOP/s (clvit_gemm / clvit_gemm_batched, as the model calls them)
+ * on a square sweep and on the exact GEMM shapes of the ViT presets (per layer: patch
+ * embedding, qkv, attention scores and values as strided-batched GEMMs over B*H, proj, fc1,
+ * fc2, head), each next to OpenBLAS's cblas_sgemm on the same shape and host matrices
+ * (bench_blas.c) when clvit-bench is built with it.
  *
  * All matrices are row-major, as in the model: a Linear is C(M,N) = X(M,K) W(N,K)^T, so its
  * GEMM has trans_b = 1. Every result is checked before it is timed (copies compared in full,
@@ -16,6 +18,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ------------------------------------------------------------ memory */
 
@@ -280,17 +283,39 @@ int bench_gemm_check(const gemm_shape *g, const float *A, const float *B, const 
     return 1;
 }
 
-/* Checks one shape, times it, adds a gemm row; returns the median GFLOP/s (NAN on failure). */
+typedef struct blas_job {
+    const gemm_shape *g;
+    const float *A, *B;
+    float *C;
+    int iters;
+} blas_job;
+
+static clvit_status blas_run(void *arg) {
+    blas_job *j = arg;
+    for (int i = 0; i < j->iters; i++)
+        bench_blas_sgemm(j->g, j->A, j->B, j->C);
+    return CLVIT_SUCCESS;
+}
+
+/*
+ * Checks one shape, times it, adds a gemm row; returns the median GFLOP/s (NAN on failure).
+ * With with_blas (and OpenBLAS set up for this device), OpenBLAS runs the same GEMM on the
+ * same host matrices, is checked on the same sampled entries, and its timed runs alternate
+ * with clvit's (bench_time_pair); its statistics go into the row's blas fields.
+ */
 static double gemm_measure(bench_env *e, const gemm_shape *g, const char *name, const char *model,
-                           int model_batch, clvit_status *st_out) {
+                           int model_batch, int with_blas, clvit_status *st_out) {
     clvit_ctx *ctx = e->ctx;
     const size_t na = g->batch * g->m * g->k, nb = g->batch * g->k * g->n,
                  nc = g->batch * g->m * g->n;
     double result = NAN;
     clvit_status st = CLVIT_SUCCESS;
     gemm_job j = {ctx, *g, NULL, NULL, NULL, 1};
+    blas_job bj = {g, NULL, NULL, NULL, 1};
+    with_blas = with_blas && e->res->devs[e->dev].blas_threads > 0;
     float *A = malloc(na * sizeof *A), *B = malloc(nb * sizeof *B), *C = malloc(nc * sizeof *C);
-    if (!A || !B || !C) {
+    float *Cb = with_blas ? malloc(nc * sizeof *Cb) : NULL;
+    if (!A || !B || !C || (with_blas && !Cb)) {
         st = clvit_fail(CLVIT_ERR_NOMEM, "GEMM host buffers");
         goto done;
     }
@@ -304,6 +329,7 @@ static double gemm_measure(bench_env *e, const gemm_shape *g, const char *name, 
     CLVIT_TRY(st, clvit_write(ctx, j.b, 0, B, nb), done);
     CLVIT_TRY(st, gemm_run(&j), done);
     CLVIT_TRY(st, clvit_read(ctx, j.c, 0, C, nc), done);
+    unsigned long long rng_blas = rng; /* OpenBLAS is checked on the same entries */
     if (!bench_gemm_check(g, A, B, C, &rng)) {
         e->failures++;
         goto done;
@@ -311,14 +337,38 @@ static double gemm_measure(bench_env *e, const gemm_shape *g, const char *name, 
     double t0 = bench_now();
     CLVIT_TRY(st, gemm_run(&j), done);
     j.iters = bench_iters_for(bench_now() - t0, e->s->min_time);
-    double samples[256];
+    if (with_blas) {
+        bj.A = A;
+        bj.B = B;
+        bj.C = Cb;
+        blas_run(&bj);
+        if (!bench_gemm_check(g, A, B, Cb, &rng_blas)) {
+            bench_log("check FAILED: that was OpenBLAS's cblas_sgemm, not clvit's; its columns "
+                      "stay empty");
+            e->failures++;
+            with_blas = 0;
+        } else {
+            t0 = bench_now();
+            blas_run(&bj);
+            bj.iters = bench_iters_for(bench_now() - t0, e->s->min_time);
+        }
+    }
+    double samples[256], blas_samples[256];
     int n = 0;
     bench_settings local = *e->s;
     if (local.reps > 256) local.reps = 256;
-    CLVIT_TRY(st, bench_time(&local, gemm_run, &j, j.iters, samples, &n), done);
+    if (with_blas)
+        CLVIT_TRY(st,
+                  bench_time_pair(&local, gemm_run, &j, j.iters, samples, blas_run, &bj, bj.iters,
+                                  blas_samples, &n),
+                  done);
+    else
+        CLVIT_TRY(st, bench_time(&local, gemm_run, &j, j.iters, samples, &n), done);
     const double flops = gemm_flops(g);
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n; i++) {
         samples[i] = flops / samples[i] / 1e9;
+        if (with_blas) blas_samples[i] = flops / blas_samples[i] / 1e9;
+    }
     char shape[64];
     if (g->batch > 1)
         snprintf(shape, sizeof shape, "%zux%zux%zu x%zu", g->m, g->n, g->k, g->batch);
@@ -331,6 +381,10 @@ static double gemm_measure(bench_env *e, const gemm_shape *g, const char *name, 
         goto done;
     }
     bench_stats_from(&row->st, samples, n);
+    if (with_blas) {
+        bench_stats_from(&row->blas, blas_samples, n);
+        row->blas_ratio = row->st.median / row->blas.median;
+    }
     snprintf(row->note, sizeof row->note, "%s%s%s", g->trans_a ? "A^T " : "",
              g->trans_b ? "B^T " : "", g->batch > 1 ? "strided-batched" : "");
     result = row->st.median;
@@ -341,8 +395,38 @@ done:
     free(A);
     free(B);
     free(C);
+    free(Cb);
     *st_out = st;
     return result;
+}
+
+/* Sets OpenBLAS up for this device (threads: the device's compute units when it is a CPU,
+ * else every core) and records it; says so when there is no OpenBLAS. */
+static void blas_setup(bench_env *e) {
+    bench_device *d = &e->res->devs[e->dev];
+    const clvit_device_info *info = &e->ctx->info;
+    if (!bench_blas_available()) {
+        bench_log("gemm: no OpenBLAS baseline: clvit-bench was built without OpenBLAS (install "
+                  "libopenblas-dev and reconfigure)");
+        return;
+    }
+    const int cpu = info->is_cpu && info->compute_units > 0;
+    const int threads = cpu ? (int)info->compute_units : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    bench_blas_info bi;
+    if (!bench_blas_setup(threads, &bi)) return;
+    d->blas_threads = bi.threads;
+    snprintf(d->blas_core, sizeof d->blas_core, "%s", bi.corename);
+    snprintf(d->blas_config, sizeof d->blas_config, "%s", bi.config);
+    bench_log("gemm: OpenBLAS cblas_sgemm on the same shapes, alternating with clvit: %d threads "
+              "(%s), core %s (%s)",
+              bi.threads, cpu ? "the device's compute units" : "every core", bi.corename,
+              bi.config);
+    const char *core = getenv("OPENBLAS_CORETYPE"), *l2 = getenv("OPENBLAS_L2_SIZE");
+    if (core || l2)
+        bench_log("gemm: OPENBLAS_CORETYPE=%s OPENBLAS_L2_SIZE=%s are set and may make OpenBLAS "
+                  "slower than it is; run with env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE for "
+                  "the strongest baseline",
+                  core ? core : "(unset)", l2 ? l2 : "(unset)");
 }
 
 static void set_peak(bench_env *e, double gflops) {
@@ -371,11 +455,12 @@ int bench_gemm(bench_env *e) {
     const bench_settings *s = e->s;
     clvit_status st = CLVIT_SUCCESS;
     const int failures0 = e->failures;
+    blas_setup(e);
     for (int i = 0; i < s->ngemm_sizes && st == CLVIT_SUCCESS; i++) {
         size_t n = (size_t)s->gemm_sizes[i];
         bench_log("gemm: square SGEMM %zu", n);
         gemm_shape g = {"sgemm_square", 0, 0, n, n, n, 1, 1.0f};
-        double r = gemm_measure(e, &g, "sgemm_square", "", 0, &st);
+        double r = gemm_measure(e, &g, "sgemm_square", "", 0, 1, &st);
         if (!isnan(r)) set_peak(e, r);
     }
     const double peak = e->res->devs[e->dev].peak_gflops;
@@ -393,7 +478,7 @@ int bench_gemm(bench_env *e) {
         bench_log("gemm: %d GEMM shapes of %s at batch %d", ns, s->models[mi], s->gemm_batch);
         for (int k = 0; k < ns && st == CLVIT_SUCCESS; k++) {
             int before = e->res->nrows;
-            gemm_measure(e, &shapes[k], shapes[k].label, s->models[mi], s->gemm_batch, &st);
+            gemm_measure(e, &shapes[k], shapes[k].label, s->models[mi], s->gemm_batch, 1, &st);
             if (e->res->nrows > before && !isnan(peak))
                 e->res->rows[before].frac_peak = e->res->rows[before].st.median / peak;
         }
@@ -409,7 +494,7 @@ double bench_peak_gflops(bench_env *e) {
     bench_log("gemm: square SGEMM %zu (for the peak the profile is compared with)", n);
     gemm_shape g = {"sgemm_square", 0, 0, n, n, n, 1, 1.0f};
     clvit_status st;
-    double r = gemm_measure(e, &g, "sgemm_square", "", 0, &st);
+    double r = gemm_measure(e, &g, "sgemm_square", "", 0, 0, &st);
     if (st != CLVIT_SUCCESS) bench_log_status("gemm", st);
     if (!isnan(r)) set_peak(e, r);
     return d->peak_gflops;

@@ -66,7 +66,8 @@ bench_row *bench_add_row(bench_results *r, const char *section, const char *name
     snprintf(row->unit, sizeof row->unit, "%s", unit);
     row->higher_is_better = higher_is_better;
     bench_stats_from(&row->st, NULL, 0);
-    row->gflops = row->frac_peak = row->share_pct = NAN;
+    bench_stats_from(&row->blas, NULL, 0);
+    row->gflops = row->frac_peak = row->share_pct = row->blas_ratio = NAN;
     return row;
 }
 
@@ -103,6 +104,34 @@ clvit_status bench_time(const bench_settings *s, bench_fn fn, void *arg, int ite
         double t0 = bench_now();
         CLVIT_CHECK(fn(arg));
         samples[(*n)++] = (bench_now() - t0) / iters;
+    }
+    return CLVIT_SUCCESS;
+}
+
+clvit_status bench_time_pair(const bench_settings *s, bench_fn fn_a, void *arg_a, int iters_a,
+                             double *samples_a, bench_fn fn_b, void *arg_b, int iters_b,
+                             double *samples_b, int *n) {
+    *n = 0;
+    if (iters_a < 1) iters_a = 1;
+    if (iters_b < 1) iters_b = 1;
+    for (int w = 0; w < s->warmup; w++) {
+        CLVIT_CHECK(fn_a(arg_a));
+        CLVIT_CHECK(fn_b(arg_b));
+    }
+    const double start = bench_now();
+    for (int r = 0; r < s->reps; r++) {
+        /* two runs per repetition: the same number of each as bench_time gets in max_time */
+        if (r >= 3 && bench_now() - start > 2.0 * s->max_time) break;
+        /* a, b, then b, a: neither always runs right after the other (thread wake-up, the
+         * other library's threads still spinning, caches) */
+        const int b_first = r % 2;
+        double t0 = bench_now(), t1, t2;
+        CLVIT_CHECK(b_first ? fn_b(arg_b) : fn_a(arg_a));
+        t1 = bench_now();
+        CLVIT_CHECK(b_first ? fn_a(arg_a) : fn_b(arg_b));
+        t2 = bench_now();
+        samples_a[*n] = (b_first ? t2 - t1 : t1 - t0) / iters_a;
+        samples_b[(*n)++] = (b_first ? t1 - t0 : t2 - t1) / iters_b;
     }
     return CLVIT_SUCCESS;
 }

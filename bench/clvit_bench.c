@@ -30,7 +30,9 @@ static const struct {
     const char *help;
 } bench_sections[] = {
     {"memory", bench_memory, "device copy bandwidth, host<->device transfers"},
-    {"gemm", bench_gemm, "CLBlast SGEMM: square sweep and the presets' GEMM shapes"},
+    {"gemm", bench_gemm,
+     "SGEMM (clvit_gemm) next to OpenBLAS cblas_sgemm: square sweep and the presets' GEMM "
+     "shapes"},
     {"startup", bench_startup, "program build and first inference, cold and warm caches"},
     {"infer", bench_infer, "inference latency and throughput per model and batch size"},
     {"train", bench_train, "training step (forward, backward, AdamW) per model and batch size"},
