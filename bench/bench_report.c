@@ -10,9 +10,13 @@
  *     "rows": [ { "section", "name", "model", "batch", "shape", "device", "unit",
  *                 "higher_is_better", "runs", "median", "min", "max", "mean", "stddev",
  *                 "spread_pct", "gflops", "frac_peak", "share_pct", "calls", "kind",
- *                 "note" } ] }
+ *                 "note", "openblas_median", "openblas_min", "openblas_max",
+ *                 "openblas_mean", "openblas_stddev", "openblas_spread_pct",
+ *                 "openblas_runs", "openblas_ratio" } ] }
  * Every row holds every field; a quantity that does not apply is null. "device" indexes
- * "devices".
+ * "devices". The openblas_* fields (gemm rows: OpenBLAS cblas_sgemm on the same shape, and
+ * clvit's median / OpenBLAS's) were added later, as were the devices' "openblas_threads",
+ * "openblas_corename" and "openblas_config"; a file without them reads as "not measured".
  */
 #include "bench.h"
 
@@ -30,7 +34,9 @@ static const char *section_order[] = {"memory", "gemm",    "startup", "infer",
 
 static const char *section_title(const char *s) {
     if (!strcmp(s, "memory")) return "memory: bandwidth and host<->device transfers";
-    if (!strcmp(s, "gemm")) return "gemm: CLBlast SGEMM, square sweep and the presets' shapes";
+    if (!strcmp(s, "gemm"))
+        return "gemm: SGEMM, clvit_gemm next to OpenBLAS cblas_sgemm (same shapes and matrices), "
+               "square sweep and the presets' shapes";
     if (!strcmp(s, "startup"))
         return "startup: program builds and first inference, fresh processes (not in any "
                "throughput)";
@@ -68,7 +74,8 @@ static void pct_cell(char *buf, size_t size, double v) {
 
 /* Builds and prints the table of one section. Columns whose every cell is empty or "-" are
  * left out, so each section shows only what it measures. */
-#define COLS 15
+#define COLS 19
+#define NOTE_COL (COLS - 1)
 static void print_section(const bench_results *r, const char *section, FILE *f, bench_format fmt) {
     int n = 0;
     for (int i = 0; i < r->nrows; i++)
@@ -106,9 +113,12 @@ static void print_section(const bench_results *r, const char *section, FILE *f, 
         for (int d = 0; d < r->ndev && 5 + d < ncols; d++)
             snprintf(heads[5 + d], sizeof heads[5 + d], "[%d] median ±spread", d);
     } else {
-        const char *h[] = {"median",  "min",     "max",   "spread", "runs",
-                           "GFLOP/s", "of peak", "share", "calls",  "note"};
-        for (int c = 0; c < 10; c++)
+        const char *h[] = {"median",       "min",          "max",
+                           "spread",       "runs",         "OpenBLAS median",
+                           "OpenBLAS min", "OpenBLAS max", "clvit/OpenBLAS",
+                           "GFLOP/s",      "of peak",      "share",
+                           "calls",        "note"};
+        for (int c = 0; c < COLS - 5; c++)
             snprintf(heads[5 + c], sizeof heads[5 + c], "%s", h[c]);
     }
     for (int k = 0; k < nk; k++) {
@@ -127,10 +137,12 @@ static void print_section(const bench_results *r, const char *section, FILE *f, 
                 if (o->device < 0 || o->device >= r->ndev || 5 + o->device >= ncols) continue;
                 row_key(o, other, sizeof other);
                 if (strcmp(key, other)) continue;
-                char m[24], sp[16];
+                char m[24], sp[16], vs[32] = "";
                 num_cell(m, sizeof m, o->st.median);
                 pct_cell(sp, sizeof sp, o->st.spread_pct);
-                snprintf(cell[5 + o->device], 64, "%s ±%s", m, sp);
+                if (!isnan(o->blas_ratio))
+                    snprintf(vs, sizeof vs, " (%.2fx OpenBLAS)", o->blas_ratio);
+                snprintf(cell[5 + o->device], 64, "%s ±%s%s", m, sp, vs);
             }
         } else {
             num_cell(cell[5], 64, row->st.median);
@@ -138,11 +150,17 @@ static void print_section(const bench_results *r, const char *section, FILE *f, 
             num_cell(cell[7], 64, row->st.max);
             pct_cell(cell[8], 64, row->st.spread_pct);
             snprintf(cell[9], 64, "%d", row->st.n);
-            num_cell(cell[10], 64, row->gflops);
-            pct_cell(cell[11], 64, 100.0 * row->frac_peak);
-            pct_cell(cell[12], 64, row->share_pct);
-            if (row->calls) snprintf(cell[13], 64, "%d", row->calls);
-            snprintf(cell[14], 64, "%.63s", row->note);
+            if (row->blas.n) {
+                num_cell(cell[10], 64, row->blas.median);
+                num_cell(cell[11], 64, row->blas.min);
+                num_cell(cell[12], 64, row->blas.max);
+                if (!isnan(row->blas_ratio)) snprintf(cell[13], 64, "%.2f", row->blas_ratio);
+            }
+            num_cell(cell[14], 64, row->gflops);
+            pct_cell(cell[15], 64, 100.0 * row->frac_peak);
+            pct_cell(cell[16], 64, row->share_pct);
+            if (row->calls) snprintf(cell[17], 64, "%d", row->calls);
+            snprintf(cell[NOTE_COL], 64, "%.63s", row->note);
         }
     }
     int keep[TBL_MAX_COLS], nkeep = 0;
@@ -158,7 +176,7 @@ static void print_section(const bench_results *r, const char *section, FILE *f, 
     tbl_init(&t, section_title(section), nkeep);
     for (int i = 0; i < nkeep; i++) {
         const int c = keep[i];
-        tbl_head(&t, i, heads[c], c == 2 || (c >= 5 && c != 14));
+        tbl_head(&t, i, heads[c], c == 2 || (c >= 5 && (side_by_side || c != NOTE_COL)));
     }
     for (int k = 0; k < nk; k++) {
         const char *v[TBL_MAX_COLS] = {0};
@@ -166,12 +184,71 @@ static void print_section(const bench_results *r, const char *section, FILE *f, 
             v[i] = cells[(size_t)k * (size_t)ncols + (size_t)keep[i]];
         /* tbl_row takes exactly ncols strings; pass the maximum, extra ones are ignored */
         tbl_row(&t, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12],
-                v[13], v[14], v[15], v[16], v[17], v[18], v[19], v[20], v[21], v[22], v[23]);
+                v[13], v[14], v[15], v[16], v[17], v[18], v[19], v[20], v[21], v[22], v[23], v[24],
+                v[25], v[26], v[27], v[28], v[29], v[30], v[31]);
     }
     tbl_print(&t, f, fmt);
     tbl_free(&t);
     free(cells);
     free(first);
+}
+
+/* After the gemm table: clvit/OpenBLAS over each group of rows (the square sweep, each
+ * model's shapes) per device: the geometric mean and the lowest ratio. Says so when no row
+ * has an OpenBLAS figure. */
+static void print_blas_summary(const bench_results *r, FILE *f, bench_format fmt) {
+    int ngemm = 0, nblas = 0;
+    for (int i = 0; i < r->nrows; i++) {
+        const bench_row *w = &r->rows[i];
+        if (strcmp(w->section, "gemm")) continue;
+        ngemm++;
+        nblas += !isnan(w->blas_ratio);
+    }
+    if (ngemm == 0) return;
+    const char *bullet = fmt == FMT_MD ? "- " : "  ";
+    fputc('\n', f);
+    if (nblas == 0) {
+        fprintf(f, "%sno OpenBLAS baseline in these results%s\n", bullet,
+                bench_blas_available() ? ""
+                                       : " (this clvit-bench was built without OpenBLAS: install "
+                                         "libopenblas-dev and reconfigure)");
+        return;
+    }
+    fprintf(f, "%sclvit/OpenBLAS (ratio of the median GFLOP/s; > 1: clvit is faster):\n", bullet);
+    for (int d = 0; d < r->ndev; d++) {
+        for (int i = 0; i < r->nrows; i++) {
+            const bench_row *w = &r->rows[i];
+            if (w->device != d || strcmp(w->section, "gemm") || isnan(w->blas_ratio)) continue;
+            int first = 1;
+            for (int j = 0; j < i && first; j++) {
+                const bench_row *o = &r->rows[j];
+                first = !(o->device == d && !strcmp(o->section, "gemm") && !isnan(o->blas_ratio) &&
+                          !strcmp(o->model, w->model) && o->batch == w->batch);
+            }
+            if (!first) continue;
+            double logsum = 0.0;
+            int n = 0;
+            const bench_row *lo = w;
+            for (int j = i; j < r->nrows; j++) {
+                const bench_row *o = &r->rows[j];
+                if (o->device != d || strcmp(o->section, "gemm") || isnan(o->blas_ratio) ||
+                    strcmp(o->model, w->model) || o->batch != w->batch)
+                    continue;
+                logsum += log(o->blas_ratio);
+                n++;
+                if (o->blas_ratio < lo->blas_ratio) lo = o;
+            }
+            char group[96], dev[16] = "";
+            if (w->model[0])
+                snprintf(group, sizeof group, "%s at batch %d", w->model, w->batch);
+            else
+                snprintf(group, sizeof group, "%s", w->name);
+            if (r->ndev > 1) snprintf(dev, sizeof dev, "[%d] ", d);
+            fprintf(f, "%s  %s%s: geomean %.2f over %d shape%s, lowest %.2f (%s %s)\n",
+                    fmt == FMT_MD ? "  " : "", dev, group, exp(logsum / n), n, n == 1 ? "" : "s",
+                    lo->blas_ratio, lo->name, lo->shape);
+        }
+    }
 }
 
 void bench_print_results(const bench_results *r, FILE *f, bench_format fmt) {
@@ -184,9 +261,14 @@ void bench_print_results(const bench_results *r, FILE *f, bench_format fmt) {
                 fmt == FMT_MD ? "- " : "  ", d, dv->info.name, dv->type, dv->info.platform_name,
                 dv->info.driver_version, peak, dv->gemm_tuning[0] ? ", GEMM parameters: " : "",
                 dv->gemm_tuning);
+        if (dv->blas_threads > 0)
+            fprintf(f, "      OpenBLAS baseline: core %s, %d threads (%s)\n", dv->blas_core,
+                    dv->blas_threads, dv->blas_config);
     }
-    for (int s = 0; s < NUM_SECTIONS; s++)
+    for (int s = 0; s < NUM_SECTIONS; s++) {
         print_section(r, section_order[s], f, fmt);
+        if (!strcmp(section_order[s], "gemm")) print_blas_summary(r, f, fmt);
+    }
     /* sections this file does not know, e.g. from a newer writer */
     for (int i = 0; i < r->nrows; i++) {
         int known = 0, earlier = 0;
@@ -232,31 +314,60 @@ void bench_print_inventory(const clvit_device_info *inv, int n, FILE *f, bench_f
 
 void bench_write_csv(const bench_results *r, FILE *f) {
     bench_table t;
-    tbl_init(&t, NULL, 21);
-    const char *h[] = {"device", "device_name", "section", "name",   "model",     "batch",
-                       "shape",  "unit",        "median",  "min",    "max",       "mean",
-                       "stddev", "spread_pct",  "runs",    "gflops", "frac_peak", "share_pct",
-                       "calls",  "kind",        "note"};
-    for (int c = 0; c < 21; c++)
+    /* the OpenBLAS columns come last, so that readers of the older 21 columns still work */
+    tbl_init(&t, NULL, 27);
+    const char *h[] = {"device",
+                       "device_name",
+                       "section",
+                       "name",
+                       "model",
+                       "batch",
+                       "shape",
+                       "unit",
+                       "median",
+                       "min",
+                       "max",
+                       "mean",
+                       "stddev",
+                       "spread_pct",
+                       "runs",
+                       "gflops",
+                       "frac_peak",
+                       "share_pct",
+                       "calls",
+                       "kind",
+                       "note",
+                       "openblas_median",
+                       "openblas_min",
+                       "openblas_max",
+                       "openblas_spread_pct",
+                       "openblas_runs",
+                       "openblas_ratio"};
+    for (int c = 0; c < 27; c++)
         tbl_head(&t, c, h[c], 0);
     for (int i = 0; i < r->nrows; i++) {
         const bench_row *w = &r->rows[i];
-        char v[13][40];
-        snprintf(v[0], 40, "%d", w->device);
-        snprintf(v[1], 40, "%d", w->batch);
-        const double nums[] = {w->st.median,     w->st.min, w->st.max,    w->st.mean,  w->st.stddev,
-                               w->st.spread_pct, w->gflops, w->frac_peak, w->share_pct};
-        for (int k = 0; k < 9; k++) {
+        /* numbers in column order from "median"; NAN prints as an empty cell */
+        const double nums[] = {w->st.median,       w->st.min,        w->st.max,   w->st.mean,
+                               w->st.stddev,       w->st.spread_pct, w->gflops,   w->frac_peak,
+                               w->share_pct,       w->blas.median,   w->blas.min, w->blas.max,
+                               w->blas.spread_pct, w->blas_ratio};
+        char v[14][40], dev[16], batch[16], runs[16], calls[16], blas_runs[16] = "";
+        for (int k = 0; k < 14; k++) {
             if (isnan(nums[k]))
-                v[2 + k][0] = '\0';
+                v[k][0] = '\0';
             else
-                snprintf(v[2 + k], 40, "%.6g", nums[k]);
+                snprintf(v[k], 40, "%.6g", nums[k]);
         }
-        snprintf(v[11], 40, "%d", w->st.n);
-        snprintf(v[12], 40, "%d", w->calls);
+        snprintf(dev, sizeof dev, "%d", w->device);
+        snprintf(batch, sizeof batch, "%d", w->batch);
+        snprintf(runs, sizeof runs, "%d", w->st.n);
+        snprintf(calls, sizeof calls, "%d", w->calls);
+        if (w->blas.n) snprintf(blas_runs, sizeof blas_runs, "%d", w->blas.n);
         const char *dn = w->device >= 0 && w->device < r->ndev ? r->devs[w->device].info.name : "";
-        tbl_row(&t, v[0], dn, w->section, w->name, w->model, v[1], w->shape, w->unit, v[2], v[3],
-                v[4], v[5], v[6], v[7], v[11], v[8], v[9], v[10], v[12], w->kind, w->note);
+        tbl_row(&t, dev, dn, w->section, w->name, w->model, batch, w->shape, w->unit, v[0], v[1],
+                v[2], v[3], v[4], v[5], runs, v[6], v[7], v[8], calls, w->kind, w->note, v[9],
+                v[10], v[11], v[12], blas_runs, v[13]);
     }
     tbl_print(&t, f, FMT_CSV);
     tbl_free(&t);
@@ -377,6 +488,17 @@ int bench_write_json(const bench_results *r, const bench_settings *s,
         cJSON_AddStringToObject(d, "tool", r->devs[i].tool);
         add_num(d, "peak_gflops", r->devs[i].peak_gflops);
         cJSON_AddStringToObject(d, "gemm_tuning", r->devs[i].gemm_tuning);
+        /* the OpenBLAS baseline of the gemm section; null when there was none */
+        const bench_device *bd = &r->devs[i];
+        if (bd->blas_threads > 0) {
+            cJSON_AddNumberToObject(d, "openblas_threads", bd->blas_threads);
+            cJSON_AddStringToObject(d, "openblas_corename", bd->blas_core);
+            cJSON_AddStringToObject(d, "openblas_config", bd->blas_config);
+        } else {
+            cJSON_AddNullToObject(d, "openblas_threads");
+            cJSON_AddNullToObject(d, "openblas_corename");
+            cJSON_AddNullToObject(d, "openblas_config");
+        }
         cJSON_AddItemToArray(devs, d);
     }
     cJSON *rows = cJSON_AddArrayToObject(root, "rows");
@@ -404,6 +526,16 @@ int bench_write_json(const bench_results *r, const bench_settings *s,
         cJSON_AddNumberToObject(o, "calls", w->calls);
         cJSON_AddStringToObject(o, "kind", w->kind);
         cJSON_AddStringToObject(o, "note", w->note);
+        /* gemm rows: OpenBLAS on the same shape, and clvit's median over OpenBLAS's */
+        const int nb = w->blas.n;
+        add_num(o, "openblas_median", nb ? w->blas.median : NAN);
+        add_num(o, "openblas_min", nb ? w->blas.min : NAN);
+        add_num(o, "openblas_max", nb ? w->blas.max : NAN);
+        add_num(o, "openblas_mean", nb ? w->blas.mean : NAN);
+        add_num(o, "openblas_stddev", nb ? w->blas.stddev : NAN);
+        add_num(o, "openblas_spread_pct", nb ? w->blas.spread_pct : NAN);
+        add_num(o, "openblas_runs", nb ? nb : NAN);
+        add_num(o, "openblas_ratio", nb ? w->blas_ratio : NAN);
         cJSON_AddItemToArray(rows, o);
     }
     char *text = cJSON_Print(root);
@@ -486,6 +618,10 @@ int bench_read_json(const char *path, bench_results *r) {
         bd->info.compute_units = isnan(cu) ? 0 : (unsigned)cu;
         bd->peak_gflops = jnum(d, "peak_gflops");
         COPY(bd->gemm_tuning, jstr(d, "gemm_tuning"));
+        double bt = jnum(d, "openblas_threads");
+        bd->blas_threads = isnan(bt) ? 0 : (int)bt;
+        COPY(bd->blas_core, jstr(d, "openblas_corename"));
+        COPY(bd->blas_config, jstr(d, "openblas_config"));
     }
     cJSON_ArrayForEach(d, rows) {
         const double dev = jnum(d, "device"), batch = jnum(d, "batch");
@@ -509,6 +645,17 @@ int bench_read_json(const char *path, bench_results *r) {
         w->calls = isnan(calls) ? 0 : (int)calls;
         COPY(w->kind, jstr(d, "kind"));
         COPY(w->note, jstr(d, "note"));
+        double bn = jnum(d, "openblas_runs");
+        if (!isnan(bn) && bn > 0) {
+            w->blas.n = (int)bn;
+            w->blas.median = jnum(d, "openblas_median");
+            w->blas.min = jnum(d, "openblas_min");
+            w->blas.max = jnum(d, "openblas_max");
+            w->blas.mean = jnum(d, "openblas_mean");
+            w->blas.stddev = jnum(d, "openblas_stddev");
+            w->blas.spread_pct = jnum(d, "openblas_spread_pct");
+            w->blas_ratio = jnum(d, "openblas_ratio");
+        }
     }
     cJSON_Delete(root);
     return 0;
@@ -539,13 +686,29 @@ int bench_compare(const char *path_a, const char *path_b, FILE *f, bench_format 
             fprintf(f, "%s   [%d] %s, %s, driver %s\n", fmt == FMT_MD ? "  " : "", d,
                     r->devs[d].info.name, r->devs[d].tool, r->devs[d].info.driver_version);
     }
+    /* gemm rows that carry an OpenBLAS baseline also show clvit/OpenBLAS in each file: a
+     * speedup of B over A that OpenBLAS does not share is clvit's, not the machine's load */
+    int has_blas = 0;
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < files[k]->nrows; i++)
+            has_blas |= !isnan(files[k]->rows[i].blas_ratio);
+    const int ncols = has_blas ? 12 : 10;
     bench_table t;
-    tbl_init(&t, "speedup of B over A (rates: B/A, times: A/B; > 1 means B is faster)", 10);
-    const char *h[] = {
-        "section",          "test",    "model", "batch", "shape", "unit", "A median ±spread",
-        "B median ±spread", "speedup", "dev"};
-    for (int c = 0; c < 10; c++)
-        tbl_head(&t, c, h[c], c == 3 || (c >= 6 && c <= 8));
+    tbl_init(&t, "speedup of B over A (rates: B/A, times: A/B; > 1 means B is faster)", ncols);
+    const char *h[] = {"section",
+                       "test",
+                       "model",
+                       "batch",
+                       "shape",
+                       "unit",
+                       "A median ±spread",
+                       "B median ±spread",
+                       "speedup",
+                       has_blas ? "A clvit/OpenBLAS" : "dev",
+                       "B clvit/OpenBLAS",
+                       "dev"};
+    for (int c = 0; c < ncols; c++)
+        tbl_head(&t, c, h[c], c == 3 || (c >= 6 && c < ncols - 1));
     int matched = 0, only_a = 0;
     char *used = calloc((size_t)(b.nrows ? b.nrows : 1), 1);
     for (int i = 0; i < a.nrows; i++) {
@@ -580,8 +743,15 @@ int bench_compare(const char *path_a, const char *path_b, FILE *f, bench_format 
             snprintf(ratio, sizeof ratio, "%.2f", q);
         if (ra->batch) snprintf(batch, sizeof batch, "%d", ra->batch);
         snprintf(dev, sizeof dev, "%d/%d", ra->device, rb->device);
-        tbl_row(&t, ra->section, ra->name, ra->model, batch, ra->shape, ra->unit, ca, cb, ratio,
-                dev);
+        char va[16] = "", vb[16] = "";
+        if (!isnan(ra->blas_ratio)) snprintf(va, sizeof va, "%.2f", ra->blas_ratio);
+        if (!isnan(rb->blas_ratio)) snprintf(vb, sizeof vb, "%.2f", rb->blas_ratio);
+        if (has_blas)
+            tbl_row(&t, ra->section, ra->name, ra->model, batch, ra->shape, ra->unit, ca, cb, ratio,
+                    va, vb, dev);
+        else
+            tbl_row(&t, ra->section, ra->name, ra->model, batch, ra->shape, ra->unit, ca, cb, ratio,
+                    dev);
     }
     int only_b = b.nrows - matched;
     free(used);
