@@ -3,8 +3,9 @@
 # a --quick run writes JSON that parses and holds every field; --compare of the file with
 # itself gives ratios of 1.00; --plot writes an SVG (from the run and from the file); CSV and
 # Markdown come out of a real run and of the saved file; bad options exit 2 with a message;
-# the PyTorch baseline writes the same schema (when torch is installed; else it must say so
-# and exit 1).
+# the gemm section puts OpenBLAS next to clvit on every row when clvit-bench links OpenBLAS
+# (and says there is no baseline when it does not); the PyTorch baseline writes the same
+# schema (when torch is installed; else it must say so and exit 1).
 #
 # Usage (CMake runs it): bash tests/cli_bench.sh path/to/clvit SOURCE_DIR
 # The bench binary is built next to clvit, as clvit-bench.
@@ -89,7 +90,9 @@ for d in doc["inventory"] + doc["devices"]:
 need(doc["devices"][0].get("peak_gflops", 0) > 0, "no SGEMM peak")
 rowfields = ("section", "name", "model", "batch", "shape", "device", "unit", "higher_is_better",
              "runs", "median", "min", "max", "mean", "stddev", "spread_pct", "gflops",
-             "frac_peak", "share_pct", "calls", "kind", "note")
+             "frac_peak", "share_pct", "calls", "kind", "note", "openblas_median",
+             "openblas_min", "openblas_max", "openblas_mean", "openblas_stddev",
+             "openblas_spread_pct", "openblas_runs", "openblas_ratio")
 rows = doc["rows"]
 for r in rows:
     for k in rowfields:
@@ -223,6 +226,78 @@ if grep -q '^| sgemm_square' "$tmp/d.md" && grep -q -- '| ---' "$tmp/d.md" &&
 else
     fail "Markdown tables"
     head -30 "$tmp/d.md" "$tmp/a.md"
+fi
+
+# ---------------------------------------------------------------- OpenBLAS next to clvit
+# Whether clvit-bench should have OpenBLAS is decided here, not by asking the bench: the
+# binary links libopenblas, or pkg-config finds it and the build did not turn it off.
+BUILD_DIR=$(dirname "$BENCH")
+want_blas=0
+if ldd "$BENCH" 2>/dev/null | grep -q libopenblas; then
+    want_blas=1
+elif pkg-config --exists openblas 2>/dev/null &&
+    ! grep -q '^CLVIT_BENCH_OPENBLAS:BOOL=OFF' "$BUILD_DIR/CMakeCache.txt" 2>/dev/null; then
+    want_blas=1
+fi
+expect 0 "--quick --sections gemm --gemm-sizes 64 (OpenBLAS expected: $want_blas)" -- \
+    "$BENCH" --quick --sections gemm --gemm-sizes 64 --output "$tmp/blas.json"
+cp "$tmp/out" "$tmp/blas_table.txt"
+cp "$tmp/err" "$tmp/blas_err.txt"
+expect 0 "those results as CSV" -- "$BENCH" --format csv "$tmp/blas.json"
+cp "$tmp/out" "$tmp/blas.csv"
+expect 0 "those results as Markdown" -- "$BENCH" --format md "$tmp/blas.json"
+cp "$tmp/out" "$tmp/blas.md"
+expect 0 "--compare of those results with themselves" -- "$BENCH" --compare "$tmp/blas.json" \
+    "$tmp/blas.json"
+cp "$tmp/out" "$tmp/blas_compare.txt"
+if "$PY" - "$want_blas" "$tmp/blas.json" "$tmp/blas_table.txt" "$tmp/blas_err.txt" \
+    "$tmp/blas.csv" "$tmp/blas.md" "$tmp/blas_compare.txt" >"$tmp/check.txt" 2>&1 <<'EOF'
+import csv, json, math, sys
+want = sys.argv[1] == "1"
+doc = json.load(open(sys.argv[2]))
+table, err, md, cmp = (open(p).read() for p in (sys.argv[3], sys.argv[4], sys.argv[6], sys.argv[7]))
+csv_rows = list(csv.DictReader(open(sys.argv[5])))
+gemm = [r for r in doc["rows"] if r["section"] == "gemm"]
+assert len(gemm) >= 9, f"{len(gemm)} gemm rows"
+dev = doc["devices"][0]
+if not want:
+    assert "no OpenBLAS baseline" in table and "built without OpenBLAS" in err, "no word of it"
+    assert all(r["openblas_median"] is None for r in gemm), "OpenBLAS figures without OpenBLAS"
+    assert dev["openblas_threads"] is None, dev["openblas_threads"]
+    print("built without OpenBLAS, and says so")
+    sys.exit(0)
+for r in gemm:
+    what = f"{r['name']} {r['shape']}"
+    assert r["openblas_runs"] == r["runs"] >= 3, f"{what}: runs {r['openblas_runs']} / {r['runs']}"
+    assert 0 < r["openblas_min"] <= r["openblas_median"] <= r["openblas_max"], f"{what}: min/median/max"
+    q = r["median"] / r["openblas_median"]
+    assert math.isclose(r["openblas_ratio"], q, rel_tol=1e-9), f"{what}: ratio {r['openblas_ratio']} != {q}"
+threads = dev["openblas_threads"]
+want_threads = dev["compute_units"] if dev["type"] == "CPU" else doc["host"]["cpus"]
+assert threads == want_threads, f"OpenBLAS threads {threads}, expected {want_threads}"
+assert dev["openblas_corename"] and dev["openblas_config"].startswith("OpenBLAS"), dev
+assert f"core {dev['openblas_corename']}, {threads} threads" in table, "no OpenBLAS line in the table"
+assert f"{threads} threads" in err and f"core {dev['openblas_corename']}" in err, "not on stderr"
+head = [l for l in table.splitlines() if l.startswith("test ")]
+assert head and "OpenBLAS median" in head[0] and "clvit/OpenBLAS" in head[0], "table columns"
+sq = [l for l in table.splitlines() if l.startswith("sgemm_square ")]
+want_ratio = "%.2f" % gemm[0]["openblas_ratio"]
+assert sq and want_ratio in sq[0].split(), f"square row without its ratio {want_ratio}: {sq}"
+assert "clvit/OpenBLAS (ratio" in table and "geomean" in table, "no summary"
+g = [r for r in csv_rows if r["section"] == "gemm"]
+assert len(g) == len(gemm) and all(float(r["openblas_ratio"]) > 0 for r in g), "CSV"
+assert "| clvit/OpenBLAS |" in md, "Markdown"
+assert "A clvit/OpenBLAS" in cmp and "B clvit/OpenBLAS" in cmp, "compare"
+print(f"{len(gemm)} rows with OpenBLAS, core {dev['openblas_corename']}, {threads} threads, "
+      f"clvit/OpenBLAS {min(r['openblas_ratio'] for r in gemm):.2f}.."
+      f"{max(r['openblas_ratio'] for r in gemm):.2f}")
+EOF
+then
+    pass "OpenBLAS in the gemm section ($(cat "$tmp/check.txt"))"
+else
+    fail "OpenBLAS in the gemm section"
+    sed 's/^/    | /' "$tmp/check.txt"
+    head -30 "$tmp/blas_table.txt"
 fi
 
 # ---------------------------------------------------------------- usage errors
