@@ -1,110 +1,453 @@
 /*
- * attention.cl - the non-GEMM parts of multi-head self-attention.
+ * attention.cl - fused multi-head self-attention, forward and backward, reading q, k, v
+ * straight from the qkv Linear's output and writing the heads merged.
  *
- *   qkv   (B, N, 3, H, hd)   output of the qkv Linear (3*D = 3*H*hd columns), bias not added
- *   qkvh  (3, B, H, N, hd)   q, k, v split per head, contiguous for strided-batched GEMMs
- *   att   (B, H, N, N)       scores, softmax taken in place along the last dimension
- *   y     (B, H, N, hd)      att @ v
- *   out   (B, N, H*hd)       heads merged back
+ *   qkv   (B, N, 3, H, HD)  output of the qkv Linear, row stride 3*D (D = H*HD), bias not
+ *                           added; the bias p[bias_off + (3, H, HD)] is added here
+ *   att   (B, H, N, N)      softmax probabilities P (undropped), saved for the backward
+ *   out   (B, N, H, HD)     y = dropout(P) v, heads merged: the proj Linear's input
+ *   dout  (B, N, H, HD)     gradient of out
+ *   datt  (B, H, N, N)      backward scratch: dS, the gradient of the scores
+ *   dqkv  (B, N, 3, H, HD)  gradient of the qkv Linear's output (as qkv)
  *
- * Backward (same layouts, d-prefixed): split_heads is the inverse of merge_heads,
- * softmax_backward turns datt = dP into dS = P * (dP - sum_j dP * P) in place, and
- * qkv_merge is the inverse permutation of qkv_split (the bias gradient is a column sum of
- * its output, done in lib/reduce.c).
+ * Every kernel runs over a 2-D range (query or key rows rounded up to the work-group size,
+ * B*H): a work-group holds consecutive rows of one (image, head), so the rows of k and v it
+ * reads are the same for all its work-items. One work-item owns one row and keeps its q, dy
+ * and accumulators (HD floats each) in private memory; HD is a build option. Keys (or query
+ * rows, in attention_backward_kv) go in chunks of 16 whose scores, exp, dropout mask and
+ * sums are float16 operations.
+ *
+ * Forward, per query row i (s_ij = scale q_i . k_j): an online softmax over the chunks
+ * (running max m and sum l, the accumulator rescaled when m grows), so no row of scores is
+ * stored unless att is: y_i = sum_j keep_ij exp(s_ij - m) v_j / l, att_ij = exp(s_ij - m) / l.
+ * The k bias adds q_i . b_k to every score of the row and the v bias b_v * sum_j P_ij keep_ij
+ * to y_i, so both are added once per row instead of once per key.
+ *
+ * Backward, with Pd = P * keep (keep: the dropout mask over the flat (B, H, N, N) index, 0 or
+ * 1/(1-p), regenerated from the hash of cl/dropout.cl), dy = dout for one head:
+ *   attention_backward_q, per query row i:  dP_ij = keep_ij dy_i . v_j,
+ *       dS_ij = P_ij (dP_ij - sum_j P_ij dP_ij) into datt,  dq_i = scale sum_j dS_ij k_j
+ *   attention_backward_kv, per key row j:   dk_j = scale sum_i dS_ij q_i,
+ *       dv_j = sum_i Pd_ij dy_i
+ * Each output element is written by one work-item, in a fixed order: deterministic. The
+ * biases again enter once per row: dy_i . b_v in dP, b_k sum_j dS_ij in dq_i, b_q sum_i dS_ij
+ * in dk_j.
+ *
+ * Two forward variants: attention_forward_rows reads k and v rows from global memory, the
+ * dot products vectorised along HD (best on CPUs: PoCL runs a work-group's work-items one
+ * after the other and the rows stay in cache); attention_forward_tiled stages each chunk of
+ * k (transposed) and v in local memory and vectorises the scores along the keys (GPUs).
  */
-#ifndef WGS
-#define WGS 64
+#ifndef HD
+#define HD 64
 #endif
 
-/* Adds the qkv bias (when has_bias) while permuting. A 3-D range (hd, 3*H, B*N): the
- * element within the head is the fastest index, so no division per element. */
-__kernel void qkv_split(__global float *qkvh, uint qkvh_off, __global const float *qkv,
-                        uint qkv_off, __global const float *p, uint bias_off, int has_bias, int B,
-                        int N, int H, int hd) {
-    const int e = get_global_id(0), wh = get_global_id(1), row = get_global_id(2);
-    const int which = wh / H, h = wh % H, n = row % N, b = row / N;
-    const int c = wh * hd + e; /* column in (3, H, hd) */
-    float v = qkv[qkv_off + (size_t)row * 3 * H * hd + c];
-    if (has_bias) v += p[bias_off + c];
-    qkvh[qkvh_off + ((((size_t)which * B + b) * H + h) * N + n) * hd + e] = v;
+/* Horizontal sum and max of a float16 through a private array and float8 halves: swizzling a
+ * float16 into narrower vectors makes Oclgrind 21.10's --uninitialized check report false
+ * errors, and adding extracted lanes crashes it (hence dot() for the last step); on PoCL this
+ * costs a few percent over swizzles. */
+inline float hsum16(float16 v) {
+    float t[16];
+    vstore16(v, 0, t);
+    const float8 a = vload8(0, t) + vload8(1, t);
+    return dot(a.lo + a.hi, (float4)1.0f);
 }
 
-/* Row-wise softmax in place: one work-group per row of length N. */
-__kernel __attribute__((reqd_work_group_size(WGS, 1, 1)))
-void softmax_forward(__global float *att, uint att_off, int N) {
-    __local float scratch[WGS];
-    const int lid = get_local_id(0);
-    __global float *r = att + att_off + (size_t)get_group_id(0) * N;
-    float m = -INFINITY;
-    for (int i = lid; i < N; i += WGS) m = fmax(m, r[i]);
-    scratch[lid] = m;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (int s = WGS / 2; s > 0; s >>= 1) {
-        if (lid < s) scratch[lid] = fmax(scratch[lid], scratch[lid + s]);
+inline float hmax16(float16 v) {
+    float t[16];
+    vstore16(v, 0, t);
+    const float8 a = fmax(vload8(0, t), vload8(1, t));
+    const float4 b = fmax(a.lo, a.hi);
+    const float2 c = fmax(b.lo, b.hi);
+    return fmax(c.x, c.y);
+}
+
+/* Rows of HD floats are handled as NV vectors of VW floats, VW the widest of 16, 8, 4, 2, 1
+ * dividing HD: dot products are VW partial sums added at the end (hsum). */
+#if HD % 16 == 0
+#define VW 16
+typedef float16 vec;
+#define VLOAD vload16
+#define VSTORE vstore16
+#define hsum hsum16
+#elif HD % 8 == 0
+#define VW 8
+typedef float8 vec;
+#define VLOAD vload8
+#define VSTORE vstore8
+inline float hsum(float8 v) {
+    return dot(v.lo + v.hi, (float4)1.0f);
+}
+#elif HD % 4 == 0
+#define VW 4
+typedef float4 vec;
+#define VLOAD vload4
+#define VSTORE vstore4
+inline float hsum(float4 v) {
+    return dot(v, (float4)1.0f);
+}
+#elif HD % 2 == 0
+#define VW 2
+typedef float2 vec;
+#define VLOAD vload2
+#define VSTORE vstore2
+inline float hsum(float2 v) {
+    return dot(v, (float2)1.0f);
+}
+#else
+#define VW 1
+typedef float vec;
+#define VLOAD(i, ptr) ((ptr)[i])
+#define VSTORE(v, i, ptr) ((ptr)[i] = (v))
+inline float hsum(float v) {
+    return v;
+}
+#endif
+#define NV (HD / VW)
+
+/* uniform01 of cl/dropout.cl on 16 indices at once; it must stay the same hash: attention
+ * dropout regenerates the masks clvit_dropout_apply would draw over the flat (B, H, N, N)
+ * index with per_sample 1 (the tests compare them). */
+inline float16 uniform01_16(uint seed, uint site, uint16 i) {
+    uint16 h = i * 0x9E3779B1u ^ seed ^ (site * 0x85EBCA77u);
+    h ^= h >> 16;
+    h *= 0x7FEB352Du;
+    h ^= h >> 15;
+    h *= 0x846CA68Bu;
+    h ^= h >> 16;
+    h ^= seed >> 7;
+    h *= 0x7FEB352Du;
+    h ^= h >> 15;
+    return convert_float16(h >> 8) * (1.0f / 16777216.0f);
+}
+
+/* keep_scale of cl/dropout.cl with p_path 0: 0 or 1 / (1 - p_drop), per lane. */
+inline float16 keep16(uint seed, uint site, uint16 i, float p_drop) {
+    return select((float16)0.0f, (float16)(1.0f / (1.0f - p_drop)),
+                  isgreaterequal(uniform01_16(seed, site, i), (float16)p_drop));
+}
+
+#define LANES (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+
+/* The first n (1..16) floats at x; the other lanes 0. */
+inline float16 load16(__global const float *x, int n) {
+    if (n == 16) return vload16(0, x);
+    float t[16];
+    for (int k = 0; k < 16; k++)
+        t[k] = k < n ? x[k] : 0.0f;
+    return vload16(0, t);
+}
+
+/* The first n (1..16) lanes of v to x. */
+inline void store16(float16 v, __global float *x, int n) {
+    if (n == 16) {
+        vstore16(v, 0, x);
+        return;
+    }
+    float t[16];
+    vstore16(v, 0, t);
+    for (int k = 0; k < n; k++)
+        x[k] = t[k];
+}
+
+
+
+/* Row i of (b, h) = bh: pointers to its q, the (b, h) block's k and v at key 0, the biases,
+ * its att row and output row; drow is the dropout index of (i, key 0). */
+#define ATTENTION_POINTERS()                                                                       \
+    const int D = H * HD, bh = get_global_id(1), b = bh / H, h = bh - b * H;                       \
+    const ulong ld3 = 3 * (ulong)D;                                                                \
+    __global const float *qrow = qkv + qkv_off + ((ulong)b * N + i) * ld3 + (ulong)h * HD;         \
+    __global const float *k0 = qkv + qkv_off + (ulong)b * N * ld3 + D + (ulong)h * HD;             \
+    __global const float *v0 = k0 + D;                                                             \
+    __global const float *bq = p + bias_off + (ulong)h * HD, *bk = bq + D, *bv = bq + 2 * D;       \
+    __global float *arow = att + att_off + ((ulong)bh * N + i) * N;                                \
+    __global float *orow = out + out_off + ((ulong)b * N + i) * D + (ulong)h * HD;                 \
+    const uint drow = (uint)(((ulong)bh * N + i) * N);
+
+/* out_i = (acc + b_v ld) / l, then the saved raw scores of the row become probabilities. */
+#define ATTENTION_FINISH()                                                                         \
+    const float inv = 1.0f / l;                                                                    \
+    _Pragma("unroll")                                                                              \
+    for (int c = 0; c < NV; c++)                                                                   \
+        VSTORE((acc[c] + (has_bias ? VLOAD(c, bv) * ld : (vec)0.0f)) * inv, c, orow);              \
+    if (save) {                                                                                    \
+        int j = 0;                                                                                 \
+        for (; j + 16 <= N; j += 16)                                                               \
+            vstore16(exp(vload16(0, arow + j) - m) * inv, 0, arow + j);                            \
+        for (; j < N; j++)                                                                         \
+            arow[j] = exp(arow[j] - m) * inv;                                                      \
+    }
+
+/* One work-item per query row, k and v rows read from global memory (the work-group's rows
+ * share them through the cache), dot products vectorised along HD. Per chunk of 16 keys:
+ * the scores, then exp and the mask on a float16 and one rescale of acc. A work-item past the
+ * last row returns at once (no barriers here). */
+__kernel void attention_forward_rows(__global float *out, ulong out_off, __global float *att,
+                                     ulong att_off, int save, __global const float *qkv,
+                                     ulong qkv_off, __global const float *p, ulong bias_off,
+                                     int has_bias, float scale, int N, int H, float p_drop,
+                                     uint seed, uint site) {
+    const int i = get_global_id(0);
+    if (i >= N) return;
+    ATTENTION_POINTERS()
+    /* q = scale (q_i + b_q); qb = q . b_k is added to every score */
+    vec q[NV], acc[NV];
+    float qb = 0.0f;
+#pragma unroll
+    for (int c = 0; c < NV; c++) {
+        q[c] = scale * (VLOAD(c, qrow) + (has_bias ? VLOAD(c, bq) : (vec)0.0f));
+        acc[c] = 0.0f;
+    }
+    if (has_bias) {
+        vec t = 0.0f;
+#pragma unroll
+        for (int c = 0; c < NV; c++)
+            t = fma(q[c], VLOAD(c, bk), t);
+        qb = hsum(t);
+    }
+    const int16 lane = LANES;
+    float m = -INFINITY, l = 0.0f, ld = 0.0f;
+    for (int j0 = 0; j0 < N; j0 += 16) {
+        const int n = min(16, N - j0);
+        float sc[16];
+        for (int jj = 0; jj < n; jj++) {
+            __global const float *kj = k0 + (ulong)(j0 + jj) * ld3;
+            vec t = 0.0f;
+#pragma unroll
+            for (int c = 0; c < NV; c++)
+                t = fma(q[c], VLOAD(c, kj), t);
+            sc[jj] = qb + hsum(t);
+            if (save) arow[j0 + jj] = sc[jj];
+        }
+        for (int jj = n; jj < 16; jj++)
+            sc[jj] = -INFINITY;
+        const float16 s = vload16(0, sc);
+        const float mnew = fmax(m, hmax16(s)), corr = exp(m - mnew);
+        m = mnew;
+        float16 w = exp(s - m);
+        l = fma(l, corr, hsum16(w));
+        if (p_drop > 0.0f)
+            w *= keep16(seed, site, (uint16)(drow + j0) + convert_uint16(lane), p_drop);
+        ld = fma(ld, corr, hsum16(w));
+        vstore16(w, 0, sc);
+#pragma unroll
+        for (int c = 0; c < NV; c++)
+            acc[c] *= corr;
+        for (int jj = 0; jj < n; jj++) {
+            __global const float *vj = v0 + (ulong)(j0 + jj) * ld3;
+#pragma unroll
+            for (int c = 0; c < NV; c++)
+                acc[c] = fma((vec)sc[jj], VLOAD(c, vj), acc[c]);
+        }
+    }
+    ATTENTION_FINISH()
+}
+
+/* One work-group per (query tile, b, h), one work-item per query row. The group copies each
+ * chunk of 16 keys into local memory, k transposed (kt[e][jj], rows padded to 17 floats
+ * against bank conflicts) and v as rows, zeros past the last key. Each work-item then takes
+ * the 16 scores of its row as one float16 (a broadcast q element times a kt row per e: no
+ * horizontal sums), and exp, the mask and the running max and sums on that vector; acc gets
+ * the 16 v rows. Every work-item of a group reads the same local addresses. Work-items past
+ * the last row compute row N-1 and write nothing. Local memory: (HD * 17 + 16 * HD) floats. */
+#define KT 17
+__kernel void attention_forward_tiled(__global float *out, ulong out_off, __global float *att,
+                                      ulong att_off, int save, __global const float *qkv,
+                                      ulong qkv_off, __global const float *p, ulong bias_off,
+                                      int has_bias, float scale, int N, int H, float p_drop,
+                                      uint seed, uint site) {
+    __local float kt[HD * KT], vs[16 * HD];
+    const int row = get_global_id(0), lid = get_local_id(0), nl = get_local_size(0);
+    const int i = min(row, N - 1);
+    save = save && row < N;
+    ATTENTION_POINTERS()
+    float q[HD], qb = 0.0f;
+    vec acc[NV];
+#pragma unroll
+    for (int e = 0; e < HD; e++)
+        q[e] = scale * (qrow[e] + (has_bias ? bq[e] : 0.0f));
+    if (has_bias)
+        for (int e = 0; e < HD; e++)
+            qb = fma(q[e], bk[e], qb);
+#pragma unroll
+    for (int c = 0; c < NV; c++)
+        acc[c] = 0.0f;
+    const int16 lane = LANES;
+    float m = -INFINITY, l = 0.0f, ld = 0.0f;
+    for (int j0 = 0; j0 < N; j0 += 16) {
+        const int n = min(16, N - j0);
+        barrier(CLK_LOCAL_MEM_FENCE); /* the previous chunk is consumed */
+        for (int t = lid; t < 16 * HD; t += nl) {
+            const int jj = t / HD, e = t - jj * HD;
+            const ulong at = (ulong)(j0 + jj) * ld3 + e;
+            kt[e * KT + jj] = jj < n ? k0[at] : 0.0f;
+            vs[t] = jj < n ? v0[at] : 0.0f;
+        }
         barrier(CLK_LOCAL_MEM_FENCE);
+        float16 s = qb;
+#pragma unroll
+        for (int e = 0; e < HD; e++)
+            s = fma((float16)q[e], vload16(0, kt + e * KT), s);
+        s = select(s, (float16)(-INFINITY), lane >= n); /* keys past the last one */
+        if (save) store16(s, arow + j0, n);
+        const float mnew = fmax(m, hmax16(s)), corr = exp(m - mnew);
+        m = mnew;
+        float16 w = exp(s - m);
+        l = fma(l, corr, hsum16(w));
+        if (p_drop > 0.0f) w *= keep16(seed, site, (uint16)(drow + j0) + convert_uint16(lane), p_drop);
+        ld = fma(ld, corr, hsum16(w));
+        float wv[16];
+        vstore16(w, 0, wv);
+#pragma unroll
+        for (int c = 0; c < NV; c++)
+            acc[c] *= corr;
+        for (int jj = 0; jj < n; jj++) {
+#pragma unroll
+            for (int c = 0; c < NV; c++)
+                acc[c] = fma((vec)wv[jj], VLOAD(c, vs + jj * HD), acc[c]);
+        }
     }
-    m = scratch[0];
-    barrier(CLK_LOCAL_MEM_FENCE);
-    float sum = 0.0f;
-    for (int i = lid; i < N; i += WGS) {
-        float e = exp(r[i] - m);
-        r[i] = e;
-        sum += e;
+    if (row < N) {
+        ATTENTION_FINISH()
     }
-    scratch[lid] = sum;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (int s = WGS / 2; s > 0; s >>= 1) {
-        if (lid < s) scratch[lid] += scratch[lid + s];
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    const float inv = 1.0f / scratch[0];
-    for (int i = lid; i < N; i += WGS) r[i] *= inv;
 }
 
-/* One work-item per output element: out[b, n, h*hd + e] = y[b, h, n, e]. */
-__kernel void merge_heads(__global float *out, uint out_off, __global const float *y,
-                          uint y_off, int B, int N, int H, int hd) {
-    /* 3-D range (hd, H, B*N), as qkv_split */
-    const int e = get_global_id(0), h = get_global_id(1), row = get_global_id(2);
-    const int n = row % N, b = row / N;
-    out[out_off + ((size_t)row * H + h) * hd + e] = y[y_off + (((size_t)b * H + h) * N + n) * hd + e];
-}
-
-/* One work-item per element of dout: dy[b, h, n, e] = dout[b, n, h*hd + e]. */
-__kernel void split_heads(__global float *dy, uint dy_off, __global const float *dout,
-                          uint dout_off, int B, int N, int H, int hd) {
-    /* 3-D range (hd, H, B*N), as qkv_split */
-    const int e = get_global_id(0), h = get_global_id(1), row = get_global_id(2);
-    const int n = row % N, b = row / N;
-    dy[dy_off + (((size_t)b * H + h) * N + n) * hd + e] = dout[dout_off + ((size_t)row * H + h) * hd + e];
-}
-
-/* Row-wise softmax backward in place on datt: one work-group per row of length N. */
-__kernel __attribute__((reqd_work_group_size(WGS, 1, 1)))
-void softmax_backward(__global float *datt, uint datt_off, __global const float *att,
-                      uint att_off, int N) {
-    __local float scratch[WGS];
-    const int lid = get_local_id(0);
-    const size_t base = (size_t)get_group_id(0) * N;
-    __global float *d = datt + datt_off + base;
-    __global const float *pr = att + att_off + base;
-    float s = 0.0f;
-    for (int i = lid; i < N; i += WGS) s += d[i] * pr[i];
-    scratch[lid] = s;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (int k = WGS / 2; k > 0; k >>= 1) {
-        if (lid < k) scratch[lid] += scratch[lid + k];
-        barrier(CLK_LOCAL_MEM_FENCE);
+/* Per query row i: dS (into datt) and dq_i (into dqkv's q columns). Keys in chunks of 16:
+ * dP_ij = keep_ij (dy_i . v_j + dy_i . b_v) as one float16 (mask, products and sums on the
+ * vector), kept in datt between the two passes over the row. */
+__kernel void attention_backward_q(__global float *dqkv, ulong dqkv_off, __global float *datt,
+                                   ulong datt_off, __global const float *dout, ulong dout_off,
+                                   __global const float *att, ulong att_off,
+                                   __global const float *qkv, ulong qkv_off,
+                                   __global const float *p, ulong bias_off, int has_bias,
+                                   float scale, int N, int H, float p_drop, uint seed, uint site) {
+    const int i = get_global_id(0);
+    if (i >= N) return;
+    const int D = H * HD, bh = get_global_id(1), b = bh / H, h = bh - b * H;
+    const ulong ld3 = 3 * (ulong)D;
+    __global const float *k0 = qkv + qkv_off + (ulong)b * N * ld3 + D + (ulong)h * HD;
+    __global const float *v0 = k0 + D;
+    __global const float *bk = p + bias_off + D + (ulong)h * HD, *bv = bk + D;
+    __global const float *dyrow = dout + dout_off + ((ulong)b * N + i) * D + (ulong)h * HD;
+    __global const float *arow = att + att_off + ((ulong)bh * N + i) * N;
+    __global float *drow = datt + datt_off + ((ulong)bh * N + i) * N;
+    const uint mrow = (uint)(((ulong)bh * N + i) * N);
+    const int16 lane = LANES;
+    vec dy[NV], acc[NV];
+    float dyb = 0.0f;
+#pragma unroll
+    for (int c = 0; c < NV; c++) {
+        dy[c] = VLOAD(c, dyrow);
+        acc[c] = 0.0f;
     }
-    const float dot = scratch[0];
-    for (int i = lid; i < N; i += WGS) d[i] = pr[i] * (d[i] - dot);
+    if (has_bias) {
+        vec t = 0.0f;
+#pragma unroll
+        for (int c = 0; c < NV; c++)
+            t = fma(dy[c], VLOAD(c, bv), t);
+        dyb = hsum(t);
+    }
+    float16 dotv = 0.0f;
+    for (int j0 = 0; j0 < N; j0 += 16) {
+        const int n = min(16, N - j0);
+        float sc[16];
+        for (int jj = 0; jj < n; jj++) {
+            __global const float *vj = v0 + (ulong)(j0 + jj) * ld3;
+            vec t = 0.0f;
+#pragma unroll
+            for (int c = 0; c < NV; c++)
+                t = fma(dy[c], VLOAD(c, vj), t);
+            sc[jj] = dyb + hsum(t);
+        }
+        for (int jj = n; jj < 16; jj++)
+            sc[jj] = 0.0f;
+        float16 dp = vload16(0, sc);
+        if (p_drop > 0.0f)
+            dp *= keep16(seed, site, (uint16)(mrow + j0) + convert_uint16(lane), p_drop);
+        store16(dp, drow + j0, n);
+        dotv = fma(load16(arow + j0, n), dp, dotv);
+    }
+    const float dot = hsum16(dotv);
+    float16 sdsv = 0.0f;
+    for (int j0 = 0; j0 < N; j0 += 16) {
+        const int n = min(16, N - j0);
+        const float16 ds = load16(arow + j0, n) * (load16(drow + j0, n) - dot);
+        store16(ds, drow + j0, n);
+        sdsv += ds;
+        float dv[16];
+        vstore16(ds, 0, dv);
+        for (int jj = 0; jj < n; jj++) {
+            __global const float *kj = k0 + (ulong)(j0 + jj) * ld3;
+#pragma unroll
+            for (int c = 0; c < NV; c++)
+                acc[c] = fma((vec)dv[jj], VLOAD(c, kj), acc[c]);
+        }
+    }
+    const float sds = hsum16(sdsv);
+    __global float *dq = dqkv + dqkv_off + ((ulong)b * N + i) * ld3 + (ulong)h * HD;
+#pragma unroll
+    for (int c = 0; c < NV; c++)
+        VSTORE(scale * (acc[c] + (has_bias ? VLOAD(c, bk) * sds : (vec)0.0f)), c, dq);
 }
 
-/* One work-item per element of dqkv (B, N, 3D): the inverse of qkv_split. */
-__kernel void qkv_merge(__global float *dqkv, uint dqkv_off, __global const float *dqkvh,
-                        uint dqkvh_off, int B, int N, int H, int hd) {
-    const int e = get_global_id(0), wh = get_global_id(1), row = get_global_id(2);
-    const int which = wh / H, h = wh % H, n = row % N, b = row / N;
-    dqkv[dqkv_off + (size_t)row * 3 * H * hd + wh * hd + e] =
-        dqkvh[dqkvh_off + ((((size_t)which * B + b) * H + h) * N + n) * hd + e];
+/* Per key row j: dk_j and dv_j (into dqkv's k and v columns) from column j of datt (dS) and
+ * att (P), read across the work-group's consecutive j; query rows in chunks of 16, the mask
+ * on a float16. */
+__kernel void attention_backward_kv(__global float *dqkv, ulong dqkv_off,
+                                    __global const float *datt, ulong datt_off,
+                                    __global const float *dout, ulong dout_off,
+                                    __global const float *att, ulong att_off,
+                                    __global const float *qkv, ulong qkv_off,
+                                    __global const float *p, ulong bias_off, int has_bias,
+                                    float scale, int N, int H, float p_drop, uint seed,
+                                    uint site) {
+    const int j = get_global_id(0);
+    if (j >= N) return;
+    const int D = H * HD, bh = get_global_id(1), b = bh / H, h = bh - b * H;
+    const ulong ld3 = 3 * (ulong)D;
+    __global const float *q0 = qkv + qkv_off + (ulong)b * N * ld3 + (ulong)h * HD;
+    __global const float *bq = p + bias_off + (ulong)h * HD;
+    __global const float *dy0 = dout + dout_off + (ulong)b * N * D + (ulong)h * HD;
+    __global const float *acol = att + att_off + (ulong)bh * N * N + j;
+    __global const float *dcol = datt + datt_off + (ulong)bh * N * N + j;
+    const uint mcol = (uint)((ulong)bh * N * N) + (uint)j;
+    const int16 lane = LANES;
+    vec dk[NV], dv[NV];
+    float16 sdsv = 0.0f;
+#pragma unroll
+    for (int c = 0; c < NV; c++) {
+        dk[c] = 0.0f;
+        dv[c] = 0.0f;
+    }
+    for (int i0 = 0; i0 < N; i0 += 16) {
+        const int n = min(16, N - i0);
+        float ds[16], pd[16];
+        for (int ii = 0; ii < 16; ii++) {
+            const ulong at = (ulong)(i0 + min(ii, n - 1)) * N;
+            ds[ii] = ii < n ? dcol[at] : 0.0f;
+            pd[ii] = acol[at];
+        }
+        sdsv += vload16(0, ds);
+        if (p_drop > 0.0f) {
+            const uint16 idx = (uint16)(mcol + (uint)i0 * (uint)N) + convert_uint16(lane) * (uint)N;
+            vstore16(vload16(0, pd) * keep16(seed, site, idx, p_drop), 0, pd);
+        }
+        for (int ii = 0; ii < n; ii++) {
+            __global const float *qi = q0 + (ulong)(i0 + ii) * ld3, *dyi = dy0 + (ulong)(i0 + ii) * D;
+#pragma unroll
+            for (int c = 0; c < NV; c++) {
+                dk[c] = fma((vec)ds[ii], VLOAD(c, qi), dk[c]);
+                dv[c] = fma((vec)pd[ii], VLOAD(c, dyi), dv[c]);
+            }
+        }
+    }
+    const float sds = hsum16(sdsv);
+    __global float *dkr = dqkv + dqkv_off + ((ulong)b * N + j) * ld3 + D + (ulong)h * HD;
+    __global float *dvr = dkr + D;
+#pragma unroll
+    for (int c = 0; c < NV; c++) {
+        VSTORE(scale * (dk[c] + (has_bias ? VLOAD(c, bq) * sds : (vec)0.0f)), c, dkr);
+        VSTORE(dv[c], c, dvr);
+    }
 }

@@ -30,24 +30,21 @@ clvit_status clvit_linear_forward(clvit_ctx *ctx, const char *label, clvit_epilo
                                   size_t res_off, /* (rows, out) RESIDUAL only */
                                   int rows, int in, int out);
 
-/* ---- attention.c: everything between the qkv Linear and the proj Linear.
- * Attention dropout (training): with drop != NULL and drop->p_drop > 0 the probabilities are
- * dropped into att_d (B, H, N, N) before att @ v; att keeps the softmax output for the
- * backward pass, which regenerates the mask from the same clvit_drop. */
+/* ---- attention.c: everything between the qkv Linear and the proj Linear, fused: scores
+ * scale * q k^T, softmax, attention dropout, P v, heads merged. q, k, v are read from the
+ * qkv Linear's output with the qkv bias (when has_bias) added on the fly; qkv is not changed.
+ * att != NULL (training) saves the softmax probabilities, undropped, for the backward; with
+ * att == NULL no scores are stored (online softmax). Attention dropout when drop != NULL and
+ * drop->p_drop > 0: the mask of clvit_dropout_apply(drop) over the flat (B, H, N, N) index
+ * with per_sample 1, regenerated in the backward from the same clvit_drop. */
 typedef struct clvit_drop clvit_drop;
-typedef struct clvit_attn_drop {
-    cl_mem att_d;
-    size_t att_d_off;
-    const clvit_drop *drop;
-} clvit_attn_drop;
 clvit_status clvit_attention_forward(clvit_ctx *ctx, cl_mem out,
-                                     size_t out_off,               /* (B, N, D) merged heads */
-                                     cl_mem y, size_t y_off,       /* (B, H, N, hd) */
-                                     cl_mem att, size_t att_off,   /* (B, H, N, N) probs */
-                                     cl_mem qkvh, size_t qkvh_off, /* (3, B, H, N, hd) */
-                                     cl_mem qkv, size_t qkv_off,   /* (B, N, 3D) no bias yet */
-                                     cl_mem p, size_t qkv_b_off, int has_bias, float scale, int B,
-                                     int N, int H, int hd, const clvit_attn_drop *drop);
+                                     size_t out_off,             /* (B, N, D) heads merged */
+                                     cl_mem att, size_t att_off, /* (B, H, N, N) or NULL */
+                                     cl_mem qkv, size_t qkv_off, /* (B, N, 3, H, hd) no bias */
+                                     cl_mem p, size_t qkv_b_off, /* (3, H, hd) */
+                                     int has_bias, float scale, int B, int N, int H, int hd,
+                                     const clvit_drop *drop);
 
 /* ---- patch_embed.c */
 clvit_status clvit_patch_embed_forward(clvit_ctx *ctx, cl_mem x, size_t x_off, /* (B, N, D) */
@@ -96,17 +93,20 @@ clvit_status clvit_linear_backward(clvit_ctx *ctx, const char *label, clvit_epil
                                    size_t x_off, /* (rows, in) */
                                    cl_mem p, size_t w_off, int rows, int in, int out);
 
-/* Backward of clvit_attention_forward. Inputs: dout (B, N, D) gradient of the merged heads,
- * the saved att probabilities and qkvh. Scratch: dy (B, H, N, hd), datt (B, H, N, N),
- * dqkvh (3, B, H, N, hd). Output: dqkv (B, N, 3D) overwritten (gradient of the qkv Linear's
- * GEMM output) and, when has_bias, the qkv bias gradient at g[qkv_db_off] with beta_w. */
-clvit_status clvit_attention_backward(clvit_ctx *ctx, cl_mem dqkv, size_t dqkv_off, cl_mem g,
-                                      size_t qkv_db_off, float beta_w, cl_mem dqkvh,
-                                      size_t dqkvh_off, cl_mem datt, size_t datt_off, cl_mem dy,
-                                      size_t dy_off, cl_mem dout, size_t dout_off, cl_mem att,
-                                      size_t att_off, cl_mem qkvh, size_t qkvh_off, int has_bias,
-                                      float scale, int B, int N, int H, int hd,
-                                      const clvit_attn_drop *drop);
+/* Backward of clvit_attention_forward from dout (B, N, D), the saved probabilities att and
+ * the forward's inputs (qkv, the bias, the same drop). Output: dqkv (B, N, 3D) overwritten, in
+ * the qkv Linear's layout (gradient of its GEMM output) and, when has_bias, the qkv bias
+ * gradient at g[qkv_db_off] with beta_w. Scratch: datt (B, H, N, N). */
+clvit_status clvit_attention_backward(clvit_ctx *ctx, cl_mem dqkv,
+                                      size_t dqkv_off, /* (B, N, 3, H, hd) */
+                                      cl_mem g, size_t qkv_db_off, float beta_w, cl_mem datt,
+                                      size_t datt_off,              /* (B, H, N, N) scratch */
+                                      cl_mem att, size_t att_off,   /* (B, H, N, N) */
+                                      cl_mem dout, size_t dout_off, /* (B, N, D) */
+                                      cl_mem qkv, size_t qkv_off,   /* (B, N, 3, H, hd) */
+                                      cl_mem p, size_t qkv_b_off,   /* (3, H, hd) */
+                                      int has_bias, float scale, int B, int N, int H, int hd,
+                                      const clvit_drop *drop);
 
 /* Backward of clvit_patch_embed_forward from dx (B, N, D): conv weight and bias, class and
  * distillation tokens (sums over the batch), and the learned position embedding when

@@ -72,14 +72,11 @@ clvit_status clvit_plan_params(clvit_model *m) {
 }
 
 clvit_status clvit_plan_acts(clvit_model *m, int batch, int training) {
-    const int attn_drop = training && m->cfg.attn_drop_rate > 0.0f;
-    if (m->acts && m->acts_batch >= batch && m->acts_training == training &&
-        m->acts_attn_drop == attn_drop)
-        return CLVIT_SUCCESS;
+    if (m->acts && m->acts_batch >= batch && m->acts_training == training) return CLVIT_SUCCESS;
     const clvit_dims *d = &m->dims;
     const int B = batch, N = d->N, D = d->D, P = d->P, K9 = d->K9, H = d->H, Hd = d->Hd, R = d->R,
               K = d->K, C = d->C, S = d->S;
-    const int AD = attn_drop; /* sizes the dropped attention probabilities */
+    const int TR = training; /* the attention probabilities are kept for the backward */
     const int depth = m->cfg.depth;
     size_t off = 0;
 #define PLACE_TOP(field, floats)                                                                   \
@@ -109,7 +106,6 @@ clvit_status clvit_plan_acts(clvit_model *m, int batch, int training) {
     m->acts_floats = off;
     m->acts_batch = batch;
     m->acts_training = training;
-    m->acts_attn_drop = attn_drop;
     return CLVIT_SUCCESS;
 }
 
@@ -340,10 +336,10 @@ clvit_status clvit_forward_device(clvit_model *m, int B, const uint32_t *drop_se
         CLVIT_CHECK(clvit_linear_forward(ctx, "qkv", CLVIT_EPI_NONE, A, ba->qkv, NULL, 0, A,
                                          ba->ln1, P, bp->qkv_w, 0, NULL, 0, BN, d->D, 3 * d->D));
         clvit_drop attn_d = {m->cfg.attn_drop_rate, 0.0f, drop.seed, CLVIT_SITE_BLOCK(l, 3)};
-        clvit_attn_drop ad = {A, ba->att_d, &attn_d};
-        CLVIT_CHECK(clvit_attention_forward(
-            ctx, A, ba->att_m, A, ba->att_y, A, ba->att, A, ba->qkvh, A, ba->qkv, P, bp->qkv_b,
-            m->cfg.qkv_bias, d->scale, B, d->N, d->H, d->hd, drop_seed ? &ad : NULL));
+        /* activations planned for training keep the probabilities for the backward */
+        CLVIT_CHECK(clvit_attention_forward(ctx, A, ba->att_m, m->acts_training ? A : NULL, ba->att,
+                                            A, ba->qkv, P, bp->qkv_b, m->cfg.qkv_bias, d->scale, B,
+                                            d->N, d->H, d->hd, drop_seed ? &attn_d : NULL));
         drop.p_path = clvit_drop_path_prob(&m->cfg, l);
         drop.site = CLVIT_SITE_BLOCK(l, 0);
         CLVIT_CHECK(branch(m, "proj", drop_seed ? &drop : NULL, A, ba->xa, ba->att_m, bp->proj_w,
@@ -389,8 +385,8 @@ clvit_status clvit_forward_device(clvit_model *m, int B, const uint32_t *drop_se
  * device's largest allocation). */
 static int inference_chunk(const clvit_model *m, int batch) {
     const clvit_dims *d = &m->dims;
-    double per_image = (double)d->N * (d->D * 12.0 + d->Hd * 2.0) + (double)d->H * d->N * d->N +
-                       (double)d->C * d->S * d->S * 2.0 + 8.0 * d->K;
+    double per_image =
+        (double)d->N * (d->D * 12.0 + d->Hd * 2.0) + (double)d->C * d->S * d->S * 2.0 + 8.0 * d->K;
     double budget = 512.0 * 1048576.0 / sizeof(float);
     if (m->ctx->info.max_alloc_bytes)
         budget = fmin(budget, 0.9 * (double)m->ctx->info.max_alloc_bytes / sizeof(float));

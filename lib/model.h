@@ -45,7 +45,8 @@
     X(hdist_w, "head_dist.weight", c->distilled, 2, K, D, 0, 0)                                    \
     X(hdist_b, "head_dist.bias", c->distilled, 1, K, 0, 0, 0)
 
-/* Activations, X(field, floats) with locals B, N, D, P, K9 (= C*p*p), H, Hd, R, K. */
+/* Activations, X(field, floats) with locals B, N, D, P, K9 (= C*p*p), H, Hd, R, K, TR (1 when
+ * planned for training). */
 #define CLVIT_TOP_ACTS(X)                                                                          \
     X(img, (size_t)B *C *S *S)                                                                     \
     X(cols, (size_t)B *P *K9)                                                                      \
@@ -66,10 +67,7 @@
     X(ln1_mean, (size_t)B *N)                                                                      \
     X(ln1_rstd, (size_t)B *N)                                                                      \
     X(qkv, (size_t)B *N * 3 * D)                                                                   \
-    X(qkvh, (size_t)3 * B * N * D)                                                                 \
-    X(att, (size_t)B *H *N *N)                                                                     \
-    X(att_d, (size_t)B *H *N *N *AD) /* dropped probabilities, AD: attention dropout on */         \
-    X(att_y, (size_t)B *N *D)                                                                      \
+    X(att, (size_t)B *H *N *N *TR) /* softmax probabilities, TR: planned for training */           \
     X(att_m, (size_t)B *N *D)                                                                      \
     X(xa, (size_t)B *N *D)                                                                         \
     X(ln2, (size_t)B *N *D)                                                                        \
@@ -123,7 +121,7 @@ struct clvit_model {
     /* activations, planned for dims.B images; reallocated when the batch grows */
     cl_mem acts;
     size_t acts_floats;
-    int acts_batch, acts_training, acts_attn_drop;
+    int acts_batch, acts_training;
     clvit_top_acts a_top;
     clvit_block_acts *a_blocks; /* depth */
 };

@@ -27,9 +27,7 @@
     X(dbr, (size_t)B *N *D)                                                                        \
     X(datt_m, (size_t)B *N *D)                                                                     \
     X(dqkv, (size_t)B *N * 3 * D)                                                                  \
-    X(dqkvh, (size_t)3 * B * N * D)                                                                \
     X(datt, (size_t)B *H *N *N)                                                                    \
-    X(dy, (size_t)B *N *D)                                                                         \
     X(dgelu, (size_t)B *N *Hd)                                                                     \
     X(dpre, (size_t)B *N *Hd)                                                                      \
     X(dpe, (size_t)B *P *D)                                                                        \
@@ -248,11 +246,10 @@ static clvit_status backward(clvit_trainer *t, int B, uint32_t seed, int droppin
         CLVIT_CHECK(branch_backward(t, "proj", dropping ? &drop : NULL, ga->datt_m, ba->att_m,
                                     bp->proj_w, bp->proj_b, BN, d->D, d->D, per_sample));
         clvit_drop attn_d = {m->cfg.attn_drop_rate, 0.0f, seed, CLVIT_SITE_BLOCK(l, 3)};
-        clvit_attn_drop ad = {A, ba->att_d, &attn_d};
-        CLVIT_CHECK(clvit_attention_backward(ctx, S, ga->dqkv, G, bp->qkv_b, 0.0f, S, ga->dqkvh, S,
-                                             ga->datt, S, ga->dy, S, ga->datt_m, A, ba->att, A,
-                                             ba->qkvh, m->cfg.qkv_bias, d->scale, B, d->N, d->H,
-                                             d->hd, dropping ? &ad : NULL));
+        CLVIT_CHECK(clvit_attention_backward(ctx, S, ga->dqkv, G, bp->qkv_b, 0.0f, S, ga->datt, A,
+                                             ba->att, S, ga->datt_m, A, ba->qkv, P, bp->qkv_b,
+                                             m->cfg.qkv_bias, d->scale, B, d->N, d->H, d->hd,
+                                             dropping ? &attn_d : NULL));
         CLVIT_CHECK(clvit_linear_backward(
             ctx, "qkv", CLVIT_EPI_NONE, S, ga->dln, 0.0f, G, bp->qkv_w, NONE, 0.0f, NULL, 0, NULL,
             0, S, ga->dqkv, NULL, 0, NULL, 0, A, ba->ln1, P, bp->qkv_w, BN, d->D, 3 * d->D));

@@ -7,8 +7,8 @@
  * Layouts are those of lib/layers.h: row-major, batch-first.
  *   LayerNorm   x, out (R, C); weight, bias (C); eps 1e-6
  *   Linear      x (rows, in), W (out, in), b (out), y/pre/res (rows, out)
- *   attention   qkv (B, N, 3D) with columns (3, H, hd); qkvh (3, B, H, N, hd);
- *               att (B, H, N, N); y (B, H, N, hd); out (B, N, D)
+ *   attention   qkv (B, N, 3D) with columns (3, H, hd); att and mask (B, H, N, N);
+ *               out (B, N, D)
  *   patch emb.  img (B, C, S, S); cols (B*P, K), K = C*p*p; W (D, K); x (B, T+P, D)
  *   pooling     x (B, N, D) -> pooled (B, D)
  * Backward references overwrite their outputs.
@@ -21,8 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "layers.h"
 #include "testutil.h"
+#include "train_ops.h"
 
 #define REF_LN_EPS 1e-6
 #define REF_SQRT1_2 0.70710678118654752440
@@ -324,29 +324,26 @@ static inline void ref_linear_bwd(clvit_epilogue epi, double *dx, double *dW, do
 
 /* ---------------------------------------------------------------- attention */
 
-/* Index of qkvh[which, b, h, n, e]. */
-static inline size_t ref_qkvh_index(int which, int b, int h, int n, int e, int B, int N, int H,
-                                    int hd) {
-    return ((((size_t)which * B + b) * H + h) * N + n) * hd + e;
-}
-
-/* Any of y, att, qkvh may be NULL. */
-static inline void ref_attention_fwd(double *out, double *y, double *att, double *qkvh,
-                                     const double *qkv, const double *bias, int has_bias,
+/* The unfused math of the seed's Attention, per (image, head): the qkv bias added, heads split,
+ * S = scale q k^T, P = softmax(S), y = (P * M) v with M the dropout mask (keep scales, (B, H,
+ * N, N); NULL: no dropout), heads merged into out (B, N, D). att (may be NULL) gets P. */
+static inline void ref_attention_fwd(double *out, double *att, const double *qkv,
+                                     const double *bias, int has_bias, const double *mask,
                                      double scale, int B, int N, int H, int hd) {
     const int D = H * hd;
-    double *qh = ref_alloc((size_t)3 * B * N * D), *P = ref_alloc((size_t)N * N);
-    for (int b = 0; b < B; b++)
-        for (int n = 0; n < N; n++)
-            for (int c = 0; c < 3 * D; c++) {
-                double v = qkv[((size_t)b * N + n) * 3 * D + c] + (has_bias ? bias[c] : 0.0);
-                qh[ref_qkvh_index(c / D, b, (c % D) / hd, n, c % hd, B, N, H, hd)] = v;
-            }
+    double *q = ref_alloc((size_t)N * hd), *k = ref_alloc((size_t)N * hd),
+           *v = ref_alloc((size_t)N * hd), *P = ref_alloc((size_t)N * N);
     for (int b = 0; b < B; b++) {
         for (int h = 0; h < H; h++) {
-            const double *q = qh + ref_qkvh_index(0, b, h, 0, 0, B, N, H, hd);
-            const double *k = qh + ref_qkvh_index(1, b, h, 0, 0, B, N, H, hd);
-            const double *v = qh + ref_qkvh_index(2, b, h, 0, 0, B, N, H, hd);
+            for (int n = 0; n < N; n++)
+                for (int e = 0; e < hd; e++) {
+                    const double *row = qkv + ((size_t)b * N + n) * 3 * D + h * hd + e;
+                    const double *bb = bias + h * hd + e;
+                    q[(size_t)n * hd + e] = row[0] + (has_bias ? bb[0] : 0.0);
+                    k[(size_t)n * hd + e] = row[D] + (has_bias ? bb[D] : 0.0);
+                    v[(size_t)n * hd + e] = row[2 * D] + (has_bias ? bb[2 * D] : 0.0);
+                }
+            const size_t bh = (size_t)b * H + h;
             for (int i = 0; i < N; i++) {
                 double m = -INFINITY, sum = 0.0;
                 for (int j = 0; j < N; j++) {
@@ -363,66 +360,73 @@ static inline void ref_attention_fwd(double *out, double *y, double *att, double
                 for (int j = 0; j < N; j++)
                     P[(size_t)i * N + j] /= sum;
             }
-            const size_t bh = (size_t)b * H + h;
             if (att) memcpy(att + bh * N * N, P, (size_t)N * N * sizeof *P);
+            const double *M = mask ? mask + bh * N * N : NULL;
             for (int i = 0; i < N; i++)
                 for (int e = 0; e < hd; e++) {
                     double s = 0.0;
                     for (int j = 0; j < N; j++)
-                        s += P[(size_t)i * N + j] * v[(size_t)j * hd + e];
-                    if (y) y[(bh * N + i) * hd + e] = s;
+                        s += P[(size_t)i * N + j] * (M ? M[(size_t)i * N + j] : 1.0) *
+                             v[(size_t)j * hd + e];
                     out[((size_t)b * N + i) * D + h * hd + e] = s;
                 }
         }
     }
-    if (qkvh) memcpy(qkvh, qh, (size_t)3 * B * N * D * sizeof *qh);
-    free(qh);
+    free(q);
+    free(k);
+    free(v);
     free(P);
 }
 
-/* dqkv (B, N, 3D) and, with has_bias, dbias (3D) from dout (B, N, D). */
+/* dqkv (B, N, 3D) and, with has_bias, dbias (3D) from dout (B, N, D), same mask as the
+ * forward: dV = (P * M)^T dy, dP = M * (dy V^T), dS = P * (dP - rowsum(dP * P)),
+ * dQ = scale dS K, dK = scale dS^T Q; the bias gradient is the column sum of dqkv. */
 static inline void ref_attention_bwd(double *dqkv, double *dbias, const double *dout,
                                      const double *qkv, const double *bias, int has_bias,
-                                     double scale, int B, int N, int H, int hd) {
+                                     const double *mask, double scale, int B, int N, int H,
+                                     int hd) {
     const int D = H * hd;
-    double *qh = ref_alloc((size_t)3 * B * N * D), *att = ref_alloc((size_t)B * H * N * N);
-    double *out = ref_alloc((size_t)B * N * D);
-    ref_attention_fwd(out, NULL, att, qh, qkv, bias, has_bias, scale, B, N, H, hd);
-    double *dP = ref_alloc((size_t)N * N);
+    double *att = ref_alloc((size_t)B * H * N * N), *out = ref_alloc((size_t)B * N * D);
+    ref_attention_fwd(out, att, qkv, bias, has_bias, mask, scale, B, N, H, hd);
+    double *dS = ref_alloc((size_t)N * N);
     for (int b = 0; b < B; b++) {
         for (int h = 0; h < H; h++) {
-            const double *q = qh + ref_qkvh_index(0, b, h, 0, 0, B, N, H, hd);
-            const double *k = qh + ref_qkvh_index(1, b, h, 0, 0, B, N, H, hd);
-            const double *v = qh + ref_qkvh_index(2, b, h, 0, 0, B, N, H, hd);
-            const double *P = att + ((size_t)b * H + h) * N * N;
+            const size_t bh = (size_t)b * H + h;
+            const double *P = att + bh * N * N, *M = mask ? mask + bh * N * N : NULL;
+#define QKV(which, n, e)                                                                           \
+    (qkv[((size_t)b * N + (n)) * 3 * D + (which)*D + h * hd + (e)] +                               \
+     (has_bias ? bias[(which)*D + h * hd + (e)] : 0.0))
 #define DY(i, e) dout[((size_t)b * N + (i)) * D + h * hd + (e)]
 #define DQKV(which, n, e) dqkv[((size_t)b * N + (n)) * 3 * D + (which)*D + h * hd + (e)]
+#define MASK(i, j) (M ? M[(size_t)(i)*N + (j)] : 1.0)
             for (int i = 0; i < N; i++) {
                 double dot = 0.0;
                 for (int j = 0; j < N; j++) {
                     double s = 0.0;
                     for (int e = 0; e < hd; e++)
-                        s += DY(i, e) * v[(size_t)j * hd + e];
-                    dP[(size_t)i * N + j] = s;
-                    dot += s * P[(size_t)i * N + j];
+                        s += DY(i, e) * QKV(2, j, e);
+                    dS[(size_t)i * N + j] = MASK(i, j) * s;
+                    dot += dS[(size_t)i * N + j] * P[(size_t)i * N + j];
                 }
                 for (int j = 0; j < N; j++)
-                    dP[(size_t)i * N + j] = P[(size_t)i * N + j] * (dP[(size_t)i * N + j] - dot);
+                    dS[(size_t)i * N + j] = P[(size_t)i * N + j] * (dS[(size_t)i * N + j] - dot);
             }
             for (int n = 0; n < N; n++)
                 for (int e = 0; e < hd; e++) {
                     double sq = 0.0, sk = 0.0, sv = 0.0;
                     for (int j = 0; j < N; j++) {
-                        sq += dP[(size_t)n * N + j] * k[(size_t)j * hd + e];
-                        sk += dP[(size_t)j * N + n] * q[(size_t)j * hd + e];
-                        sv += P[(size_t)j * N + n] * DY(j, e);
+                        sq += dS[(size_t)n * N + j] * QKV(1, j, e);
+                        sk += dS[(size_t)j * N + n] * QKV(0, j, e);
+                        sv += P[(size_t)j * N + n] * MASK(j, n) * DY(j, e);
                     }
                     DQKV(0, n, e) = scale * sq;
                     DQKV(1, n, e) = scale * sk;
                     DQKV(2, n, e) = sv;
                 }
+#undef QKV
 #undef DY
 #undef DQKV
+#undef MASK
         }
     }
     if (has_bias)
@@ -432,10 +436,25 @@ static inline void ref_attention_bwd(double *dqkv, double *dbias, const double *
                 s += dqkv[r * 3 * D + c];
             dbias[c] = s;
         }
-    free(qh);
     free(att);
     free(out);
-    free(dP);
+    free(dS);
+}
+
+/* The attention dropout mask (B*H*N*N keep scales, 0 or 1/(1-p)) as lib/dropout.c draws it
+ * for d: clvit_dropout_apply over ones, per_sample 1. NULL when d does not drop. */
+static inline double *dev_attention_mask(const clvit_drop *d, size_t n) {
+    if (!d || d->p_drop <= 0.0f) return NULL;
+    cl_mem b = NULL;
+    TU_OK(clvit_buffer(tu_ctx(), n, &b));
+    TU_OK(clvit_fill(tu_ctx(), b, 0, 1.0f, n));
+    TU_OK(clvit_dropout_apply(tu_ctx(), b, 0, n, 1, d));
+    float *m = ref_allocf(n);
+    TU_OK(clvit_read(tu_ctx(), b, 0, m, n));
+    clReleaseMemObject(b);
+    double *md = ref_widen(m, n);
+    free(m);
+    return md;
 }
 
 /* ---------------------------------------------------------------- patch embedding */

@@ -1,7 +1,8 @@
 /*
  * test_backward.c - every backward of lib/layers.h, three ways, on odd sizes (rows 37,
- * C 45, out 29, N 19, hd 7, H 3, B 2, a 13x13 image with 4x4 patches), every tensor at a
- * non-zero offset:
+ * C 45, out 29, N 19, hd 7, H 3, B 2, a 13x13 image with 4x4 patches; attention on N 5 to 51
+ * with hd 7 to 80, most with attention dropout, the finite differences through the same
+ * mask), every tensor at a non-zero offset:
  *   1. the C reference backward (tests/ref_layers.h, double) against central differences of
  *      the C reference forward in double, for every input element: L = sum(out * R) with a
  *      fixed random R, h = 1e-5; tolerance atol 1e-7, rtol 1e-6;
@@ -528,6 +529,7 @@ static void test_linear_backward_dpre_in_place(void **state) {
 
 typedef struct {
     double *qkv, *bias, *R, *out;
+    const double *mask;
     int has_bias;
     double scale;
     int B, N, H, hd;
@@ -535,77 +537,86 @@ typedef struct {
 
 static double att_ref_loss(void *s) {
     att_ref *t = s;
-    ref_attention_fwd(t->out, NULL, NULL, NULL, t->qkv, t->bias, t->has_bias, t->scale, t->B, t->N,
+    ref_attention_fwd(t->out, NULL, t->qkv, t->bias, t->has_bias, t->mask, t->scale, t->B, t->N,
                       t->H, t->hd);
     return dot_dd(t->out, t->R, (size_t)t->B * t->N * t->H * t->hd);
 }
 
 typedef struct {
-    cl_mem out, y, att, qkvh, qkv, p;
+    cl_mem out, qkv, p;
     size_t b_off;
     int has_bias;
     float scale;
     int B, N, H, hd;
+    const clvit_drop *drop;
     const double *R;
     float *tmp;
 } att_dev;
 
+/* The inference path (no att), with the same dropout mask as the training forward. */
 static double att_dev_loss(void *s) {
     att_dev *t = s;
     const size_t n = (size_t)t->B * t->N * t->H * t->hd;
-    TU_OK(clvit_attention_forward(tu_ctx(), t->out, PAD, t->y, PAD, t->att, PAD, t->qkvh, PAD,
-                                  t->qkv, PAD, t->p, t->b_off, t->has_bias, t->scale, t->B, t->N,
-                                  t->H, t->hd, NULL));
+    TU_OK(clvit_attention_forward(tu_ctx(), t->out, PAD, NULL, 0, t->qkv, PAD, t->p, t->b_off,
+                                  t->has_bias, t->scale, t->B, t->N, t->H, t->hd, t->drop));
     TU_OK(clvit_read(tu_ctx(), t->out, PAD, t->tmp, n));
     return dot_fd(t->tmp, t->R, n);
 }
 
-static int attention_backward_case(int has_bias) {
+/* ref_fd: also check the reference backward against double finite differences over every
+ * input (affordable on the small cases only). */
+static int attention_backward_case(int B, int N, int H, int hd, int has_bias, float p_drop,
+                                   int ref_fd) {
     clvit_ctx *ctx = tu_ctx();
-    const int B = 2, N = 19, H = 3, hd = 7, D = H * hd;
+    const int D = H * hd;
     const double scale = 1.0 / sqrt((double)hd);
     const size_t nqkv = (size_t)B * N * 3 * D, nout = (size_t)B * N * D,
                  natt = (size_t)B * H * N * N, nb = 3 * (size_t)D;
-    const char *tag = has_bias ? "attention+bias" : "attention";
-    char what[96];
-    uint64_t rng = 401 + (uint64_t)has_bias;
+    char tag[64], what[128];
+    snprintf(tag, sizeof tag, "attention B%d N%d H%d hd%d%s p%.2g", B, N, H, hd,
+             has_bias ? " bias" : "", (double)p_drop);
+    uint64_t rng = 401 + (uint64_t)(N * 13 + hd + has_bias);
     float *qkv = ref_uniform(nqkv, &rng, -1.5f, 1.5f), *dout = ref_uniform(nout, &rng, -1.0f, 1.0f);
     const size_t b_off = 6, np = b_off + nb + 2;
     float *prm = ref_uniform(np, &rng, -0.5f, 0.5f);
+    const clvit_drop drop = {p_drop, 0.0f, 0xd00du + (uint32_t)N, 16u + 4u * 2u + 3u};
+    const clvit_drop *dp = p_drop > 0.0f ? &drop : NULL;
+    double *mask = dev_attention_mask(&drop, natt);
 
     /* 1. reference */
     double *qd = ref_widen(qkv, nqkv), *pd = ref_widen(prm, np), *Rd = ref_widen(dout, nout);
     double *dqkv = ref_alloc(nqkv), *dbias = ref_alloc(nb);
-    ref_attention_bwd(dqkv, dbias, Rd, qd, pd + b_off, has_bias, scale, B, N, H, hd);
-    att_ref ar = {qd, pd + b_off, Rd, ref_alloc(nout), has_bias, scale, B, N, H, hd};
-    fmt(what, sizeof what, tag, "ref dqkv vs fd");
-    int ok = fd_check_ref(what, att_ref_loss, &ar, qd, nqkv, dqkv, REF_H, REF_ATOL, REF_RTOL);
-    if (has_bias) {
-        fmt(what, sizeof what, tag, "ref dbias vs fd");
-        ok &=
-            fd_check_ref(what, att_ref_loss, &ar, pd + b_off, nb, dbias, REF_H, REF_ATOL, REF_RTOL);
+    ref_attention_bwd(dqkv, dbias, Rd, qd, pd + b_off, has_bias, mask, scale, B, N, H, hd);
+    att_ref ar = {qd, pd + b_off, Rd, ref_alloc(nout), mask, has_bias, scale, B, N, H, hd};
+    int ok = 1;
+    if (ref_fd) {
+        fmt(what, sizeof what, tag, "ref dqkv vs fd");
+        ok &= fd_check_ref(what, att_ref_loss, &ar, qd, nqkv, dqkv, REF_H, REF_ATOL, REF_RTOL);
+        if (has_bias) {
+            fmt(what, sizeof what, tag, "ref dbias vs fd");
+            ok &= fd_check_ref(what, att_ref_loss, &ar, pd + b_off, nb, dbias, REF_H, REF_ATOL,
+                               REF_RTOL);
+        }
     }
 
-    /* 2. device, beta 0; every scratch and output starts as NaN */
+    /* 2. device, beta 0; every scratch and output starts as NaN, dqkv with a sentinel tail */
     cl_mem bq = dev_upload(qkv, nqkv, PAD), bp = dev_upload(prm, np, 0),
            bdo = dev_upload(dout, nout, PAD);
-    cl_mem bo = dev_buffer(PAD + nout), by = dev_buffer(PAD + nout), ba = dev_buffer(PAD + natt),
-           bh = dev_buffer(PAD + nqkv);
-    cl_mem bdq = dev_buffer(PAD + nqkv), bdh = dev_buffer(PAD + nqkv), bda = dev_buffer(PAD + natt),
-           bdy = dev_buffer(PAD + nout), bg = sentinel_buffer(np);
-    TU_OK(clvit_attention_forward(ctx, bo, PAD, by, PAD, ba, PAD, bh, PAD, bq, PAD, bp, b_off,
-                                  has_bias, (float)scale, B, N, H, hd, NULL));
+    cl_mem bo = dev_buffer(PAD + nout), ba = dev_buffer(PAD + natt);
+    cl_mem bdq = sentinel_buffer(PAD + nqkv + 2), bda = dev_buffer(PAD + natt),
+           bg = sentinel_buffer(np);
+    TU_OK(clvit_attention_forward(ctx, bo, PAD, ba, PAD, bq, PAD, bp, b_off, has_bias, (float)scale,
+                                  B, N, H, hd, dp));
     prefill_nan(bdq, PAD, nqkv);
-    prefill_nan(bdh, PAD, nqkv);
     prefill_nan(bda, PAD, natt);
-    prefill_nan(bdy, PAD, nout);
     if (has_bias) prefill_nan(bg, b_off, nb);
-    TU_OK(clvit_attention_backward(ctx, bdq, PAD, bg, b_off, 0.0f, bdh, PAD, bda, PAD, bdy, PAD,
-                                   bdo, PAD, ba, PAD, bh, PAD, has_bias, (float)scale, B, N, H, hd,
-                                   NULL));
+    TU_OK(clvit_attention_backward(ctx, bdq, PAD, bg, b_off, 0.0f, bda, PAD, ba, PAD, bdo, PAD, bq,
+                                   PAD, bp, b_off, has_bias, (float)scale, B, N, H, hd, dp));
     float *gdq = dev_download(bdq, PAD, nqkv), *gg = dev_download(bg, 0, np);
     fmt(what, sizeof what, tag, "dqkv");
     ok &= check_f(what, gdq, dqkv, nqkv, DEV_ATOL, DEV_RTOL);
+    ok &= check_sentinel("attention dqkv head", bdq, 0, PAD);
+    ok &= check_sentinel("attention dqkv tail", bdq, PAD + nqkv, 2);
     if (has_bias) {
         fmt(what, sizeof what, tag, "dbias");
         ok &= check_f(what, gg + b_off, dbias, nb, DEV_ATOL, DEV_RTOL);
@@ -618,9 +629,8 @@ static int attention_backward_case(int has_bias) {
     /* 3. accumulate: the bias gradient adds, dqkv is always overwritten */
     float *ab = has_bias ? prefill_known(bg, b_off, nb, &rng) : NULL;
     float *aq = prefill_known(bdq, PAD, nqkv, &rng);
-    TU_OK(clvit_attention_backward(ctx, bdq, PAD, bg, b_off, 1.0f, bdh, PAD, bda, PAD, bdy, PAD,
-                                   bdo, PAD, ba, PAD, bh, PAD, has_bias, (float)scale, B, N, H, hd,
-                                   NULL));
+    TU_OK(clvit_attention_backward(ctx, bdq, PAD, bg, b_off, 1.0f, bda, PAD, ba, PAD, bdo, PAD, bq,
+                                   PAD, bp, b_off, has_bias, (float)scale, B, N, H, hd, dp));
     fmt(what, sizeof what, tag, "dqkv (overwritten)");
     ok &= check_dev(what, bdq, PAD, dqkv, nqkv, DEV_ATOL, DEV_RTOL);
     double *wb = NULL;
@@ -630,9 +640,9 @@ static int attention_backward_case(int has_bias) {
         ok &= check_dev(what, bg, b_off, wb, nb, DEV_ATOL, DEV_RTOL);
     }
 
-    /* device finite differences */
-    att_dev adv = {bo,           by, ba, bh, bq, bp, b_off,           has_bias,
-                   (float)scale, B,  N,  H,  hd, Rd, ref_allocf(nout)};
+    /* device finite differences, through the same dropout mask */
+    att_dev adv = {bo, bq, bp, b_off, has_bias, (float)scale,    B,
+                   N,  H,  hd, dp,    Rd,       ref_allocf(nout)};
     fmt(what, sizeof what, tag, "dqkv vs device fd");
     ok &= fd_check_device(what, att_dev_loss, &adv, bq, PAD, nqkv, gdq, 12, FD_H, FD_ATOL, FD_RTOL);
     if (has_bias) {
@@ -644,6 +654,7 @@ static int attention_backward_case(int has_bias) {
     free(qkv);
     free(dout);
     free(prm);
+    free(mask);
     free(qd);
     free(pd);
     free(Rd);
@@ -656,7 +667,7 @@ static int attention_backward_case(int has_bias) {
     free(aq);
     free(wb);
     free(adv.tmp);
-    cl_mem bufs[] = {bq, bp, bdo, bo, by, ba, bh, bdq, bdh, bda, bdy, bg};
+    cl_mem bufs[] = {bq, bp, bdo, bo, ba, bdq, bda, bg};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         clReleaseMemObject(bufs[i]);
     return ok;
@@ -664,8 +675,15 @@ static int attention_backward_case(int has_bias) {
 
 static void test_attention_backward(void **state) {
     (void)state;
-    int ok = attention_backward_case(1);
-    ok &= attention_backward_case(0);
+    /* dropout on in most cases; the reference checked against finite differences on the
+     * small ones */
+    int ok = attention_backward_case(3, 5, 2, 8, 1, 0.3f, 1);
+    ok &= attention_backward_case(3, 5, 2, 8, 0, 0.0f, 1);
+    ok &= attention_backward_case(2, 17, 3, 16, 1, 0.2f, 1);
+    ok &= attention_backward_case(2, 19, 3, 7, 0, 0.25f, 1);
+    ok &= attention_backward_case(2, 51, 2, 16, 1, 0.1f, 0);
+    ok &= attention_backward_case(2, 33, 2, 64, 1, 0.1f, 0);
+    ok &= attention_backward_case(1, 13, 2, 80, 0, 0.0f, 0);
     assert_true(ok);
 }
 
@@ -1014,8 +1032,7 @@ static void test_empty_batch(void **state) {
                 break;
             case 2:
                 TU_OK(clvit_attention_backward(ctx, any, 0, g, 0, (float)beta, any, 0, any, 0, any,
-                                               0, any, 0, any, 0, any, 0, 1, 0.5f, 0, 19, 3, 15,
-                                               NULL));
+                                               0, any, 0, prm, 0, 1, 0.5f, 0, 19, 3, 15, NULL));
                 break;
             default:
                 TU_OK(clvit_patch_embed_backward(

@@ -2,19 +2,22 @@
  * test_kernels.c - every forward layer function against the plain C references of
  * tests/ref_layers.h (double accumulators), on odd sizes that are not multiples of any
  * work-group size (rows 37, C 45, out 29, N 19, hd 7, H 3, B 2, a 13x13 image with 4x4
- * patches), with every tensor at a non-zero offset in its buffer.
+ * patches; attention on N 5 to 197 with hd 6, 7, 8, 16, 64, 80), with every tensor at a
+ * non-zero offset in its buffer.
  *
  * Tolerances, |got - ref| <= atol + rtol * |ref|:
- *   copies and permutations (im2col, qkvh, pooling by token)     exact (0, 0); qkvh with
- *                                                                 the bias add: rtol 6e-8
+ *   copies and permutations (im2col, pooling by token)           exact (0, 0)
  *   elementwise float arithmetic (average2, mean pooling)         atol 1e-6, rtol 1e-6
- *   LayerNorm, softmax and everything through a CLBlast GEMM      atol 1e-5, rtol 1e-4
+ *   LayerNorm, attention and everything through a CLBlast GEMM    atol 1e-5, rtol 1e-4
+ *   attention: inference (no att) against training path, variants against each other:
+ *                                                                 atol 1e-6, rtol 1e-5
  * (inputs are O(1); the measured errors, printed per check, are around 1e-6 and below.)
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include <cmocka.h>
 
@@ -124,65 +127,122 @@ static void test_linear_forward(void **state) {
 
 /* ---------------------------------------------------------------- attention */
 
-static int attention_forward_case(int has_bias) {
+typedef struct attn_case {
+    int B, N, H, hd, has_bias;
+    float p_drop;
+} attn_case;
+
+/* Runs the fused forward with the given variant (CLVIT_ATTENTION) into out (and att unless
+ * NULL), both at PAD and pre-filled with NaN, a SENTINEL tail after each. */
+static void attention_run(const char *variant, cl_mem bo, cl_mem ba, cl_mem bq, cl_mem bp,
+                          size_t b_off, const attn_case *c, float scale, const clvit_drop *drop) {
+    const size_t nout = (size_t)c->B * c->N * c->H * c->hd,
+                 natt = (size_t)c->B * c->H * c->N * c->N;
+    setenv("CLVIT_ATTENTION", variant, 1);
+    TU_OK(clvit_fill(tu_ctx(), bo, 0, NAN, PAD + nout));
+    if (ba) TU_OK(clvit_fill(tu_ctx(), ba, 0, NAN, PAD + natt));
+    TU_OK(clvit_attention_forward(tu_ctx(), bo, PAD, ba, PAD, bq, PAD, bp, b_off, c->has_bias,
+                                  scale, c->B, c->N, c->H, c->hd, drop));
+    unsetenv("CLVIT_ATTENTION");
+}
+
+/* One case against the double reference, for both variants (rows, tiled), with and without
+ * saving att; the inference path (att NULL, online softmax only) against the training path,
+ * and the variants against each other: atol 1e-6, rtol 1e-5 (same arithmetic, so in practice
+ * equal). The tails after out and att and the input qkv must stay untouched. */
+static int attention_forward_case(const attn_case *c) {
     clvit_ctx *ctx = tu_ctx();
-    const int B = 2, N = 19, H = 3, hd = 7, D = H * hd;
+    const int B = c->B, N = c->N, H = c->H, hd = c->hd, D = H * hd;
     const double scale = 1.0 / sqrt((double)hd);
     const size_t nqkv = (size_t)B * N * 3 * D, nout = (size_t)B * N * D,
                  natt = (size_t)B * H * N * N;
-    uint64_t rng = 31 + (uint64_t)has_bias;
+    char tag[64], what[96];
+    snprintf(tag, sizeof tag, "attn B%d N%d H%d hd%d%s p%.2g", B, N, H, hd,
+             c->has_bias ? " bias" : "", (double)c->p_drop);
+    uint64_t rng = 31 + (uint64_t)(N * 7 + hd);
     float *qkv = ref_uniform(nqkv, &rng, -1.5f, 1.5f);
     const size_t b_off = 4;
     float *prm = ref_uniform(b_off + 3 * (size_t)D, &rng, -0.5f, 0.5f);
+    const clvit_drop drop = {c->p_drop, 0.0f, 0x5eedu + (uint32_t)N, 16u + 4u * 5u + 3u};
+    double *mask = dev_attention_mask(&drop, natt);
     double *qd = ref_widen(qkv, nqkv), *pd = ref_widen(prm, b_off + 3 * (size_t)D);
-    double *out = ref_alloc(nout), *y = ref_alloc(nout), *att = ref_alloc(natt),
-           *qkvh = ref_alloc(nqkv);
-    ref_attention_fwd(out, y, att, qkvh, qd, pd + b_off, has_bias, scale, B, N, H, hd);
+    double *out = ref_alloc(nout), *att = ref_alloc(natt);
+    ref_attention_fwd(out, att, qd, pd + b_off, c->has_bias, mask, scale, B, N, H, hd);
 
     cl_mem bq = dev_upload(qkv, nqkv, PAD), bp = dev_upload(prm, b_off + 3 * (size_t)D, 0);
-    cl_mem bo = dev_buffer(PAD + nout), by = dev_buffer(PAD + nout), ba = dev_buffer(PAD + natt),
-           bh = dev_buffer(PAD + nqkv);
-    TU_OK(clvit_attention_forward(ctx, bo, PAD, by, PAD, ba, PAD, bh, PAD, bq, PAD, bp, b_off,
-                                  has_bias, (float)scale, B, N, H, hd, NULL));
-    float *go = dev_download(bo, PAD, nout), *gy = dev_download(by, PAD, nout),
-          *ga = dev_download(ba, PAD, natt), *gh = dev_download(bh, PAD, nqkv);
-    const char *tag = has_bias ? "attention+bias" : "attention";
-    char what[64];
+    cl_mem bo = dev_buffer(PAD + nout + 2), ba = dev_buffer(PAD + natt + 2);
+    TU_OK(clvit_fill(ctx, bo, PAD + nout, 12345.0f, 2));
+    TU_OK(clvit_fill(ctx, ba, PAD + natt, 12345.0f, 2));
+    const float fs = (float)scale;
+    const clvit_drop *dp = c->p_drop > 0.0f ? &drop : NULL;
     int ok = 1;
-    snprintf(what, sizeof what, "%s qkvh", tag);
-    /* a copy, up to the float rounding of the bias add (half an ulp) */
-    ok &= check_f(what, gh, qkvh, nqkv, 0.0, has_bias ? 6e-8 : 0.0);
-    snprintf(what, sizeof what, "%s att", tag);
-    ok &= check_f(what, ga, att, natt, 1e-5, 1e-4);
-    snprintf(what, sizeof what, "%s y", tag);
-    ok &= check_f(what, gy, y, nout, 1e-5, 1e-4);
-    snprintf(what, sizeof what, "%s out", tag);
-    ok &= check_f(what, go, out, nout, 1e-5, 1e-4);
+    float *first = NULL;
+    const char *variants[] = {"rows", "tiled"};
+    for (int v = 0; v < 2; v++) {
+        /* training: att saved */
+        attention_run(variants[v], bo, ba, bq, bp, b_off, c, fs, dp);
+        float *go = dev_download(bo, PAD, nout + 2), *ga = dev_download(ba, PAD, natt + 2);
+        snprintf(what, sizeof what, "%s %s out", tag, variants[v]);
+        ok &= check_f(what, go, out, nout, 1e-5, 1e-4);
+        snprintf(what, sizeof what, "%s %s att", tag, variants[v]);
+        ok &= check_f(what, ga, att, natt, 1e-5, 1e-4);
+        if (go[nout] != 12345.0f || go[nout + 1] != 12345.0f || ga[natt] != 12345.0f ||
+            ga[natt + 1] != 12345.0f) {
+            printf("  %s %s: wrote past the end of out or att\n", tag, variants[v]);
+            ok = 0;
+        }
+        /* inference: no att */
+        attention_run(variants[v], bo, NULL, bq, bp, b_off, c, fs, dp);
+        float *gi = dev_download(bo, PAD, nout);
+        double *wide = ref_widen(go, nout);
+        snprintf(what, sizeof what, "%s %s out (att NULL) vs saved", tag, variants[v]);
+        ok &= check_f(what, gi, wide, nout, 1e-6, 1e-5);
+        if (!first) {
+            first = go;
+            go = NULL;
+        } else {
+            double *wf = ref_widen(first, nout);
+            snprintf(what, sizeof what, "%s tiled vs rows", tag);
+            ok &= check_f(what, gi, wf, nout, 1e-6, 1e-5);
+            free(wf);
+        }
+        free(go);
+        free(ga);
+        free(gi);
+        free(wide);
+    }
+    float *gq = dev_download(bq, PAD, nqkv);
+    snprintf(what, sizeof what, "%s qkv untouched", tag);
+    ok &= check_f(what, gq, qd, nqkv, 0.0, 0.0);
+    free(gq);
+    free(first);
     free(qkv);
     free(prm);
+    free(mask);
     free(qd);
     free(pd);
     free(out);
-    free(y);
     free(att);
-    free(qkvh);
-    free(go);
-    free(gy);
-    free(ga);
-    free(gh);
     clReleaseMemObject(bq);
     clReleaseMemObject(bp);
     clReleaseMemObject(bo);
-    clReleaseMemObject(by);
     clReleaseMemObject(ba);
-    clReleaseMemObject(bh);
     return ok;
 }
 
 static void test_attention_forward(void **state) {
     (void)state;
-    int ok = attention_forward_case(1);
-    ok &= attention_forward_case(0);
+    /* odd N; hd 8, 16, 64 and 80 (the vector widths 8 and 16), 7 (scalar), 6 (pairs); the
+     * keys per chunk (16) divide none of the N */
+    static const attn_case cases[] = {
+        {3, 5, 2, 8, 1, 0.0f},   {3, 5, 2, 8, 0, 0.3f},    {3, 17, 3, 16, 0, 0.0f},
+        {3, 17, 3, 16, 1, 0.2f}, {2, 51, 2, 16, 1, 0.1f},  {2, 19, 3, 7, 1, 0.0f},
+        {2, 19, 3, 7, 0, 0.25f}, {2, 33, 2, 64, 1, 0.1f},  {1, 13, 2, 80, 1, 0.0f},
+        {2, 9, 2, 6, 1, 0.5f},   {1, 197, 1, 64, 1, 0.1f},
+    };
+    int ok = 1;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        ok &= attention_forward_case(&cases[i]);
     assert_true(ok);
 }
 
