@@ -232,6 +232,8 @@ int bench_startup_child(const char *device_spec, const char *model);
 /* ------------------------------------------------------------ bench_tune.c */
 /* --tune-gemm: searches CLBlast's GEMM parameters, writes the device's tuning file. */
 int bench_tune(bench_env *e);
+/* bench_plan.c: --tune, the deep GEMM plan search */
+int bench_plan(bench_env *e);
 
 /* ------------------------------------------------------------ bench_report.c */
 void bench_device_fill(bench_device *d, const clvit_device_info *info);

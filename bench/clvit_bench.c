@@ -40,6 +40,9 @@ static const struct {
     {"tune", bench_tune,
      "search CLBlast's GEMM parameters, write the device's tuning file "
      "(only with --tune-gemm)"},
+    {"plan", bench_plan,
+     "time every GEMM candidate on the models' shapes, write the device's GEMM plan "
+     "(only with --tune)"},
 };
 #define NUM_SECTIONS ((int)(sizeof bench_sections / sizeof bench_sections[0]))
 
@@ -90,6 +93,12 @@ static void usage(FILE *f) {
             "  --compare A B        compare two result files (speedup of B over A)\n"
             "  --plot FILE.svg      draw throughput against batch size (of this run, or of the\n"
             "                       result files given as arguments)\n"
+            "  --tune               instead of measuring: time every GEMM kernel candidate\n"
+            "                       (clvit's and CLBlast's) on the GEMM shapes of --models'\n"
+            "                       forward passes at each --batch and of a training step at\n"
+            "                       --tune-batch, and write the fastest per shape into the\n"
+            "                       device's GEMM plan, which clvit then uses (a deeper search\n"
+            "                       than the one clvit makes on first use)\n"
             "  --tune-gemm          instead of measuring: search CLBlast's GEMM kernel parameters\n"
             "                       on the training-step GEMMs of --models (default vit_mnist)\n"
             "                       and write the fastest set as the device's tuning file in\n"
@@ -197,7 +206,7 @@ typedef struct raw_opts {
         *gemm_sizes, *gemm_batch, *profile_batch, *tune_batch, *tune_candidates, *tune_direct,
         *tune_refine, *tune_out, *startup_reps, *startup_cold, *mem_mib, *seed, *format, *output,
         *plot, *train_max_gflop;
-    int all_devices, quick, help, startup_child, compare, tune_gemm;
+    int all_devices, quick, help, startup_child, compare, tune_gemm, tune_plan;
     char **pos;
     int npos;
 } raw_opts;
@@ -233,6 +242,7 @@ static int parse_args(int argc, char **argv, raw_opts *o) {
         {"--startup-child", NULL, &o->startup_child},
         {"--help", NULL, &o->help},
         {"--tune-gemm", NULL, &o->tune_gemm},
+        {"--tune", NULL, &o->tune_plan},
         {"--tune-batch", &o->tune_batch, NULL},
         {"--tune-candidates", &o->tune_candidates, NULL},
         {"--tune-out", &o->tune_out, NULL},
@@ -309,9 +319,10 @@ static int make_settings(const raw_opts *o, bench_settings *s, char *models_buf,
     if (o->min_time && parse_seconds("--min-time", o->min_time, &s->min_time)) return 2;
 
     snprintf(models_buf, models_size, "%s",
-             o->models                  ? o->models
-             : o->quick || o->tune_gemm ? "vit_mnist"
-                                        : "vit_mnist,deit_tiny_patch16_224,vit_base_patch16_224");
+             o->models ? o->models
+             : o->quick || o->tune_gemm || o->tune_plan
+                 ? "vit_mnist"
+                 : "vit_mnist,deit_tiny_patch16_224,vit_base_patch16_224");
     char *save = NULL;
     for (char *tok = strtok_r(models_buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         clvit_config cfg;
@@ -363,14 +374,19 @@ static int make_settings(const raw_opts *o, bench_settings *s, char *models_buf,
     s->tune_out = o->tune_out;
     if (o->tune_gemm && o->sections)
         return usage_error("--tune-gemm runs only the tune section; drop --sections");
-    if (!o->tune_gemm &&
-        (o->tune_batch || o->tune_candidates || o->tune_direct || o->tune_refine || o->tune_out))
-        return usage_error("--tune-batch, --tune-candidates, --tune-refine, --tune-direct and "
+    if (o->tune_plan && (o->sections || o->tune_gemm))
+        return usage_error("--tune runs only the plan search; drop --sections and --tune-gemm");
+    if (o->tune_plan) setenv("CLVIT_GEMM_TUNE", "deep", 1);
+    if (!o->tune_gemm && !o->tune_plan && o->tune_batch)
+        return usage_error("--tune-batch goes with --tune or --tune-gemm");
+    if (!o->tune_gemm && (o->tune_candidates || o->tune_direct || o->tune_refine || o->tune_out))
+        return usage_error("--tune-candidates, --tune-refine, --tune-direct and "
                            "--tune-out go with --tune-gemm");
     snprintf(s->sections, sizeof s->sections, "%s",
-             o->tune_gemm  ? "tune"
-             : o->sections ? o->sections
-                           : "memory,gemm,startup,infer,train,profile");
+             o->tune_gemm   ? "tune"
+             : o->tune_plan ? "plan"
+             : o->sections  ? o->sections
+                            : "memory,gemm,startup,infer,train,profile");
     char buf[160];
     snprintf(buf, sizeof buf, "%s", s->sections);
     save = NULL;
@@ -383,6 +399,8 @@ static int make_settings(const raw_opts *o, bench_settings *s, char *models_buf,
         }
         if (!strcmp(tok, "tune") && !o->tune_gemm)
             return usage_error("--sections: 'tune' is run by --tune-gemm");
+        if (!strcmp(tok, "plan") && !o->tune_plan)
+            return usage_error("--sections: 'plan' is run by --tune");
         s->section_mask |= 1u << k;
     }
     if (!s->section_mask) return usage_error("--sections: empty list");

@@ -14,7 +14,10 @@
  * Epilogues (EPI), applied to v = alpha * op(A) op(B) + beta * C before C is written:
  *   0 none; 1 v + bias[n]; 2 v + bias[n] + R[m, n] (a residual, row stride ldr);
  *   3 pre = v + bias[n] written to R, C = gelu(pre) (exact erf form);
- *   4 pre = v + bias[n] written to R, C = tanh(pre).
+ *   4 pre = v + bias[n] written to R, C = tanh(pre);
+ *   5 C = v * gelu'(R[m, n]): the backward of a GELU whose pre-activation R holds (no bias).
+ * Row sums: with dsum != 0, S[m] = alpha * sum_k op(A)[m, k] + beta * S[m] as well (gemm_vn and
+ * gemm_dot, one batch): for dW = dy^T x that is the bias gradient, colsum(dy), for free.
  * Batched products: get_global_id(2) is the batch index, strides sa, sb, sc in floats.
  *
  * Three kernels, each correct for every TA/TB, with tunables as -D macros:
@@ -90,49 +93,107 @@
 #define B_AT(k, n) B[(size_t)(k)*ldb + (n)]
 #endif
 
-/* The normal CDF Phi(x) through erfc (Numerical Recipes' erfcc, relative error < 1.2e-7),
- * vectorisable and accurate in the negative tail; the same formula as cl/linear.cl. */
-static inline float normal_cdf(float x) {
-    const float z = fabs(x) * 0.70710678118654752f;
-    const float t = 1.0f / (1.0f + 0.5f * z);
-    const float poly =
-        -1.26551223f +
-        t * (1.00002368f +
-             t * (0.37409196f +
-                  t * (0.09678418f +
-                       t * (-0.18628806f +
-                            t * (0.27886807f + t * (-1.13520398f +
-                                                    t * (1.48851587f + t * (-0.82215223f +
-                                                                            t * 0.17087277f))))))));
-    const float half_erfc = 0.5f * t * exp(-z * z + poly);
-    return x >= 0.0f ? 1.0f - half_erfc : half_erfc;
-}
+#if NR == 1
+#define floatR float
+#define LOADR(i, p) ((p)[i])
+#define STORER(v, i, p) ((p)[i] = (v))
+#else
+#define floatR CAT(float, NR)
+#define LOADR(i, p) CAT(vload, NR)(i, p)
+#define STORER(v, i, p) CAT(vstore, NR)(v, i, p)
+#endif
 
-/* Writes one element of C through the epilogue; v = alpha * (A B)[m, n]. */
-static inline void store_one(__global float *C, int ldc, __global const float *bias,
-                             __global float *R, int ldr, float beta, int m, int n, float v) {
-    const size_t ci = (size_t)m * ldc + n;
-    if (beta != 0.0f) v += beta * C[ci];
-#if EPI >= 1
-    v += bias[n];
-#endif
+/* The normal CDF Phi(x) through erfc (Numerical Recipes' erfcc, relative error < 1.2e-7),
+ * accurate in the negative tail; the same formula as cl/linear.cl. Written once per type
+ * (float, and the vector types the kernels store), because the epilogue must run on whole
+ * vectors: a scalar exp per element costs more than the product itself on PoCL. */
+#define DEFINE_NORMAL_CDF(T, NAME)                                                                 \
+    static inline T NAME(T x) {                                                                    \
+        const T z = fabs(x) * 0.70710678118654752f;                                                \
+        const T t = 1.0f / (1.0f + 0.5f * z);                                                      \
+        const T poly =                                                                             \
+            -1.26551223f +                                                                         \
+            t * (1.00002368f +                                                                     \
+                 t * (0.37409196f +                                                                \
+                      t * (0.09678418f +                                                           \
+                           t * (-0.18628806f +                                                     \
+                                t * (0.27886807f +                                                 \
+                                     t * (-1.13520398f +                                           \
+                                          t * (1.48851587f +                                       \
+                                               t * (-0.82215223f + t * 0.17087277f))))))));        \
+        const T half_erfc = 0.5f * t * exp(-z * z + poly);                                         \
+        return select(half_erfc, 1.0f - half_erfc, x >= 0.0f);                                     \
+    }
+
+/* Writes W consecutive elements of row m of C, from column n, through the epilogue;
+ * v = alpha * (A B)[m, n .. n + W). */
 #if EPI == 2
-    v += R[(size_t)m * ldr + n];
+#define EPI_AUX(T, LOAD, STORE) v += LOAD(0, R + (size_t)m * ldr + n);
 #elif EPI == 3
-    R[(size_t)m * ldr + n] = v;
-    v = v * normal_cdf(v);
+#define EPI_AUX(T, LOAD, STORE)                                                                    \
+    STORE(v, 0, R + (size_t)m * ldr + n);                                                          \
+    v = v * CAT(normal_cdf_, T)(v);
 #elif EPI == 4
-    R[(size_t)m * ldr + n] = v;
+#define EPI_AUX(T, LOAD, STORE)                                                                    \
+    STORE(v, 0, R + (size_t)m * ldr + n);                                                          \
     v = tanh(v);
+#elif EPI == 5 /* gelu'(x) = Phi(x) + x phi(x) */
+#define EPI_AUX(T, LOAD, STORE)                                                                    \
+    {                                                                                              \
+        const T x = LOAD(0, R + (size_t)m * ldr + n);                                              \
+        v *= CAT(normal_cdf_, T)(x) + x * exp(-0.5f * x * x) * 0.39894228040143268f;               \
+    }
+#else
+#define EPI_AUX(T, LOAD, STORE)
 #endif
-    C[ci] = v;
+#if EPI >= 1 && EPI <= 4
+#define EPI_BIAS(LOAD) v += LOAD(0, bias + n);
+#else
+#define EPI_BIAS(LOAD)
+#endif
+#define DEFINE_STORE(T, LOAD, STORE)                                                               \
+    DEFINE_NORMAL_CDF(T, CAT(normal_cdf_, T))                                                      \
+    static inline void CAT(store_, T)(__global float *C, int ldc, __global const float *bias,      \
+                                      __global float *R, int ldr, float beta, int m, int n, T v) { \
+        const size_t ci = (size_t)m * ldc + n;                                                     \
+        if (beta != 0.0f) v += beta * LOAD(0, C + ci);                                             \
+        EPI_BIAS(LOAD)                                                                             \
+        EPI_AUX(T, LOAD, STORE)                                                                    \
+        STORE(v, 0, C + ci);                                                                       \
+    }
+#define LOAD1(i, p) ((p)[i])
+#define STORE1(v, i, p) ((p)[i] = (v))
+DEFINE_STORE(float, LOAD1, STORE1)
+#if VW > 1
+DEFINE_STORE(floatV, LOADV, STOREV)
+#endif
+#if NR > 1 && NR != VW
+DEFINE_STORE(floatR, LOADR, STORER)
+#endif
+#define store_one store_float
+#if VW > 1
+#define STORE_V CAT(store_, floatV)
+#else
+#define STORE_V store_float
+#endif
+#if NR > 1
+#define STORE_R CAT(store_, floatR)
+#else
+#define STORE_R store_float
+#endif
+
+/* S[m0 .. m0 + MR) = alpha * sums + beta * S, rows past M skipped. */
+static inline void store_rowsums(__global float *S, int M, int m0, float alpha, float beta,
+                                 const float *sums) {
+    for (int i = 0; i < MR && m0 + i < M; i++)
+        S[m0 + i] = alpha * sums[i] + (beta != 0.0f ? beta * S[m0 + i] : 0.0f);
 }
 
 #define GEMM_ARGS                                                                                  \
     int M, int N, int K, float alpha, float beta, __global const float *A, ulong a_off, int lda,   \
         ulong sa, __global const float *B, ulong b_off, int ldb, ulong sb, __global float *C,      \
         ulong c_off, int ldc, ulong sc, __global const float *bias, ulong bias_off,                \
-        __global float *R, ulong r_off, int ldr
+        __global float *R, ulong r_off, int ldr, __global float *S, ulong s_off, int dsum
 
 #define GEMM_POINTERS                                                                              \
     const size_t z = get_global_id(2);                                                             \
@@ -140,7 +201,8 @@ static inline void store_one(__global float *C, int ldc, __global const float *b
     B += b_off + z * sb;                                                                           \
     C += c_off + z * sc;                                                                           \
     bias += bias_off;                                                                              \
-    R += r_off + z * sc
+    R += r_off + z * sc;                                                                           \
+    S += s_off
 
 /* ---------------------------------------------------------------- gemm_vn */
 #if !defined(KIND) || KIND == 0
@@ -154,6 +216,10 @@ __kernel void gemm_vn(GEMM_ARGS) {
 #pragma unroll
         for (int v = 0; v < NV; v++)
             acc[i][v] = (floatV)(0.0f);
+    float asum[MR];
+#pragma unroll
+    for (int i = 0; i < MR; i++)
+        asum[i] = 0.0f;
     const int full = m0 + MR <= M && n0 + VW * NV <= N;
     if (full) {
         for (int k = 0; k < K; k++) {
@@ -173,6 +239,7 @@ __kernel void gemm_vn(GEMM_ARGS) {
 #pragma unroll
             for (int i = 0; i < MR; i++) {
                 const float a = A_AT(m0 + i, k);
+                asum[i] += a;
 #pragma unroll
                 for (int v = 0; v < NV; v++)
                     acc[i][v] = fma((floatV)(a), b[v], acc[i][v]);
@@ -193,11 +260,21 @@ __kernel void gemm_vn(GEMM_ARGS) {
 #pragma unroll
             for (int i = 0; i < MR; i++) {
                 const float a = A_AT(min(m0 + i, M - 1), k);
+                asum[i] += a;
 #pragma unroll
                 for (int v = 0; v < NV; v++)
                     acc[i][v] = fma((floatV)(a), b[v], acc[i][v]);
             }
         }
+    }
+    if (dsum && n0 == 0) store_rowsums(S, M, m0, alpha, beta, asum);
+    if (full) {
+#pragma unroll
+        for (int i = 0; i < MR; i++)
+#pragma unroll
+            for (int v = 0; v < NV; v++)
+                STORE_V(C, ldc, bias, R, ldr, beta, m0 + i, n0 + v * VW, alpha * acc[i][v]);
+        return;
     }
 #pragma unroll
     for (int i = 0; i < MR; i++) {
@@ -255,6 +332,10 @@ __kernel void gemm_dot(GEMM_ARGS) {
 #pragma unroll
     for (int j = 0; j < NR; j++)
         cols[j] = min(n0 + j, N - 1);
+    floatV asumv[MR];
+#pragma unroll
+    for (int i = 0; i < MR; i++)
+        asumv[i] = (floatV)(0.0f);
     const int kv = K / VW * VW;
     for (int k = 0; k < kv; k += VW) {
         floatV a[MR], b[NR];
@@ -283,12 +364,17 @@ __kernel void gemm_dot(GEMM_ARGS) {
 #endif
         }
 #pragma unroll
-        for (int i = 0; i < MR; i++)
+        for (int i = 0; i < MR; i++) {
+            asumv[i] += a[i];
 #pragma unroll
             for (int j = 0; j < NR; j++)
                 acc[i][j] = fma(a[i], b[j], acc[i][j]);
+        }
     }
-    float s[MR][NR];
+    float s[MR][NR], asum[MR];
+#pragma unroll
+    for (int i = 0; i < MR; i++)
+        asum[i] = hsum(asumv[i]);
 #pragma unroll
     for (int i = 0; i < MR; i++)
 #pragma unroll
@@ -296,10 +382,20 @@ __kernel void gemm_dot(GEMM_ARGS) {
             s[i][j] = hsum(acc[i][j]);
     for (int k = kv; k < K; k++)
 #pragma unroll
-        for (int i = 0; i < MR; i++)
+        for (int i = 0; i < MR; i++) {
+            const float a = A_AT(rows[i], k);
+            asum[i] += a;
 #pragma unroll
             for (int j = 0; j < NR; j++)
-                s[i][j] = fma(A_AT(rows[i], k), B_AT(k, cols[j]), s[i][j]);
+                s[i][j] = fma(a, B_AT(k, cols[j]), s[i][j]);
+        }
+    if (dsum && n0 == 0) store_rowsums(S, M, m0, alpha, beta, asum);
+    if (m0 + MR <= M && n0 + NR <= N) {
+#pragma unroll
+        for (int i = 0; i < MR; i++)
+            STORE_R(C, ldc, bias, R, ldr, beta, m0 + i, n0, alpha * LOADR(0, s[i]));
+        return;
+    }
 #pragma unroll
     for (int i = 0; i < MR; i++) {
         if (m0 + i >= M) break;

@@ -52,6 +52,9 @@ struct clvit_ctx {
     size_t gemm_temp_bytes;
     cl_mem gemm_pack; /* op(B) packed as (K, N) for the pack_ candidates (gemm.c) */
     size_t gemm_pack_floats;
+    cl_mem scratch; /* small per-context scratch for reductions (clvit_scratch) */
+    size_t scratch_floats;
+    int row_mode; /* CLVIT_ROW_KERNELS: 0 by device type, 1 work-group, 2 work-item */
     struct clvit_gemm_plan *plan; /* which kernel runs each GEMM shape (gemm_plan.c) */
     /* build statistics, for the bench tool */
     double build_seconds;
@@ -84,6 +87,11 @@ clvit_status clvit_launch3(clvit_ctx *ctx, cl_kernel k, const char *label, size_
  * faster than 64 for LayerNorm on 64-wide rows). GPUs: the smallest power of two >= len, at
  * most 64, so short rows leave few work-items idle. */
 size_t clvit_row_wgs(const clvit_ctx *ctx, int len, char *opts, size_t size);
+/* Whether row kernels (LayerNorm) run one work-item per row: on CPUs, or as
+ * CLVIT_ROW_KERNELS=item|group forces (so tests can run both forms on one device). */
+int clvit_row_kernels_per_item(const clvit_ctx *ctx);
+/* Grows ctx->scratch to at least `floats` floats. */
+clvit_status clvit_scratch(clvit_ctx *ctx, size_t floats);
 /* One work-group of `local` items per row, `rows` groups. */
 clvit_status clvit_launch_rows(clvit_ctx *ctx, cl_kernel k, const char *label, size_t rows,
                                size_t local);
@@ -108,6 +116,8 @@ typedef enum {
     CLVIT_EPI_RESIDUAL, /* C = v + b + aux (aux: the residual input) */
     CLVIT_EPI_GELU,     /* aux = v + b (pre-activation, kept for backward), C = gelu(aux) */
     CLVIT_EPI_TANH,     /* aux = v + b, C = tanh(aux) */
+    CLVIT_EPI_DGELU,    /* C = v * gelu'(aux), no bias: a GELU's backward folded into the
+                           product that computes its output gradient */
 } clvit_epilogue;
 
 /* One matrix product, row-major: C (M, N) = epi(alpha * op(A) op(B) + beta * C).
@@ -124,6 +134,8 @@ typedef struct clvit_gemm_op {
     clvit_tensor bias; /* (N), EPI >= BIAS */
     clvit_tensor aux;  /* (M, N) with row stride ldaux: residual in, or pre-activation out */
     size_t ldaux;
+    clvit_tensor rowsum; /* (M) when set: alpha * sum_k op(A)[m, k] + beta * rowsum; needs
+                            ta == 1 and one batch (dW = dy^T x, with db = colsum(dy) here) */
 } clvit_gemm_op;
 
 /* Runs op with the kernel the device's GEMM plan names for its shape (lib/gemm.c), timing

@@ -8,6 +8,7 @@
  * only: an epilogue then runs as one extra element-wise kernel from cl/linear.cl).
  */
 #include "gemm_plan.h"
+#include "layers.h"
 
 #include <clblast_c.h>
 #include <stdint.h>
@@ -27,10 +28,10 @@ const clvit_gemm_cand clvit_gemm_cands[] = {
     /* B (N, K) packed as (K, N) first, then gemm_vn with vector loads: x W^T on CPUs */
     {"pack_vn_8x16", GEMM_PACK_VN, 8, 16, 1, 0, 8, 1, 0, 1, 0},
     {"pack_vn_6x32", GEMM_PACK_VN, 6, 16, 2, 0, 8, 1, 0, 1, 0},
-    {"pack_vn_4x32", GEMM_PACK_VN, 4, 16, 2, 0, 8, 1, 0, 0, 0},
+    {"pack_vn_4x32", GEMM_PACK_VN, 4, 16, 2, 0, 8, 1, 0, 1, 0},
     {"pack_vn_8x8", GEMM_PACK_VN, 8, 8, 1, 0, 8, 1, 0, 0, 0},
     /* dot products along K: A (M, K) times B (N, K) rows, the forward Linear's x W^T */
-    {"dot_4x4x16", GEMM_DOT, 4, 16, 0, 4, 8, 1, 0, 1, 0},
+    {"dot_4x4x16", GEMM_DOT, 4, 16, 0, 4, 8, 1, 0, 0, 0},
     {"dot_2x4x16", GEMM_DOT, 2, 16, 0, 4, 8, 1, 0, 0, 0},
     {"dot_4x4x8", GEMM_DOT, 4, 8, 0, 4, 8, 1, 0, 0, 0},
     {"dot_3x3x16", GEMM_DOT, 3, 16, 0, 3, 8, 1, 0, 0, 0},
@@ -106,6 +107,9 @@ static clvit_status clblast_epilogue(clvit_ctx *ctx, const char *label, const cl
                                      double flops) {
     const int act = op->epi == CLVIT_EPI_GELU || op->epi == CLVIT_EPI_TANH;
     clvit_gemm_op g = *op;
+    if (op->epi == CLVIT_EPI_DGELU && op->beta != 0.0f)
+        return clvit_fail(CLVIT_ERR_INVALID_ARG, "GEMM %s: GELU backward epilogue with beta",
+                          label);
     if (act) g.c = op->aux, g.ldc = op->ldaux;
     if (act && op->beta != 0.0f)
         return clvit_fail(CLVIT_ERR_INVALID_ARG, "GEMM %s: activation epilogue with beta", label);
@@ -114,12 +118,17 @@ static clvit_status clblast_epilogue(clvit_ctx *ctx, const char *label, const cl
     if (op->batch > 1 || op->ldc != op->n || (op->epi != CLVIT_EPI_BIAS && op->ldaux != op->n))
         return clvit_fail(CLVIT_ERR_INVALID_ARG, "GEMM %s: CLBlast epilogue needs dense rows",
                           label);
-    static const char *names[] = {"", "bias_add", "bias_residual", "bias_gelu", "bias_tanh"};
+    static const char *names[] = {"",          "bias_add",  "bias_residual",
+                                  "bias_gelu", "bias_tanh", "gelu_backward"};
     cl_kernel k;
     CLVIT_CHECK(clvit_kernel(ctx, "linear.cl", names[op->epi], NULL, &k));
     cl_ulong yo = op->c.off, ao = op->aux.off, bo = op->bias.off;
     int rows = (int)op->m, cols = (int)op->n;
-    if (op->epi == CLVIT_EPI_BIAS)
+    if (op->epi == CLVIT_EPI_DGELU) /* dpre = dy * gelu'(pre), in place on C */
+        CLVIT_CHECK(clvit_args(k, 8, CLVIT_A(op->c.buf), CLVIT_A(yo), CLVIT_A(op->c.buf),
+                               CLVIT_A(yo), CLVIT_A(op->aux.buf), CLVIT_A(ao), CLVIT_A(rows),
+                               CLVIT_A(cols)));
+    else if (op->epi == CLVIT_EPI_BIAS)
         CLVIT_CHECK(clvit_args(k, 6, CLVIT_A(op->c.buf), CLVIT_A(yo), CLVIT_A(op->bias.buf),
                                CLVIT_A(bo), CLVIT_A(rows), CLVIT_A(cols)));
     else
@@ -210,16 +219,19 @@ static clvit_status run_own(clvit_ctx *ctx, const char *label, const clvit_gemm_
     int M = (int)op->m, N = (int)op->n, K = (int)op->k, lda = (int)op->lda, ldb = (int)op->ldb,
         ldc = (int)op->ldc, ldr = (int)op->ldaux;
     cl_ulong ao = op->a.off, bo = op->b.off, co = op->c.off, sa = op->sa, sb = op->sb, sc = op->sc,
-             biaso = op->bias.off, ro = op->aux.off;
+             biaso = op->bias.off, ro = op->aux.off, so = op->rowsum.off;
+    int dsum = op->rowsum.buf != NULL;
+    cl_mem rowsum = dsum ? op->rowsum.buf : op->c.buf;
     /* unused pointer arguments still need a valid buffer */
     cl_mem bias = op->bias.buf ? op->bias.buf : op->c.buf,
            aux = op->aux.buf ? op->aux.buf : op->c.buf;
     float alpha = op->alpha, beta = op->beta;
-    CLVIT_CHECK(clvit_args(k, 22, CLVIT_A(M), CLVIT_A(N), CLVIT_A(K), CLVIT_A(alpha), CLVIT_A(beta),
+    CLVIT_CHECK(clvit_args(k, 25, CLVIT_A(M), CLVIT_A(N), CLVIT_A(K), CLVIT_A(alpha), CLVIT_A(beta),
                            CLVIT_A(op->a.buf), CLVIT_A(ao), CLVIT_A(lda), CLVIT_A(sa),
                            CLVIT_A(op->b.buf), CLVIT_A(bo), CLVIT_A(ldb), CLVIT_A(sb),
                            CLVIT_A(op->c.buf), CLVIT_A(co), CLVIT_A(ldc), CLVIT_A(sc),
-                           CLVIT_A(bias), CLVIT_A(biaso), CLVIT_A(aux), CLVIT_A(ro), CLVIT_A(ldr)));
+                           CLVIT_A(bias), CLVIT_A(biaso), CLVIT_A(aux), CLVIT_A(ro), CLVIT_A(ldr),
+                           CLVIT_A(rowsum), CLVIT_A(so), CLVIT_A(dsum)));
     size_t g0, g1, local[3] = {(size_t)c->lx, (size_t)c->ly, 1};
     switch (c->kind) {
     case GEMM_VN:
@@ -253,8 +265,19 @@ clvit_status clvit_gemm_launch(clvit_ctx *ctx, const char *label, const clvit_ge
     const double flops = 2.0 * (double)op->m * (double)op->n * (double)op->k *
                          (double)(op->batch > 1 ? op->batch : 1);
     const clvit_gemm_cand *c = &clvit_gemm_cands[cand];
-    if (c->kind == GEMM_CLBLAST) return clblast_epilogue(ctx, label, op, flops);
-    return run_own(ctx, label, op, c, flops);
+    if (c->kind == GEMM_VN || c->kind == GEMM_PACK_VN || c->kind == GEMM_DOT || !op->rowsum.buf)
+        return c->kind == GEMM_CLBLAST ? clblast_epilogue(ctx, label, op, flops)
+                                       : run_own(ctx, label, op, c, flops);
+    /* kernels without row sums: the product, then a column sum of A (K, M) */
+    clvit_gemm_op plain = *op;
+    plain.rowsum = CLVIT_T(NULL, 0);
+    CLVIT_CHECK(c->kind == GEMM_CLBLAST ? clblast_epilogue(ctx, label, &plain, flops)
+                                        : run_own(ctx, label, &plain, c, flops));
+    if (op->alpha != 1.0f)
+        return clvit_fail(CLVIT_ERR_INVALID_ARG, "GEMM %s: row sums with alpha != 1 need %s", label,
+                          "a kernel that computes them");
+    return clvit_colsum_strided(ctx, op->rowsum.buf, op->rowsum.off, op->beta, op->a.buf, op->a.off,
+                                (int)op->k, (int)op->m, (int)op->lda);
 }
 
 static clvit_status check_op(const char *label, const clvit_gemm_op *op) {
@@ -262,9 +285,12 @@ static clvit_status check_op(const char *label, const clvit_gemm_op *op) {
     if (op->lda < (ka ? ka : 1) || op->ldb < (kb ? kb : 1) || op->ldc < op->n)
         return clvit_fail(CLVIT_ERR_SHAPE, "GEMM %s: leading dimensions %zu/%zu/%zu too small",
                           label, op->lda, op->ldb, op->ldc);
-    if (op->epi < CLVIT_EPI_NONE || op->epi > CLVIT_EPI_TANH)
+    if (op->epi < CLVIT_EPI_NONE || op->epi > CLVIT_EPI_DGELU)
         return clvit_fail(CLVIT_ERR_INVALID_ARG, "GEMM %s: bad epilogue %d", label, (int)op->epi);
-    if (op->epi != CLVIT_EPI_NONE && !op->bias.buf)
+    if (op->rowsum.buf && (!op->ta || op->batch > 1))
+        return clvit_fail(CLVIT_ERR_INVALID_ARG, "GEMM %s: row sums need A transposed, one batch",
+                          label);
+    if (op->epi != CLVIT_EPI_NONE && op->epi != CLVIT_EPI_DGELU && !op->bias.buf)
         return clvit_fail(CLVIT_ERR_INVALID_ARG, "GEMM %s: epilogue without a bias", label);
     if (op->epi >= CLVIT_EPI_RESIDUAL && (!op->aux.buf || op->ldaux < op->n))
         return clvit_fail(CLVIT_ERR_INVALID_ARG, "GEMM %s: epilogue without its aux tensor", label);

@@ -7,14 +7,15 @@
  * median launch wins. The choice goes into the plan, which lives in memory and on disk beside
  * the program cache, one text file per (device, driver, clvit version, cl/gemm.cl source):
  *
- *   # clvit GEMM plan 1
- *   ta tb M N K batch candidate microseconds
+ *   # clvit GEMM plan 2
+ *   ta tb M N K batch candidate microseconds quick|deep
  *
  * written whole to a temporary file and renamed. A file that does not parse is ignored and
  * rewritten. CLVIT_GEMM_TUNE selects how much is measured:
  *   0 or off  nothing: the plan on disk if there is one, else the device class's default
  *   1 (unset) the quick candidates, at most QUICK_BUDGET seconds per process
- *   deep      every candidate that fits the device, CLBlast included, no time limit
+ *   deep      every candidate that fits the device, CLBlast included, no time limit; shapes
+ *             the plan holds from quick tuning are measured again (clvit-bench --tune)
  */
 #include "gemm_plan.h"
 
@@ -23,7 +24,7 @@
 #include <string.h>
 #include <time.h>
 
-#define PLAN_MAGIC "# clvit GEMM plan 1"
+#define PLAN_MAGIC "# clvit GEMM plan 2"
 #define QUICK_BUDGET 15.0 /* seconds of tuning per process */
 #define TIME_TARGET 0.02  /* seconds of timed launches per candidate */
 
@@ -32,6 +33,7 @@ typedef struct plan_entry {
     size_t m, n, k, batch;
     int cand;
     double us;
+    int deep; /* chosen among every candidate (deep tuning), not the quick set */
 } plan_entry;
 
 struct clvit_gemm_plan {
@@ -84,17 +86,18 @@ static void load_plan(struct clvit_gemm_plan *p) {
          line = strtok_r(NULL, "\n", &save)) {
         if (line[0] == '#') continue;
         plan_entry e;
-        char name[64], tail;
+        char name[64], how[8], tail;
         unsigned long long m, n, k, b;
-        if (sscanf(line, "%d %d %llu %llu %llu %llu %63s %lf %c", &e.ta, &e.tb, &m, &n, &k, &b,
-                   name, &e.us, &tail) != 8 ||
-            (e.ta != 0 && e.ta != 1) || (e.tb != 0 && e.tb != 1) || !m || !n || !k || !b ||
-            !(e.us >= 0.0)) {
+        if (sscanf(line, "%d %d %llu %llu %llu %llu %63s %lf %7s %c", &e.ta, &e.tb, &m, &n, &k, &b,
+                   name, &e.us, how, &tail) != 9 ||
+            (strcmp(how, "quick") && strcmp(how, "deep")) || (e.ta != 0 && e.ta != 1) ||
+            (e.tb != 0 && e.tb != 1) || !m || !n || !k || !b || !(e.us >= 0.0)) {
             ok = 0;
             break;
         }
         e.m = (size_t)m, e.n = (size_t)n, e.k = (size_t)k, e.batch = (size_t)b;
         e.cand = clvit_gemm_cand_find(name);
+        e.deep = !strcmp(how, "deep");
         if (e.cand < 0 || !add_entry(p, &e)) ok = 0;
     }
     free(text);
@@ -116,8 +119,9 @@ static void save_plan(const struct clvit_gemm_plan *p) {
     int ok = fprintf(f, "%s\n", PLAN_MAGIC) > 0;
     for (int i = 0; i < p->n; i++) {
         const plan_entry *e = &p->e[i];
-        ok = ok && fprintf(f, "%d %d %zu %zu %zu %zu %s %.1f\n", e->ta, e->tb, e->m, e->n, e->k,
-                           e->batch, clvit_gemm_cands[e->cand].name, e->us) > 0;
+        ok = ok && fprintf(f, "%d %d %zu %zu %zu %zu %s %.1f %s\n", e->ta, e->tb, e->m, e->n, e->k,
+                           e->batch, clvit_gemm_cands[e->cand].name, e->us,
+                           e->deep ? "deep" : "quick") > 0;
     }
     if (clvit_atomic_commit(f, tmp, p->path, ok) != CLVIT_SUCCESS) clvit_clear_error();
 }
@@ -203,12 +207,14 @@ static clvit_status tune(clvit_ctx *ctx, struct clvit_gemm_plan *p, const char *
                          const clvit_gemm_op *op, plan_entry *e) {
     const double t_start = now_seconds();
     const size_t batch = op->batch > 1 ? op->batch : 1;
-    clvit_gemm_op t = *op; /* timed on a scratch C: the caller's C (and aux) stay untouched */
+    clvit_gemm_op t = *op; /* timed on a scratch C: the caller's C, aux and row sums stay
+                              untouched */
     t.epi = CLVIT_EPI_NONE;
     t.beta = 0.0f;
     t.ldc = op->n;
     t.sc = op->m * op->n;
     t.aux = CLVIT_T(NULL, 0);
+    t.rowsum = CLVIT_T(NULL, 0);
     cl_mem scratch;
     CLVIT_CHECK(clvit_buffer(ctx, batch * op->m * op->n, &scratch));
     t.c = CLVIT_T(scratch, 0);
@@ -251,12 +257,12 @@ clvit_status clvit_gemm_plan_choose(clvit_ctx *ctx, const char *label, const clv
     for (int i = 0; i < p->n; i++) {
         const plan_entry *e = &p->e[i];
         if (e->ta == op->ta && e->tb == op->tb && e->m == op->m && e->n == op->n && e->k == op->k &&
-            e->batch == batch) {
+            e->batch == batch && (p->mode != 2 || e->deep)) {
             *cand = e->cand;
             return CLVIT_SUCCESS;
         }
     }
-    plan_entry e = {op->ta, op->tb, op->m, op->n, op->k, batch, -1, 0.0};
+    plan_entry e = {op->ta, op->tb, op->m, op->n, op->k, batch, -1, 0.0, p->mode == 2};
     const int budget_left = p->mode == 2 || p->tuned_seconds < QUICK_BUDGET;
     if (p->mode == 0 || !budget_left) {
         if (p->mode && !p->budget_note) {

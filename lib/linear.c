@@ -1,8 +1,8 @@
 /*
  * linear.c - Linear layers: y = x W^T with its epilogue (bias, bias + residual, bias + GELU,
  * bias + tanh) fused into one GEMM launch (lib/gemm.c). Backward: the activation derivative
- * kernel (cl/linear.cl), then dW = dy^T x and dx = dy W as GEMMs with beta, db as a column
- * sum (lib/reduce.c).
+ * kernel (cl/linear.cl), then dW = dy^T x with db = colsum(dy) in the same GEMM launch, and
+ * dx = dy W, each with BLAS beta.
  */
 #include "layers.h"
 
@@ -72,17 +72,32 @@ clvit_status clvit_linear_backward(clvit_ctx *ctx, const char *label, clvit_epil
         dy = dpre;
         dy_off = dpre_off;
     }
-    /* dW (out, in) = beta_w * dW + dy^T (out, rows) x (rows, in). CLBlast rejects k = 0; with
-     * no rows the sum is empty and a column sum over zero rows applies beta_w alone. */
-    if (rows == 0)
+    /* dW (out, in) = beta_w * dW + dy^T (out, rows) x (rows, in), and in the same launch
+     * db = beta_w * db + colsum(dy): the row sums of op(A) = dy^T (the forward of EPI_NONE has
+     * no bias, whatever b_off the caller passes). With no rows the sums are empty and a column
+     * sum over zero rows applies beta_w alone. */
+    const int want_db = epi != CLVIT_EPI_NONE && db_off != SIZE_MAX;
+    if (rows == 0) {
         CLVIT_CHECK(clvit_colsum(ctx, g, dw_off, beta_w, dy, dy_off, 0, out * in));
-    else
-        CLVIT_CHECK(clvit_gemm(ctx, label, 1, 0, (size_t)out, (size_t)in, (size_t)rows, 1.0f, dy,
-                               dy_off, (size_t)out, x, x_off, (size_t)in, beta_w, g, dw_off,
-                               (size_t)in));
-    /* the forward of EPI_NONE has no bias, whatever b_off the caller passes */
-    if (epi != CLVIT_EPI_NONE && db_off != SIZE_MAX)
-        CLVIT_CHECK(clvit_colsum(ctx, g, db_off, beta_w, dy, dy_off, rows, out));
+        if (want_db) CLVIT_CHECK(clvit_colsum(ctx, g, db_off, beta_w, dy, dy_off, 0, out));
+    } else {
+        const clvit_gemm_op dw = {.ta = 1,
+                                  .tb = 0,
+                                  .m = (size_t)out,
+                                  .n = (size_t)in,
+                                  .k = (size_t)rows,
+                                  .alpha = 1.0f,
+                                  .beta = beta_w,
+                                  .a = CLVIT_T(dy, dy_off),
+                                  .b = CLVIT_T(x, x_off),
+                                  .c = CLVIT_T(g, dw_off),
+                                  .lda = (size_t)out,
+                                  .ldb = (size_t)in,
+                                  .ldc = (size_t)in,
+                                  .batch = 1,
+                                  .rowsum = CLVIT_T(want_db ? g : NULL, db_off)};
+        CLVIT_CHECK(clvit_gemm_run(ctx, label, &dw));
+    }
     /* dx (rows, in) = beta_dx * dx + dy (rows, out) W (out, in) */
     if (dx)
         CLVIT_CHECK(clvit_gemm(ctx, label, 0, 0, (size_t)rows, (size_t)in, (size_t)out, 1.0f, dy,

@@ -206,6 +206,16 @@ clvit_status clvit_ctx_create(clvit_ctx **out, const char *spec) {
         return clvit_fail(e, "clCreateCommandQueue: %s", clvit_status_string(e));
     }
     clvit_cache_dir_default(ctx->cache_dir, sizeof ctx->cache_dir);
+    const char *rows = getenv("CLVIT_ROW_KERNELS");
+    if (rows && !strcmp(rows, "group"))
+        ctx->row_mode = 1;
+    else if (rows && !strcmp(rows, "item"))
+        ctx->row_mode = 2;
+    else if (rows && *rows) {
+        clvit_ctx_free(ctx);
+        return clvit_fail(CLVIT_ERR_INVALID_ARG, "CLVIT_ROW_KERNELS='%s': expected group or item",
+                          rows);
+    }
     clvit_status st = clvit_gemm_tuning_apply(ctx);
     if (st != CLVIT_SUCCESS) {
         clvit_ctx_free(ctx);
@@ -232,6 +242,7 @@ void clvit_ctx_free(clvit_ctx *ctx) {
     clvit_gemm_plan_free(ctx);
     if (ctx->gemm_temp) clReleaseMemObject(ctx->gemm_temp);
     if (ctx->gemm_pack) clReleaseMemObject(ctx->gemm_pack);
+    if (ctx->scratch) clReleaseMemObject(ctx->scratch);
     if (ctx->queue) clReleaseCommandQueue(ctx->queue);
     if (ctx->context) clReleaseContext(ctx->context);
     free(ctx);
@@ -361,6 +372,20 @@ clvit_status clvit_launch3(clvit_ctx *ctx, cl_kernel k, const char *label, size_
     if (e != CL_SUCCESS)
         return clvit_fail(e, "launching kernel %s (global %zu x %zu x %zu): %s", label, g0, g1, g2,
                           clvit_status_string(e));
+    return CLVIT_SUCCESS;
+}
+
+int clvit_row_kernels_per_item(const clvit_ctx *ctx) {
+    return ctx->row_mode ? ctx->row_mode == 2 : ctx->info.is_cpu;
+}
+
+clvit_status clvit_scratch(clvit_ctx *ctx, size_t floats) {
+    if (floats <= ctx->scratch_floats) return CLVIT_SUCCESS;
+    if (ctx->scratch) clReleaseMemObject(ctx->scratch);
+    ctx->scratch = NULL;
+    ctx->scratch_floats = 0;
+    CLVIT_CHECK(clvit_buffer(ctx, floats, &ctx->scratch));
+    ctx->scratch_floats = floats;
     return CLVIT_SUCCESS;
 }
 

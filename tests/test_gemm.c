@@ -35,7 +35,12 @@ typedef struct gemm_case {
     int ta, tb, epi;
     size_t m, n, k, batch;
     float alpha, beta;
+    int rowsum; /* also S = alpha * row sums of op(A) + beta * S (ta == 1, one batch) */
 } gemm_case;
+
+static double dgelu_ref(double x) {
+    return 0.5 * (1.0 + erf(x / sqrt(2.0))) + x * exp(-0.5 * x * x) / 2.5066282746310002;
+}
 
 /* Runs one case with candidate `cand` (-1: through the plan) and checks C and aux. Unless
  * dense, leading dimensions are padded, so no row starts at a tile boundary. */
@@ -51,14 +56,25 @@ static int run_case_ex(clvit_ctx *ctx, const gemm_case *gc, int cand, int dense)
                  naux = aux_off + nb * sc;
     float *a = malloc(na * sizeof *a), *b = malloc(nbf * sizeof *b), *c = malloc(nc * sizeof *c),
           *bias = malloc((bias_off + n) * sizeof *bias), *aux = malloc(naux * sizeof *aux),
-          *got = malloc(nc * sizeof *got), *got_aux = malloc(naux * sizeof *got_aux);
-    double *ref = malloc(nc * sizeof *ref), *ref_aux = malloc(naux * sizeof *ref_aux);
+          *got = malloc(nc * sizeof *got), *got_aux = malloc(naux * sizeof *got_aux),
+          *rs = malloc((m + 4) * sizeof *rs), *got_rs = malloc((m + 4) * sizeof *got_rs);
+    double *ref = malloc(nc * sizeof *ref), *ref_aux = malloc(naux * sizeof *ref_aux),
+           *ref_rs = malloc((m + 4) * sizeof *ref_rs);
     uint64_t rng = 42 + m * 131 + n * 7 + k;
     tu_fill_uniform(a, na, &rng, -1.0f, 1.0f);
     tu_fill_uniform(b, nbf, &rng, -1.0f, 1.0f);
     tu_fill_uniform(c, nc, &rng, -1.0f, 1.0f);
     tu_fill_uniform(bias, bias_off + n, &rng, -1.0f, 1.0f);
     tu_fill_uniform(aux, naux, &rng, -1.0f, 1.0f);
+    tu_fill_uniform(rs, m + 4, &rng, -1.0f, 1.0f);
+    for (size_t i = 0; i < m + 4; i++)
+        ref_rs[i] = rs[i];
+    for (size_t i = 0; gc->rowsum && i < m; i++) { /* S at offset 4 */
+        double t = 0.0;
+        for (size_t q = 0; q < k; q++)
+            t += a[a_off + q * lda + i];
+        ref_rs[4 + i] = gc->alpha * t + gc->beta * rs[4 + i];
+    }
     for (size_t i = 0; i < nc; i++)
         ref[i] = c[i];
     for (size_t i = 0; i < naux; i++)
@@ -76,15 +92,18 @@ static int run_case_ex(clvit_ctx *ctx, const gemm_case *gc, int cand, int dense)
                 }
                 const size_t ci = c_off + z * sc + i * ldc + j, ai = aux_off + z * sc + i * ldc + j;
                 double v = gc->alpha * s + (gc->beta != 0.0f ? gc->beta * ref[ci] : 0.0);
-                if (gc->epi >= CLVIT_EPI_BIAS) v += bias[bias_off + j];
+                if (gc->epi >= CLVIT_EPI_BIAS && gc->epi <= CLVIT_EPI_TANH) v += bias[bias_off + j];
                 if (gc->epi == CLVIT_EPI_RESIDUAL) v += aux[ai];
+                if (gc->epi == CLVIT_EPI_DGELU) v *= dgelu_ref(aux[ai]);
                 if (gc->epi == CLVIT_EPI_GELU || gc->epi == CLVIT_EPI_TANH) {
                     ref_aux[ai] = v;
                     v = gc->epi == CLVIT_EPI_GELU ? gelu_ref(v) : tanh(v);
                 }
                 ref[ci] = v;
             }
-    cl_mem da, db, dc, dbias, daux;
+    cl_mem da, db, dc, dbias, daux, drs;
+    assert_int_equal(clvit_buffer(ctx, m + 4, &drs), 0);
+    assert_int_equal(clvit_write(ctx, drs, 0, rs, m + 4), 0);
     assert_int_equal(clvit_buffer(ctx, na, &da), 0);
     assert_int_equal(clvit_buffer(ctx, nbf, &db), 0);
     assert_int_equal(clvit_buffer(ctx, nc, &dc), 0);
@@ -115,15 +134,18 @@ static int run_case_ex(clvit_ctx *ctx, const gemm_case *gc, int cand, int dense)
                               .epi = (clvit_epilogue)gc->epi,
                               .bias = CLVIT_T(dbias, bias_off),
                               .aux = CLVIT_T(daux, aux_off),
-                              .ldaux = ldc};
+                              .ldaux = ldc,
+                              .rowsum = CLVIT_T(gc->rowsum ? drs : NULL, 4)};
     clvit_status st =
         cand < 0 ? clvit_gemm_run(ctx, "test", &op) : clvit_gemm_launch(ctx, "test", &op, cand);
     if (st) printf("  %s\n", clvit_last_error());
     assert_int_equal(st, 0);
     assert_int_equal(clvit_read(ctx, dc, 0, got, nc), 0);
     assert_int_equal(clvit_read(ctx, daux, 0, got_aux, naux), 0);
+    assert_int_equal(clvit_read(ctx, drs, 0, got_rs, m + 4), 0);
     int ok = tu_allclose("C", got, ref, nc, ATOL, RTOL) &&
-             tu_allclose("aux", got_aux, ref_aux, naux, ATOL, RTOL);
+             tu_allclose("aux", got_aux, ref_aux, naux, ATOL, RTOL) &&
+             tu_allclose("rowsum", got_rs, ref_rs, m + 4, ATOL, RTOL);
     if (!ok)
         printf("  failed: %s ta=%d tb=%d epi=%d %zux%zux%zu batch %zu alpha %g beta %g\n",
                cand < 0 ? "plan" : clvit_gemm_cands[cand].name, gc->ta, gc->tb, gc->epi, m, n, k,
@@ -133,6 +155,8 @@ static int run_case_ex(clvit_ctx *ctx, const gemm_case *gc, int cand, int dense)
     clReleaseMemObject(dc);
     clReleaseMemObject(dbias);
     clReleaseMemObject(daux);
+    clReleaseMemObject(drs);
+    free(rs), free(got_rs), free(ref_rs);
     free(a), free(b), free(c), free(bias), free(aux), free(got), free(got_aux), free(ref),
         free(ref_aux);
     return ok;
@@ -160,13 +184,14 @@ static void test_candidates(void **state) {
         if (!clvit_gemm_cand_fits(ctx, &clvit_gemm_cands[c])) continue;
         const int clblast = clvit_gemm_cands[c].kind == GEMM_CLBLAST;
         const gemm_case cases[] = {
-            {0, 0, CLVIT_EPI_NONE, 37, 45, 29, 1, 0.75f, 1.0f},
-            {0, 0, CLVIT_EPI_NONE, 64, 64, 70, 1, 1.0f, 0.0f}, /* whole tiles */
-            {0, 1, CLVIT_EPI_GELU, 37, 45, 29, 1, 0.75f, 0.0f},
-            {0, 1, CLVIT_EPI_GELU, 17, 19, 16, 3, 0.5f, 0.0f}, /* batched */
-            {1, 0, CLVIT_EPI_RESIDUAL, 37, 45, 29, 1, 1.0f, 1.0f},
-            {1, 1, CLVIT_EPI_TANH, 37, 45, 29, 1, 1.0f, 0.0f},
-            {0, 1, CLVIT_EPI_BIAS, 33, 50, 24, 1, 1.0f, 1.0f},
+            {0, 0, CLVIT_EPI_NONE, 37, 45, 29, 1, 0.75f, 1.0f, 0},
+            {0, 0, CLVIT_EPI_DGELU, 64, 64, 70, 1, 1.0f, 0.0f, 0}, /* whole tiles */
+            {0, 1, CLVIT_EPI_GELU, 37, 45, 29, 1, 0.75f, 0.0f, 0},
+            {0, 1, CLVIT_EPI_GELU, 17, 19, 16, 3, 0.5f, 0.0f, 0}, /* batched */
+            {1, 0, CLVIT_EPI_RESIDUAL, 37, 45, 29, 1, 1.0f, 1.0f, 1},
+            {1, 0, CLVIT_EPI_NONE, 40, 36, 33, 1, 1.0f, 0.0f, 1}, /* dW and db, beta 0 */
+            {1, 1, CLVIT_EPI_TANH, 37, 45, 29, 1, 1.0f, 0.0f, 0},
+            {0, 1, CLVIT_EPI_BIAS, 33, 50, 24, 1, 1.0f, 1.0f, 0},
         };
         for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
             gemm_case gc = cases[i];
@@ -174,13 +199,14 @@ static void test_candidates(void **state) {
                 if (gc.epi == CLVIT_EPI_GELU && gc.batch > 1) continue;
                 gc.epi = CLVIT_EPI_NONE;
             }
+            if (gc.rowsum && gc.alpha != 1.0f) continue;
             failures += !run_case(ctx, &gc, c), runs++;
         }
     }
     /* CLBlast followed by clvit's epilogue kernels (the dense, unbatched case they support) */
     const int cb = clvit_gemm_cand_find("clblast");
-    for (int e = CLVIT_EPI_BIAS; e <= CLVIT_EPI_TANH; e++) {
-        gemm_case gc = {0, 1, e, 37, 45, 29, 1, 1.0f, 0.0f};
+    for (int e = CLVIT_EPI_BIAS; e <= CLVIT_EPI_DGELU; e++) {
+        gemm_case gc = {0, 1, e, 37, 45, 29, 1, 1.0f, 0.0f, 0};
         failures += !run_case_dense(ctx, &gc, cb), runs++;
     }
     printf("  %d GEMM runs, %d failures\n", runs, failures);
@@ -218,8 +244,8 @@ static void test_plan(void **state) {
     unsetenv("CLVIT_GEMM_TUNE");
     clvit_ctx *ctx;
     assert_int_equal(clvit_ctx_create(&ctx, NULL), 0);
-    gemm_case g1 = {0, 1, CLVIT_EPI_GELU, 40, 24, 16, 1, 1.0f, 0.0f};
-    gemm_case g2 = {1, 0, CLVIT_EPI_NONE, 24, 16, 40, 1, 1.0f, 1.0f};
+    gemm_case g1 = {0, 1, CLVIT_EPI_GELU, 40, 24, 16, 1, 1.0f, 0.0f, 0};
+    gemm_case g2 = {1, 0, CLVIT_EPI_NONE, 24, 16, 40, 1, 1.0f, 1.0f, 1};
     assert_true(run_case(ctx, &g1, -1));
     assert_true(run_case(ctx, &g2, -1));
     assert_true(run_case(ctx, &g1, -1)); /* same shape: from memory */
@@ -241,7 +267,7 @@ static void test_plan(void **state) {
     /* corrupt: ignored and rebuilt whole */
     FILE *f = fopen(path, "w");
     assert_non_null(f);
-    fputs("# clvit GEMM plan 1\n0 1 40 24 16 1 no_such_kernel 3.0\n", f);
+    fputs("# clvit GEMM plan 2\n0 1 40 24 16 1 no_such_kernel 3.0 quick\n", f);
     fclose(f);
     assert_int_equal(clvit_ctx_create(&ctx, NULL), 0);
     assert_true(run_case(ctx, &g1, -1));
@@ -254,7 +280,7 @@ static void test_plan(void **state) {
     /* CLVIT_GEMM_TUNE=0: a new shape runs on the default kernel and nothing is written */
     setenv("CLVIT_GEMM_TUNE", "0", 1);
     assert_int_equal(clvit_ctx_create(&ctx, NULL), 0);
-    gemm_case g3 = {0, 0, CLVIT_EPI_RESIDUAL, 9, 31, 13, 1, 1.0f, 0.0f};
+    gemm_case g3 = {0, 0, CLVIT_EPI_RESIDUAL, 9, 31, 13, 1, 1.0f, 0.0f, 0};
     assert_true(run_case(ctx, &g3, -1));
     clvit_ctx_free(ctx);
     assert_int_equal(count_lines(path), 2);
