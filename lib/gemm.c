@@ -18,21 +18,24 @@
 /* The candidates. Names are stable: plans on disk refer to them. */
 const clvit_gemm_cand clvit_gemm_cands[] = {
     /* vectors along N, one work-item an MR x VW*NV tile: CPUs (AVX-512, AVX2, NEON) */
-    {"vn_8x16", GEMM_VN, 8, 16, 1, 0, 8, 1, 0, 1, 0},
-    {"vn_4x32", GEMM_VN, 4, 16, 2, 0, 8, 1, 0, 1, 0},
+    {"vn_8x16", GEMM_VN, 8, 16, 1, 0, 8, 1, 0, 0, 0},
+    {"vn_4x32", GEMM_VN, 4, 16, 2, 0, 8, 1, 0, 0, 0},
     {"vn_6x32", GEMM_VN, 6, 16, 2, 0, 8, 1, 0, 1, 0},
-    {"vn_4x16", GEMM_VN, 4, 16, 1, 0, 8, 1, 0, 0, 0},
+    {"vn_6x32_wg4x4", GEMM_VN, 6, 16, 2, 0, 4, 4, 0, 1, 0},
+    {"vn_8x32", GEMM_VN, 8, 16, 2, 0, 8, 1, 0, 1, 0},
+    {"vn_12x32", GEMM_VN, 12, 16, 2, 0, 8, 1, 0, 0, 0},
     {"vn_8x8", GEMM_VN, 8, 8, 1, 0, 8, 1, 0, 0, 0},
-    {"vn_4x16x8", GEMM_VN, 4, 8, 2, 0, 8, 1, 0, 0, 0},
     {"vn_2x16_gpu", GEMM_VN, 2, 4, 4, 0, 64, 1, 0, 0, 1},
     /* B (N, K) packed as (K, N) first, then gemm_vn with vector loads: x W^T on CPUs */
-    {"pack_vn_8x16", GEMM_PACK_VN, 8, 16, 1, 0, 8, 1, 0, 1, 0},
+    {"pack_vn_8x16", GEMM_PACK_VN, 8, 16, 1, 0, 8, 1, 0, 0, 0},
     {"pack_vn_6x32", GEMM_PACK_VN, 6, 16, 2, 0, 8, 1, 0, 1, 0},
-    {"pack_vn_4x32", GEMM_PACK_VN, 4, 16, 2, 0, 8, 1, 0, 1, 0},
+    {"pack_vn_8x32", GEMM_PACK_VN, 8, 16, 2, 0, 8, 1, 0, 0, 0},
+    {"pack_vn_12x32", GEMM_PACK_VN, 12, 16, 2, 0, 8, 1, 0, 0, 0},
+    {"pack_vn_6x32_wg1x8", GEMM_PACK_VN, 6, 16, 2, 0, 1, 8, 0, 0, 0},
+    {"pack_vn_6x32_wg4x4", GEMM_PACK_VN, 6, 16, 2, 0, 4, 4, 0, 1, 0},
     {"pack_vn_8x8", GEMM_PACK_VN, 8, 8, 1, 0, 8, 1, 0, 0, 0},
     /* dot products along K: A (M, K) times B (N, K) rows, the forward Linear's x W^T */
-    {"dot_4x4x16", GEMM_DOT, 4, 16, 0, 4, 8, 1, 0, 0, 0},
-    {"dot_2x4x16", GEMM_DOT, 2, 16, 0, 4, 8, 1, 0, 0, 0},
+    {"dot_4x4x16", GEMM_DOT, 4, 16, 0, 4, 8, 1, 0, 1, 0},
     {"dot_4x4x8", GEMM_DOT, 4, 8, 0, 4, 8, 1, 0, 0, 0},
     {"dot_3x3x16", GEMM_DOT, 3, 16, 0, 3, 8, 1, 0, 0, 0},
     /* local-memory tiles: GPUs */

@@ -53,7 +53,7 @@ static double now_seconds(void) {
 
 static int default_cand(const clvit_ctx *ctx, int tb) {
     if (!ctx->info.is_cpu) return clvit_gemm_cand_find("local_16x16_4x4");
-    return clvit_gemm_cand_find(tb ? "pack_vn_8x16" : "vn_8x16");
+    return clvit_gemm_cand_find(tb ? "pack_vn_6x32_wg4x4" : "vn_6x32_wg4x4");
 }
 
 static int add_entry(struct clvit_gemm_plan *p, const plan_entry *e) {
