@@ -47,6 +47,7 @@ struct clvit_ctx {
     clvit_program *programs;
     int num_programs;
     char cache_dir[512];   /* "" when the disk cache is disabled */
+    int cache_binaries;    /* program binaries go to cache_dir (program.c) */
     char gemm_tuning[600]; /* where CLBlast's parameters came from (gemm_tune.c) */
     cl_mem gemm_temp;      /* CLBlast's scratch for indirect GEMMs (gemm.c), grown on demand */
     size_t gemm_temp_bytes;

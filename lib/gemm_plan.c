@@ -25,7 +25,7 @@
 #include <time.h>
 
 #define PLAN_MAGIC "# clvit GEMM plan 2"
-#define QUICK_BUDGET 15.0 /* seconds of tuning per process */
+#define QUICK_BUDGET 10.0 /* seconds of tuning per process, program builds included */
 #define TIME_TARGET 0.02  /* seconds of timed launches per candidate */
 
 typedef struct plan_entry {

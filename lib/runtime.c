@@ -206,6 +206,9 @@ clvit_status clvit_ctx_create(clvit_ctx **out, const char *spec) {
         return clvit_fail(e, "clCreateCommandQueue: %s", clvit_status_string(e));
     }
     clvit_cache_dir_default(ctx->cache_dir, sizeof ctx->cache_dir);
+    const char *bin = getenv("CLVIT_BINARY_CACHE");
+    ctx->cache_binaries = bin && *bin ? strcmp(bin, "0") != 0
+                                      : !strstr(ctx->info.platform_name, "Portable Computing");
     const char *rows = getenv("CLVIT_ROW_KERNELS");
     if (rows && !strcmp(rows, "group"))
         ctx->row_mode = 1;

@@ -81,6 +81,15 @@ static void test_program_cache(void **s) {
     setenv("CLVIT_CACHE_DIR", dir, 1);
     clvit_ctx *ctx;
     cl_kernel k, k2;
+    /* CLVIT_BINARY_CACHE=0: nothing written, whatever the device */
+    setenv("CLVIT_BINARY_CACHE", "0", 1);
+    assert_int_equal(clvit_ctx_create(&ctx, NULL), CLVIT_SUCCESS);
+    assert_int_equal(clvit_kernel(ctx, "linear.cl", "bias_add", NULL, &k), CLVIT_SUCCESS);
+    assert_int_equal(ctx->builds_compiled, 1);
+    clvit_ctx_free(ctx);
+    assert_int_equal(count_files(dir), 0);
+    /* the mechanism itself (on PoCL it is off by default: PoCL caches kernels itself) */
+    setenv("CLVIT_BINARY_CACHE", "1", 1);
     assert_int_equal(clvit_ctx_create(&ctx, NULL), CLVIT_SUCCESS);
     assert_int_equal(clvit_kernel(ctx, "linear.cl", "bias_add", NULL, &k), CLVIT_SUCCESS);
     assert_int_equal(clvit_kernel(ctx, "linear.cl", "bias_add", NULL, &k2), CLVIT_SUCCESS);
@@ -122,6 +131,7 @@ static void test_program_cache(void **s) {
     assert_int_equal(ctx->builds_compiled, 1);
     clvit_ctx_free(ctx);
     unsetenv("CLVIT_CACHE_DIR");
+    unsetenv("CLVIT_BINARY_CACHE");
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     assert_int_equal(system(cmd), 0);
