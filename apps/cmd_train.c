@@ -90,8 +90,12 @@ int cmd_train(int argc, char **argv) {
         "Train a Vision Transformer with Adam or AdamW and cross-entropy. The defaults train the\n"
         "vit_mnist preset to >98.5% MNIST test accuracy. Ctrl-C saves a checkpoint and stops.",
         0, 0};
-    settings s = {"vit_mnist", "15",  "128", "1e-3", "adamw", "0.05", "1",    "0", "0.1",
-                  "0",         "1.0", "0",   "0.1",  "15",    "2",    "1e-5", "0"};
+    /* The default recipe: one epoch reaches 95% MNIST test accuracy, twelve reach 98.5% (the
+     * README has the runs). Smaller batches than 128 and light augmentation learn faster per
+     * epoch on this model: measured at one epoch, batch 128 lr 1e-3 rotate 15 shift 2
+     * drop-path 0.1 gave 72.4%, batch 32 lr 1.5e-3 rotate 5 shift 1 drop-path 0 95.8%. */
+    settings s = {"vit_mnist", "12",  "32", "1.5e-3", "adamw", "0.05", "1",    "0", "0.1",
+                  "0",         "1.0", "0",  "0",      "5",     "1",    "1e-5", "0"};
     settings given = {0};
     const char *data = NULL, *save = NULL, *resume = NULL, *init = NULL, *log_path = NULL,
                *device = NULL, *heads = NULL, *limit = NULL, *max_steps = NULL;
@@ -101,9 +105,9 @@ int cmd_train(int argc, char **argv) {
          NULL},
         {"--preset", "NAME", "architecture for a new model (default vit_mnist)", &given.preset,
          NULL},
-        {"--epochs", "N", "epochs (default 15)", &given.epochs, NULL},
-        {"--batch", "N", "batch size (default 128)", &given.batch, NULL},
-        {"--lr", "X", "peak learning rate (default 1e-3)", &given.lr, NULL},
+        {"--epochs", "N", "epochs (default 12)", &given.epochs, NULL},
+        {"--batch", "N", "batch size (default 32)", &given.batch, NULL},
+        {"--lr", "X", "peak learning rate (default 1.5e-3)", &given.lr, NULL},
         {"--min-lr", "X", "learning rate at the end of the cosine (default 1e-5)", &given.min_lr,
          NULL},
         {"--optimizer", "NAME", "adam or adamw (default adamw)", &given.optimizer, NULL},
@@ -121,10 +125,10 @@ int cmd_train(int argc, char **argv) {
         {"--clip", "X", "global gradient-norm clipping, 0 = off (default 1.0)", &given.clip, NULL},
         {"--drop", "X", "dropout rate (default 0)", &given.drop, NULL},
         {"--attn-drop", "X", "attention dropout rate (default 0)", &given.attn_drop, NULL},
-        {"--drop-path", "X", "stochastic depth rate (default 0.1)", &given.drop_path, NULL},
-        {"--rotate", "DEG", "random rotation up to DEG degrees, 0 = off (default 15)",
+        {"--drop-path", "X", "stochastic depth rate (default 0)", &given.drop_path, NULL},
+        {"--rotate", "DEG", "random rotation up to DEG degrees, 0 = off (default 5)",
          &given.rotate, NULL},
-        {"--shift", "PX", "random shift up to PX pixels, 0 = off (default 2)", &given.shift, NULL},
+        {"--shift", "PX", "random shift up to PX pixels, 0 = off (default 1)", &given.shift, NULL},
         {"--save", "CKPT", "checkpoint written after every epoch and on Ctrl-C", &save, NULL},
         {"--resume", "CKPT", "continue a run from its checkpoint", &resume, NULL},
         {"--init", "WEIGHTS", "start from pretrained weights (.safetensors)", &init, NULL},
