@@ -20,14 +20,15 @@ clvit_status clvit_layernorm_forward(clvit_ctx *ctx, cl_mem out, size_t out_off,
                                      cl_mem p, size_t w_off, size_t b_off,       /* (C) */
                                      int rows, int C);
 
-/* ---- linear.c: y = x W^T (+ epilogue). W is (out, in) in p at w_off. */
-/* Epilogues: clvit_epilogue in device.h (the GEMM fuses them). */
-clvit_status clvit_linear_forward(clvit_ctx *ctx, const char *label, clvit_epilogue epi, cl_mem y,
-                                  size_t y_off,               /* (rows, out) */
-                                  cl_mem pre, size_t pre_off, /* (rows, out) GELU/TANH only */
-                                  cl_mem x, size_t x_off,     /* (rows, in) */
-                                  cl_mem p, size_t w_off, size_t b_off, cl_mem res,
-                                  size_t res_off, /* (rows, out) RESIDUAL only */
+/* ---- linear.c: y = x W^T (+ epilogue), one GEMM launch. Tensors are handles (buffer and
+ * 64-bit offset, device.h). aux: the pre-activation written (GELU, TANH) or the residual read
+ * (RESIDUAL); unused otherwise. b is unused with CLVIT_EPI_NONE. */
+clvit_status clvit_linear_forward(clvit_ctx *ctx, const char *label, clvit_epilogue epi,
+                                  clvit_tensor y,   /* (rows, out) */
+                                  clvit_tensor aux, /* (rows, out) */
+                                  clvit_tensor x,   /* (rows, in) */
+                                  clvit_tensor w,   /* (out, in) */
+                                  clvit_tensor b,   /* (out) */
                                   int rows, int in, int out);
 
 /* ---- attention.c: everything between the qkv Linear and the proj Linear, fused: scores
@@ -76,22 +77,30 @@ clvit_status clvit_layernorm_backward(clvit_ctx *ctx, cl_mem dx, size_t dx_off, 
                                       cl_mem rstd, size_t rstd_off, /* (R) */
                                       cl_mem p, size_t w_off, int rows, int C);
 
-/* Backward of clvit_linear_forward for its epilogue:
- *   GELU/TANH: first dpre = dy * act'(pre) written into `dpre` (rows, out) scratch
- *              (TANH uses y = tanh(pre) saved in y); then as BIAS with dy := dpre.
- *   BIAS/RESIDUAL: dW (out, in) = beta_w * dW + dy^T x; db = beta_w * db + colsum(dy)
- *              (no db when b_off == SIZE_MAX); dx = beta_dx * dx + dy W.
- *   RESIDUAL also adds dy into dres (dres += dy), since y = res + ... .
- * dx may be NULL to skip the input gradient. */
-clvit_status clvit_linear_backward(clvit_ctx *ctx, const char *label, clvit_epilogue epi, cl_mem dx,
-                                   size_t dx_off, float beta_dx, /* (rows, in) */
-                                   cl_mem g, size_t dw_off, size_t db_off, float beta_w,
-                                   cl_mem dres, size_t dres_off, /* (rows, out) */
-                                   cl_mem dpre, size_t dpre_off, /* (rows, out) */
-                                   cl_mem dy, size_t dy_off,     /* (rows, out) */
-                                   cl_mem y, size_t y_off, cl_mem pre, size_t pre_off, cl_mem x,
-                                   size_t x_off, /* (rows, in) */
-                                   cl_mem p, size_t w_off, int rows, int in, int out);
+/* Where the gradients of a Linear layer go; a tensor with a NULL buffer is not wanted. */
+typedef struct clvit_linear_grads {
+    clvit_tensor dx; /* (rows, in): beta_dx * dx + dy W */
+    float beta_dx;
+    clvit_tensor dx_gelu; /* when set, x = gelu(pre) with pre here (rows, in), and dx receives the
+                             gradient of pre instead, (dy W) * gelu'(pre), fused into the same
+                             GEMM (beta_dx must be 0) */
+    clvit_tensor dw;      /* (out, in): beta_w * dW + dy^T x */
+    clvit_tensor db;      /* (out): beta_w * db + colsum(dy), in dW's launch */
+    float beta_w;
+    clvit_tensor dres; /* RESIDUAL: dres += dy */
+    clvit_tensor dpre; /* GELU, TANH: scratch (rows, out) for the activation's gradient */
+} clvit_linear_grads;
+
+/* Backward of clvit_linear_forward for its epilogue. saved: the pre-activation for GELU, the
+ * output y = tanh(pre) for TANH, unused otherwise. GELU/TANH first form dpre = dy * act'(saved)
+ * in the scratch, then the layer is a biased Linear with dy := dpre. */
+clvit_status clvit_linear_backward(clvit_ctx *ctx, const char *label, clvit_epilogue epi,
+                                   const clvit_linear_grads *g,
+                                   clvit_tensor dy,    /* (rows, out) */
+                                   clvit_tensor saved, /* (rows, out) */
+                                   clvit_tensor x,     /* (rows, in) */
+                                   clvit_tensor w,     /* (out, in) */
+                                   int rows, int in, int out);
 
 /* Backward of clvit_attention_forward from dout (B, N, D), the saved probabilities att and
  * the forward's inputs (qkv, the bias, the same drop). Output: dqkv (B, N, 3D) overwritten, in

@@ -304,10 +304,12 @@ static clvit_status branch(clvit_model *m, const char *label, const clvit_drop *
                            size_t y, size_t x, size_t w, size_t b, size_t res, int rows, int in,
                            int out, size_t per_sample) {
     if (!drop || (drop->p_drop <= 0.0f && drop->p_path <= 0.0f))
-        return clvit_linear_forward(m->ctx, label, CLVIT_EPI_RESIDUAL, A, y, NULL, 0, A, x,
-                                    m->params, w, b, A, res, rows, in, out);
-    CLVIT_CHECK(clvit_linear_forward(m->ctx, label, CLVIT_EPI_BIAS, A, y, NULL, 0, A, x, m->params,
-                                     w, b, NULL, 0, rows, in, out));
+        return clvit_linear_forward(m->ctx, label, CLVIT_EPI_RESIDUAL, CLVIT_T(A, y),
+                                    CLVIT_T(A, res), CLVIT_T(A, x), CLVIT_T(m->params, w),
+                                    CLVIT_T(m->params, b), rows, in, out);
+    CLVIT_CHECK(clvit_linear_forward(m->ctx, label, CLVIT_EPI_BIAS, CLVIT_T(A, y), CLVIT_T(NULL, 0),
+                                     CLVIT_T(A, x), CLVIT_T(m->params, w), CLVIT_T(m->params, b),
+                                     rows, in, out));
     return clvit_dropout_residual(m->ctx, A, y, A, res, (size_t)rows * out, per_sample, drop);
 }
 
@@ -333,8 +335,9 @@ clvit_status clvit_forward_device(clvit_model *m, int B, const uint32_t *drop_se
         const clvit_block_acts *ba = &m->a_blocks[l];
         CLVIT_CHECK(clvit_layernorm_forward(ctx, A, ba->ln1, A, ba->ln1_mean, A, ba->ln1_rstd, A,
                                             x_in, P, bp->norm1_w, bp->norm1_b, BN, d->D));
-        CLVIT_CHECK(clvit_linear_forward(ctx, "qkv", CLVIT_EPI_NONE, A, ba->qkv, NULL, 0, A,
-                                         ba->ln1, P, bp->qkv_w, 0, NULL, 0, BN, d->D, 3 * d->D));
+        CLVIT_CHECK(clvit_linear_forward(ctx, "qkv", CLVIT_EPI_NONE, CLVIT_T(A, ba->qkv),
+                                         CLVIT_T(NULL, 0), CLVIT_T(A, ba->ln1),
+                                         CLVIT_T(P, bp->qkv_w), CLVIT_T(P, 0), BN, d->D, 3 * d->D));
         clvit_drop attn_d = {m->cfg.attn_drop_rate, 0.0f, drop.seed, CLVIT_SITE_BLOCK(l, 3)};
         /* activations planned for training keep the probabilities for the backward */
         CLVIT_CHECK(clvit_attention_forward(ctx, A, ba->att_m, m->acts_training ? A : NULL, ba->att,
@@ -346,9 +349,9 @@ clvit_status clvit_forward_device(clvit_model *m, int B, const uint32_t *drop_se
                            bp->proj_b, x_in, BN, d->D, d->D, per_sample));
         CLVIT_CHECK(clvit_layernorm_forward(ctx, A, ba->ln2, A, ba->ln2_mean, A, ba->ln2_rstd, A,
                                             ba->xa, P, bp->norm2_w, bp->norm2_b, BN, d->D));
-        CLVIT_CHECK(clvit_linear_forward(ctx, "fc1", CLVIT_EPI_GELU, A, ba->gelu, A, ba->fc1, A,
-                                         ba->ln2, P, bp->fc1_w, bp->fc1_b, NULL, 0, BN, d->D,
-                                         d->Hd));
+        CLVIT_CHECK(clvit_linear_forward(
+            ctx, "fc1", CLVIT_EPI_GELU, CLVIT_T(A, ba->gelu), CLVIT_T(A, ba->fc1),
+            CLVIT_T(A, ba->ln2), CLVIT_T(P, bp->fc1_w), CLVIT_T(P, bp->fc1_b), BN, d->D, d->Hd));
         if (drop_seed) { /* Mlp's dropout after GELU: element-wise only */
             clvit_drop gd = {m->cfg.drop_rate, 0.0f, drop.seed, CLVIT_SITE_BLOCK(l, 1)};
             CLVIT_CHECK(clvit_dropout_apply(ctx, A, ba->gelu, (size_t)BN * d->Hd, 1, &gd));
@@ -364,20 +367,22 @@ clvit_status clvit_forward_device(clvit_model *m, int B, const uint32_t *drop_se
     CLVIT_CHECK(clvit_pool_forward(ctx, A, ta->pooled, A, ta->lnf, B, d->N, d->D, d->T, 0, avg));
     size_t feat = ta->pooled;
     if (d->R > 0) {
-        CLVIT_CHECK(clvit_linear_forward(ctx, "pre_logits", CLVIT_EPI_TANH, A, ta->feat, A, ta->pre,
-                                         A, ta->pooled, P, tp->pre_w, tp->pre_b, NULL, 0, B, d->D,
-                                         d->R));
+        CLVIT_CHECK(clvit_linear_forward(
+            ctx, "pre_logits", CLVIT_EPI_TANH, CLVIT_T(A, ta->feat), CLVIT_T(A, ta->pre),
+            CLVIT_T(A, ta->pooled), CLVIT_T(P, tp->pre_w), CLVIT_T(P, tp->pre_b), B, d->D, d->R));
         feat = ta->feat;
     }
     if (!m->cfg.distilled)
-        return clvit_linear_forward(ctx, "head", CLVIT_EPI_BIAS, A, ta->out, NULL, 0, A, feat, P,
-                                    tp->head_w, tp->head_b, NULL, 0, B, d->F, d->K);
-    CLVIT_CHECK(clvit_linear_forward(ctx, "head", CLVIT_EPI_BIAS, A, ta->logits, NULL, 0, A, feat,
-                                     P, tp->head_w, tp->head_b, NULL, 0, B, d->F, d->K));
+        return clvit_linear_forward(ctx, "head", CLVIT_EPI_BIAS, CLVIT_T(A, ta->out),
+                                    CLVIT_T(NULL, 0), CLVIT_T(A, feat), CLVIT_T(P, tp->head_w),
+                                    CLVIT_T(P, tp->head_b), B, d->F, d->K);
+    CLVIT_CHECK(clvit_linear_forward(ctx, "head", CLVIT_EPI_BIAS, CLVIT_T(A, ta->logits),
+                                     CLVIT_T(NULL, 0), CLVIT_T(A, feat), CLVIT_T(P, tp->head_w),
+                                     CLVIT_T(P, tp->head_b), B, d->F, d->K));
     CLVIT_CHECK(clvit_pool_forward(ctx, A, ta->pooled_d, A, ta->lnf, B, d->N, d->D, d->T, 1, 0));
-    CLVIT_CHECK(clvit_linear_forward(ctx, "head_dist", CLVIT_EPI_BIAS, A, ta->logits_d, NULL, 0, A,
-                                     ta->pooled_d, P, tp->hdist_w, tp->hdist_b, NULL, 0, B, d->D,
-                                     d->K));
+    CLVIT_CHECK(clvit_linear_forward(
+        ctx, "head_dist", CLVIT_EPI_BIAS, CLVIT_T(A, ta->logits_d), CLVIT_T(NULL, 0),
+        CLVIT_T(A, ta->pooled_d), CLVIT_T(P, tp->hdist_w), CLVIT_T(P, tp->hdist_b), B, d->D, d->K));
     return clvit_average2(ctx, A, ta->out, A, ta->logits, A, ta->logits_d, B * d->K);
 }
 

@@ -7,6 +7,7 @@
  *   loss -> dlogits -> head [-> pre-logits tanh] -> pool -> dlnf -> final LayerNorm -> dx
  *   per block, last to first:
  *     dx -> (drop) -> fc2 -> dgelu -> (drop) -> GELU, fc1 -> dln -> norm2 (adds into dx)
+ *       (without dropout after the GELU, fc2's dx GEMM applies gelu' itself: -> dpre -> fc1)
  *     dx -> (drop) -> proj -> datt_m -> attention -> dqkv -> qkv -> dln -> norm1 (adds into dx)
  *   dx -> (pos drop) -> patch embedding, class/dist tokens, position embedding
  * Every parameter gradient is written exactly once per step (beta 0).
@@ -166,10 +167,11 @@ static int has_dropout(const clvit_config *c) {
 }
 
 /* Backward of a residual branch y = res + drop(x W^T + b): the branch gradient is dx masked
- * (or dx itself), the residual gradient passes through unchanged. */
+ * (or dx itself), the residual gradient passes through unchanged. x_gelu_pre != SIZE_MAX: x is
+ * gelu(pre) with pre at that offset, and dxin receives the gradient of pre (one launch less). */
 static clvit_status branch_backward(clvit_trainer *t, const char *label, const clvit_drop *drop,
-                                    size_t dxin, size_t x, size_t w, size_t b, int rows, int in,
-                                    int out, size_t per_sample) {
+                                    size_t dxin, size_t x, size_t x_gelu_pre, size_t w, size_t b,
+                                    int rows, int in, int out, size_t per_sample) {
     clvit_model *m = t->m;
     cl_mem S = t->scratch, A = m->acts;
     size_t dy = t->ga.dx;
@@ -178,9 +180,18 @@ static clvit_status branch_backward(clvit_trainer *t, const char *label, const c
                                        per_sample, drop));
         dy = t->ga.dbr;
     }
-    return clvit_linear_backward(m->ctx, label, CLVIT_EPI_BIAS, S, dxin, 0.0f, t->grads, w, b, 0.0f,
-                                 NULL, 0, NULL, 0, S, dy, NULL, 0, NULL, 0, A, x, m->params, w,
-                                 rows, in, out);
+    return clvit_linear_backward(
+        m->ctx, label, CLVIT_EPI_BIAS,
+        &(clvit_linear_grads){.dx = CLVIT_T(S, dxin),
+                              .beta_dx = 0.0f,
+                              .dx_gelu = x_gelu_pre == SIZE_MAX ? CLVIT_T(NULL, 0)
+                                                                : CLVIT_T(A, x_gelu_pre),
+                              .dw = CLVIT_T(t->grads, w),
+                              .db = CLVIT_T(t->grads, b),
+                              .beta_w = 0.0f,
+                              .dres = CLVIT_T(NULL, 0),
+                              .dpre = CLVIT_T(NULL, 0)},
+        CLVIT_T(S, dy), CLVIT_T(NULL, 0), CLVIT_T(A, x), CLVIT_T(m->params, w), rows, in, out);
 }
 
 static clvit_status backward(clvit_trainer *t, int B, uint32_t seed, int dropping) {
@@ -197,21 +208,42 @@ static clvit_status backward(clvit_trainer *t, int B, uint32_t seed, int droppin
     /* heads */
     size_t feat = d->R > 0 ? ta->feat : ta->pooled;
     size_t dfeat = d->R > 0 ? ga->dfeat : ga->dpooled;
-    CLVIT_CHECK(clvit_linear_backward(ctx, "head", CLVIT_EPI_BIAS, S, dfeat, 0.0f, G, tp->head_w,
-                                      tp->head_b, 0.0f, NULL, 0, NULL, 0, S, ga->dlogits, NULL, 0,
-                                      NULL, 0, A, feat, P, tp->head_w, B, d->F, d->K));
+    CLVIT_CHECK(clvit_linear_backward(ctx, "head", CLVIT_EPI_BIAS,
+                                      &(clvit_linear_grads){.dx = CLVIT_T(S, dfeat),
+                                                            .beta_dx = 0.0f,
+                                                            .dw = CLVIT_T(G, tp->head_w),
+                                                            .db = CLVIT_T(G, tp->head_b),
+                                                            .beta_w = 0.0f,
+                                                            .dres = CLVIT_T(NULL, 0),
+                                                            .dpre = CLVIT_T(NULL, 0)},
+                                      CLVIT_T(S, ga->dlogits), CLVIT_T(NULL, 0), CLVIT_T(A, feat),
+                                      CLVIT_T(P, tp->head_w), B, d->F, d->K));
     if (d->R > 0)
-        CLVIT_CHECK(clvit_linear_backward(ctx, "pre_logits", CLVIT_EPI_TANH, S, ga->dpooled, 0.0f,
-                                          G, tp->pre_w, tp->pre_b, 0.0f, NULL, 0, S, ga->dprer, S,
-                                          ga->dfeat, A, ta->feat, A, ta->pre, A, ta->pooled, P,
-                                          tp->pre_w, B, d->D, d->R));
+        CLVIT_CHECK(clvit_linear_backward(ctx, "pre_logits", CLVIT_EPI_TANH,
+                                          &(clvit_linear_grads){.dx = CLVIT_T(S, ga->dpooled),
+                                                                .beta_dx = 0.0f,
+                                                                .dw = CLVIT_T(G, tp->pre_w),
+                                                                .db = CLVIT_T(G, tp->pre_b),
+                                                                .beta_w = 0.0f,
+                                                                .dres = CLVIT_T(NULL, 0),
+                                                                .dpre = CLVIT_T(S, ga->dprer)},
+                                          CLVIT_T(S, ga->dfeat), CLVIT_T(A, ta->feat),
+                                          CLVIT_T(A, ta->pooled), CLVIT_T(P, tp->pre_w), B, d->D,
+                                          d->R));
     CLVIT_CHECK(
         clvit_pool_backward(ctx, S, ga->dln, 0.0f, S, ga->dpooled, B, d->N, d->D, d->T, 0, avg));
     if (m->cfg.distilled) {
-        CLVIT_CHECK(clvit_linear_backward(ctx, "head_dist", CLVIT_EPI_BIAS, S, ga->dpooled_d, 0.0f,
-                                          G, tp->hdist_w, tp->hdist_b, 0.0f, NULL, 0, NULL, 0, S,
-                                          ga->dlogits_d, NULL, 0, NULL, 0, A, ta->pooled_d, P,
-                                          tp->hdist_w, B, d->D, d->K));
+        CLVIT_CHECK(clvit_linear_backward(ctx, "head_dist", CLVIT_EPI_BIAS,
+                                          &(clvit_linear_grads){.dx = CLVIT_T(S, ga->dpooled_d),
+                                                                .beta_dx = 0.0f,
+                                                                .dw = CLVIT_T(G, tp->hdist_w),
+                                                                .db = CLVIT_T(G, tp->hdist_b),
+                                                                .beta_w = 0.0f,
+                                                                .dres = CLVIT_T(NULL, 0),
+                                                                .dpre = CLVIT_T(NULL, 0)},
+                                          CLVIT_T(S, ga->dlogits_d), CLVIT_T(NULL, 0),
+                                          CLVIT_T(A, ta->pooled_d), CLVIT_T(P, tp->hdist_w), B,
+                                          d->D, d->K));
         CLVIT_CHECK(clvit_pool_backward(ctx, S, ga->dln, 1.0f, S, ga->dpooled_d, B, d->N, d->D,
                                         d->T, 1, 0));
     }
@@ -226,33 +258,51 @@ static clvit_status backward(clvit_trainer *t, int B, uint32_t seed, int droppin
         const clvit_block_acts *ba = &m->a_blocks[l];
         size_t x_in = l > 0 ? m->a_blocks[l - 1].xo : ta->x0;
         drop.p_path = clvit_drop_path_prob(&m->cfg, l);
-        /* MLP branch */
+        /* MLP branch. Without dropout after the GELU, its derivative is the epilogue of fc2's
+         * input-gradient GEMM, which then writes the gradient of fc1's pre-activation. */
         drop.site = CLVIT_SITE_BLOCK(l, 2);
-        CLVIT_CHECK(branch_backward(t, "fc2", dropping ? &drop : NULL, ga->dgelu, ba->gelu,
-                                    bp->fc2_w, bp->fc2_b, BN, d->Hd, d->D, per_sample));
-        if (dropping) {
+        const int gelu_drop = dropping && m->cfg.drop_rate > 0.0f;
+        CLVIT_CHECK(branch_backward(
+            t, "fc2", dropping ? &drop : NULL, gelu_drop ? ga->dgelu : ga->dpre, ba->gelu,
+            gelu_drop ? SIZE_MAX : ba->fc1, bp->fc2_w, bp->fc2_b, BN, d->Hd, d->D, per_sample));
+        if (gelu_drop) {
             clvit_drop gd = {m->cfg.drop_rate, 0.0f, seed, CLVIT_SITE_BLOCK(l, 1)};
             CLVIT_CHECK(clvit_dropout_apply(ctx, S, ga->dgelu, (size_t)BN * d->Hd, 1, &gd));
         }
-        CLVIT_CHECK(clvit_linear_backward(ctx, "fc1", CLVIT_EPI_GELU, S, ga->dln, 0.0f, G,
-                                          bp->fc1_w, bp->fc1_b, 0.0f, NULL, 0, S, ga->dpre, S,
-                                          ga->dgelu, A, ba->gelu, A, ba->fc1, A, ba->ln2, P,
-                                          bp->fc1_w, BN, d->D, d->Hd));
+        CLVIT_CHECK(clvit_linear_backward(ctx, "fc1", gelu_drop ? CLVIT_EPI_GELU : CLVIT_EPI_BIAS,
+                                          &(clvit_linear_grads){.dx = CLVIT_T(S, ga->dln),
+                                                                .beta_dx = 0.0f,
+                                                                .dw = CLVIT_T(G, bp->fc1_w),
+                                                                .db = CLVIT_T(G, bp->fc1_b),
+                                                                .beta_w = 0.0f,
+                                                                .dres = CLVIT_T(NULL, 0),
+                                                                .dpre = CLVIT_T(S, ga->dpre)},
+                                          CLVIT_T(S, gelu_drop ? ga->dgelu : ga->dpre),
+                                          CLVIT_T(A, ba->fc1), CLVIT_T(A, ba->ln2),
+                                          CLVIT_T(P, bp->fc1_w), BN, d->D, d->Hd));
         CLVIT_CHECK(clvit_layernorm_backward(ctx, S, ga->dx, 1.0f, G, bp->norm2_w, bp->norm2_b,
                                              0.0f, S, ga->dln, A, ba->xa, A, ba->ln2_mean, A,
                                              ba->ln2_rstd, P, bp->norm2_w, BN, d->D));
         /* attention branch */
         drop.site = CLVIT_SITE_BLOCK(l, 0);
         CLVIT_CHECK(branch_backward(t, "proj", dropping ? &drop : NULL, ga->datt_m, ba->att_m,
-                                    bp->proj_w, bp->proj_b, BN, d->D, d->D, per_sample));
+                                    SIZE_MAX, bp->proj_w, bp->proj_b, BN, d->D, d->D, per_sample));
         clvit_drop attn_d = {m->cfg.attn_drop_rate, 0.0f, seed, CLVIT_SITE_BLOCK(l, 3)};
         CLVIT_CHECK(clvit_attention_backward(ctx, S, ga->dqkv, G, bp->qkv_b, 0.0f, S, ga->datt, A,
                                              ba->att, S, ga->datt_m, A, ba->qkv, P, bp->qkv_b,
                                              m->cfg.qkv_bias, d->scale, B, d->N, d->H, d->hd,
                                              dropping ? &attn_d : NULL));
-        CLVIT_CHECK(clvit_linear_backward(
-            ctx, "qkv", CLVIT_EPI_NONE, S, ga->dln, 0.0f, G, bp->qkv_w, NONE, 0.0f, NULL, 0, NULL,
-            0, S, ga->dqkv, NULL, 0, NULL, 0, A, ba->ln1, P, bp->qkv_w, BN, d->D, 3 * d->D));
+        CLVIT_CHECK(clvit_linear_backward(ctx, "qkv", CLVIT_EPI_NONE,
+                                          &(clvit_linear_grads){.dx = CLVIT_T(S, ga->dln),
+                                                                .beta_dx = 0.0f,
+                                                                .dw = CLVIT_T(G, bp->qkv_w),
+                                                                .db = CLVIT_T(NULL, 0),
+                                                                .beta_w = 0.0f,
+                                                                .dres = CLVIT_T(NULL, 0),
+                                                                .dpre = CLVIT_T(NULL, 0)},
+                                          CLVIT_T(S, ga->dqkv), CLVIT_T(NULL, 0),
+                                          CLVIT_T(A, ba->ln1), CLVIT_T(P, bp->qkv_w), BN, d->D,
+                                          3 * d->D));
         CLVIT_CHECK(clvit_layernorm_backward(ctx, S, ga->dx, 1.0f, G, bp->norm1_w, bp->norm1_b,
                                              0.0f, S, ga->dln, A, x_in, A, ba->ln1_mean, A,
                                              ba->ln1_rstd, P, bp->norm1_w, BN, d->D));

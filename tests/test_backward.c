@@ -296,8 +296,11 @@ typedef struct {
 static double lin_dev_loss(void *s) {
     lin_dev *t = s;
     const size_t n = (size_t)t->rows * t->out;
-    TU_OK(clvit_linear_forward(tu_ctx(), "fd", t->epi, t->y, PAD, t->pre, PAD, t->x, PAD, t->p,
-                               t->w_off, t->b_off, t->res, PAD, t->rows, t->in, t->out));
+    TU_OK(clvit_linear_forward(tu_ctx(), "fd", t->epi, CLVIT_T(t->y, PAD),
+                               t->epi == CLVIT_EPI_RESIDUAL ? CLVIT_T(t->res, PAD)
+                                                            : CLVIT_T(t->pre, PAD),
+                               CLVIT_T(t->x, PAD), CLVIT_T(t->p, t->w_off), CLVIT_T(t->p, t->b_off),
+                               t->rows, t->in, t->out));
     TU_OK(clvit_read(tu_ctx(), t->y, PAD, t->tmp, n));
     return dot_fd(t->tmp, t->R, n);
 }
@@ -340,16 +343,26 @@ static int linear_backward_case(clvit_epilogue epi, const char *tag) {
     cl_mem bdy = dev_upload(dy, ny, PAD), by = dev_buffer(PAD + ny), bpre = dev_buffer(PAD + ny);
     cl_mem bdx = dev_buffer(PAD + nx), bdpre = dev_buffer(PAD + ny), bg = sentinel_buffer(np);
     cl_mem bdres = sentinel_buffer(PAD + ny);
-    TU_OK(clvit_linear_forward(ctx, tag, epi, by, PAD, bpre, PAD, bx, PAD, bp, w_off, b_off, bres,
-                               PAD, rows, in, out));
+    TU_OK(clvit_linear_forward(ctx, tag, epi, CLVIT_T(by, PAD),
+                               epi == CLVIT_EPI_RESIDUAL ? CLVIT_T(bres, PAD) : CLVIT_T(bpre, PAD),
+                               CLVIT_T(bx, PAD), CLVIT_T(bp, w_off), CLVIT_T(bp, b_off), rows, in,
+                               out));
     prefill_nan(bdx, PAD, nx);
     prefill_nan(bdpre, PAD, ny);
     prefill_nan(bg, w_off, nw);
     if (has_db) prefill_nan(bg, b_off, out);
     float *ares = is_res ? prefill_known(bdres, PAD, ny, &rng) : NULL;
-    TU_OK(clvit_linear_backward(ctx, tag, epi, bdx, PAD, 0.0f, bg, w_off, b_off, 0.0f, bdres, PAD,
-                                bdpre, PAD, bdy, PAD, by, PAD, bpre, PAD, bx, PAD, bp, w_off, rows,
-                                in, out));
+    TU_OK(clvit_linear_backward(ctx, tag, epi,
+                                &(clvit_linear_grads){.dx = CLVIT_T(bdx, PAD),
+                                                      .beta_dx = 0.0f,
+                                                      .dw = CLVIT_T(bg, w_off),
+                                                      .db = CLVIT_T(bg, b_off),
+                                                      .beta_w = 0.0f,
+                                                      .dres = CLVIT_T(bdres, PAD),
+                                                      .dpre = CLVIT_T(bdpre, PAD)},
+                                CLVIT_T(bdy, PAD),
+                                epi == CLVIT_EPI_TANH ? CLVIT_T(by, PAD) : CLVIT_T(bpre, PAD),
+                                CLVIT_T(bx, PAD), CLVIT_T(bp, w_off), rows, in, out));
     float *gdx = dev_download(bdx, PAD, nx), *gg = dev_download(bg, 0, np);
     fmt(what, sizeof what, tag, "dx");
     ok &= check_f(what, gdx, dx, nx, DEV_ATOL, DEV_RTOL);
@@ -378,9 +391,17 @@ static int linear_backward_case(clvit_epilogue epi, const char *tag) {
     /* 3. accumulate */
     float *adx = prefill_known(bdx, PAD, nx, &rng), *adW = prefill_known(bg, w_off, nw, &rng);
     float *adb = has_db ? prefill_known(bg, b_off, out, &rng) : NULL;
-    TU_OK(clvit_linear_backward(ctx, tag, epi, bdx, PAD, 1.0f, bg, w_off, b_off, 1.0f, NULL, 0,
-                                bdpre, PAD, bdy, PAD, by, PAD, bpre, PAD, bx, PAD, bp, w_off, rows,
-                                in, out));
+    TU_OK(clvit_linear_backward(ctx, tag, epi,
+                                &(clvit_linear_grads){.dx = CLVIT_T(bdx, PAD),
+                                                      .beta_dx = 1.0f,
+                                                      .dw = CLVIT_T(bg, w_off),
+                                                      .db = CLVIT_T(bg, b_off),
+                                                      .beta_w = 1.0f,
+                                                      .dres = CLVIT_T(NULL, 0),
+                                                      .dpre = CLVIT_T(bdpre, PAD)},
+                                CLVIT_T(bdy, PAD),
+                                epi == CLVIT_EPI_TANH ? CLVIT_T(by, PAD) : CLVIT_T(bpre, PAD),
+                                CLVIT_T(bx, PAD), CLVIT_T(bp, w_off), rows, in, out));
     double *wdx = plus(adx, dx, nx), *wdW = plus(adW, dW, nw);
     fmt(what, sizeof what, tag, "dx beta 1");
     ok &= check_dev(what, bdx, PAD, wdx, nx, DEV_ATOL, DEV_RTOL);
@@ -394,9 +415,17 @@ static int linear_backward_case(clvit_epilogue epi, const char *tag) {
     }
 
     /* no input gradient and no bias gradient: dW overwritten, db and dx left alone */
-    TU_OK(clvit_linear_backward(ctx, tag, epi, NULL, 0, 0.0f, bg, w_off, SIZE_MAX, 0.0f, NULL, 0,
-                                bdpre, PAD, bdy, PAD, by, PAD, bpre, PAD, bx, PAD, bp, w_off, rows,
-                                in, out));
+    TU_OK(clvit_linear_backward(ctx, tag, epi,
+                                &(clvit_linear_grads){.dx = CLVIT_T(NULL, 0),
+                                                      .beta_dx = 0.0f,
+                                                      .dw = CLVIT_T(bg, w_off),
+                                                      .db = CLVIT_T(NULL, 0),
+                                                      .beta_w = 0.0f,
+                                                      .dres = CLVIT_T(NULL, 0),
+                                                      .dpre = CLVIT_T(bdpre, PAD)},
+                                CLVIT_T(bdy, PAD),
+                                epi == CLVIT_EPI_TANH ? CLVIT_T(by, PAD) : CLVIT_T(bpre, PAD),
+                                CLVIT_T(bx, PAD), CLVIT_T(bp, w_off), rows, in, out));
     fmt(what, sizeof what, tag, "dW (dx NULL, no db)");
     ok &= check_dev(what, bg, w_off, dW, nw, DEV_ATOL, DEV_RTOL);
     if (has_db) {
@@ -492,11 +521,20 @@ static void test_linear_backward_dpre_in_place(void **state) {
     for (clvit_epilogue epi = CLVIT_EPI_GELU; epi <= CLVIT_EPI_TANH; epi++) {
         ref_linear_bwd(epi, dx, dW, db, NULL, Rd, xd, pd + w_off, pd + b_off, rows, in, out);
         cl_mem bdy = dev_upload(dy, ny, PAD);
-        TU_OK(clvit_linear_forward(ctx, "inplace", epi, by, PAD, bpre, PAD, bx, PAD, bp, w_off,
-                                   b_off, NULL, 0, rows, in, out));
-        TU_OK(clvit_linear_backward(ctx, "inplace", epi, bdx, PAD, 0.0f, bg, w_off, b_off, 0.0f,
-                                    NULL, 0, bdy, PAD, bdy, PAD, by, PAD, bpre, PAD, bx, PAD, bp,
-                                    w_off, rows, in, out));
+        TU_OK(clvit_linear_forward(ctx, "inplace", epi, CLVIT_T(by, PAD), CLVIT_T(bpre, PAD),
+                                   CLVIT_T(bx, PAD), CLVIT_T(bp, w_off), CLVIT_T(bp, b_off), rows,
+                                   in, out));
+        TU_OK(clvit_linear_backward(ctx, "inplace", epi,
+                                    &(clvit_linear_grads){.dx = CLVIT_T(bdx, PAD),
+                                                          .beta_dx = 0.0f,
+                                                          .dw = CLVIT_T(bg, w_off),
+                                                          .db = CLVIT_T(bg, b_off),
+                                                          .beta_w = 0.0f,
+                                                          .dres = CLVIT_T(NULL, 0),
+                                                          .dpre = CLVIT_T(bdy, PAD)},
+                                    CLVIT_T(bdy, PAD),
+                                    epi == CLVIT_EPI_TANH ? CLVIT_T(by, PAD) : CLVIT_T(bpre, PAD),
+                                    CLVIT_T(bx, PAD), CLVIT_T(bp, w_off), rows, in, out));
         const char *tag = epi == CLVIT_EPI_GELU ? "in place gelu" : "in place tanh";
         char what[64];
         fmt(what, sizeof what, tag, "dx");
@@ -1024,9 +1062,17 @@ static void test_empty_batch(void **state) {
             TU_OK(clvit_fill(ctx, g, 0, beta ? 1.0f : NAN, n));
             switch (layer) {
             case 0:
-                TU_OK(clvit_linear_backward(ctx, "empty", CLVIT_EPI_GELU, any, 0, (float)beta, g, 0,
-                                            (size_t)out * in, (float)beta, NULL, 0, any, 0, any, 0,
-                                            any, 0, any, 0, any, 0, prm, 0, 0, in, out));
+                TU_OK(
+                    clvit_linear_backward(ctx, "empty", CLVIT_EPI_GELU,
+                                          &(clvit_linear_grads){.dx = CLVIT_T(any, 0),
+                                                                .beta_dx = (float)beta,
+                                                                .dw = CLVIT_T(g, 0),
+                                                                .db = CLVIT_T(g, (size_t)out * in),
+                                                                .beta_w = (float)beta,
+                                                                .dres = CLVIT_T(NULL, 0),
+                                                                .dpre = CLVIT_T(any, 0)},
+                                          CLVIT_T(any, 0), CLVIT_T(any, 0), CLVIT_T(any, 0),
+                                          CLVIT_T(prm, 0), 0, in, out));
                 break;
             case 1:
                 TU_OK(clvit_layernorm_backward(ctx, any, 0, (float)beta, g, 0, D, (float)beta, any,

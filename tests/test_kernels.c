@@ -87,8 +87,10 @@ static int linear_forward_case(clvit_epilogue epi, const char *name) {
     cl_mem bx = dev_upload(x, nx, PAD), bres = dev_upload(res, ny, PAD);
     cl_mem bp = dev_upload(prm, b_off + out, 0), by = dev_buffer(PAD + ny),
            bpre = dev_buffer(PAD + ny);
-    TU_OK(clvit_linear_forward(ctx, name, epi, by, PAD, bpre, PAD, bx, PAD, bp, w_off, b_off, bres,
-                               PAD, rows, in, out));
+    TU_OK(clvit_linear_forward(ctx, name, epi, CLVIT_T(by, PAD),
+                               epi == CLVIT_EPI_RESIDUAL ? CLVIT_T(bres, PAD) : CLVIT_T(bpre, PAD),
+                               CLVIT_T(bx, PAD), CLVIT_T(bp, w_off), CLVIT_T(bp, b_off), rows, in,
+                               out));
     float *gy = dev_download(by, PAD, ny), *gp = dev_download(bpre, PAD, ny);
     char what[64];
     snprintf(what, sizeof what, "linear %s y", name);
