@@ -15,6 +15,8 @@
  */
 #include "train_ops.h"
 
+#include <stdint.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,8 +146,9 @@ clvit_status clvit_attention_backward(clvit_ctx *ctx, cl_mem dqkv, size_t dqkv_o
                                CLVIT_A(seed), CLVIT_A(site)));
         CLVIT_CHECK(launch_rows(ctx, k, labels[pass], (size_t)N, (size_t)B * H, wg, flops));
     }
-    /* the forward added the bias to every row, so its gradient is the column sum of dqkv */
-    if (has_bias)
+    /* the forward added the bias to every row, so its gradient is the column sum of dqkv;
+     * qkv_db_off == SIZE_MAX leaves it to the caller (the qkv Linear's dW GEMM sums it) */
+    if (has_bias && qkv_db_off != SIZE_MAX)
         CLVIT_CHECK(clvit_colsum(ctx, g, qkv_db_off, beta_w, dqkv, dqkv_off, B * N, 3 * H * hd));
     return CLVIT_SUCCESS;
 }

@@ -288,21 +288,21 @@ static clvit_status backward(clvit_trainer *t, int B, uint32_t seed, int droppin
         CLVIT_CHECK(branch_backward(t, "proj", dropping ? &drop : NULL, ga->datt_m, ba->att_m,
                                     SIZE_MAX, bp->proj_w, bp->proj_b, BN, d->D, d->D, per_sample));
         clvit_drop attn_d = {m->cfg.attn_drop_rate, 0.0f, seed, CLVIT_SITE_BLOCK(l, 3)};
-        CLVIT_CHECK(clvit_attention_backward(ctx, S, ga->dqkv, G, bp->qkv_b, 0.0f, S, ga->datt, A,
+        CLVIT_CHECK(clvit_attention_backward(ctx, S, ga->dqkv, G, SIZE_MAX, 0.0f, S, ga->datt, A,
                                              ba->att, S, ga->datt_m, A, ba->qkv, P, bp->qkv_b,
                                              m->cfg.qkv_bias, d->scale, B, d->N, d->H, d->hd,
                                              dropping ? &attn_d : NULL));
-        CLVIT_CHECK(clvit_linear_backward(ctx, "qkv", CLVIT_EPI_NONE,
-                                          &(clvit_linear_grads){.dx = CLVIT_T(S, ga->dln),
-                                                                .beta_dx = 0.0f,
-                                                                .dw = CLVIT_T(G, bp->qkv_w),
-                                                                .db = CLVIT_T(NULL, 0),
-                                                                .beta_w = 0.0f,
-                                                                .dres = CLVIT_T(NULL, 0),
-                                                                .dpre = CLVIT_T(NULL, 0)},
-                                          CLVIT_T(S, ga->dqkv), CLVIT_T(NULL, 0),
-                                          CLVIT_T(A, ba->ln1), CLVIT_T(P, bp->qkv_w), BN, d->D,
-                                          3 * d->D));
+        CLVIT_CHECK(clvit_linear_backward(
+            ctx, "qkv", m->cfg.qkv_bias ? CLVIT_EPI_BIAS : CLVIT_EPI_NONE,
+            &(clvit_linear_grads){.dx = CLVIT_T(S, ga->dln),
+                                  .beta_dx = 0.0f,
+                                  .dw = CLVIT_T(G, bp->qkv_w),
+                                  .db = CLVIT_T(G, bp->qkv_b), /* the bias the attention added */
+                                  .beta_w = 0.0f,
+                                  .dres = CLVIT_T(NULL, 0),
+                                  .dpre = CLVIT_T(NULL, 0)},
+            CLVIT_T(S, ga->dqkv), CLVIT_T(NULL, 0), CLVIT_T(A, ba->ln1), CLVIT_T(P, bp->qkv_w), BN,
+            d->D, 3 * d->D));
         CLVIT_CHECK(clvit_layernorm_backward(ctx, S, ga->dx, 1.0f, G, bp->norm1_w, bp->norm1_b,
                                              0.0f, S, ga->dln, A, x_in, A, ba->ln1_mean, A,
                                              ba->ln1_rstd, P, bp->norm1_w, BN, d->D));
