@@ -339,11 +339,7 @@ static const char *family_of(const char *label) {
         {"embed_forward", "patch_embed"},
         {"layernorm_forward", "layernorm"},
         {"qkv", "attention"},
-        {"qkv_split", "attention"},
-        {"attn_scores", "attention"},
-        {"softmax_forward", "attention"},
-        {"attn_values", "attention"},
-        {"merge_heads", "attention"},
+        {"attention_fwd", "attention"},
         {"proj", "attention"},
         {"fc1", "mlp"},
         {"fc2", "mlp"},
@@ -465,7 +461,7 @@ static void add_prof_rows(bench_env *e, const char *model, int b, prof_acc *a, i
         snprintf(row->kind, sizeof row->kind, "%s", a[i].kind);
         row->calls = a[i].calls;
         if (!strcmp(a[i].kind, "gemm") || !strcmp(a[i].name, "total:gemm"))
-            snprintf(row->note, sizeof row->note, "incl. CLBlast helper kernels");
+            snprintf(row->note, sizeof row->note, "the plan's kernel (incl. CLBlast's helpers)");
         else if (!strcmp(a[i].name, "total:gaps"))
             snprintf(row->note, sizeof row->note, "device idle before own kernels: launch cost");
         row->share_pct = span_ms > 0 ? 100.0 * row->st.median / span_ms : NAN;

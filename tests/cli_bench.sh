@@ -129,7 +129,7 @@ for b in (1, 4):
     lat = find("train", "step_latency", "vit_mnist", b)
     need(lat and lat[0]["note"].startswith("checked"), f"train batch {b}: not checked")
 for name in ("total:gemm", "total:own_kernels", "total:device_span", "total:wall",
-             "kernel:fc1", "kernel:softmax_forward", "layer:attention", "layer:mlp"):
+             "kernel:fc1", "kernel:attention_fwd", "layer:attention", "layer:mlp"):
     need(find("profile", name, "vit_mnist", 4), f"profile/{name} missing")
 g = find("profile", "total:gemm", "vit_mnist", 4)
 need(g and g[0]["share_pct"] is not None and 0 < g[0]["share_pct"] <= 100, "GEMM share")
