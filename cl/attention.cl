@@ -313,87 +313,128 @@ __kernel void attention_forward_tiled(__global float *out, ulong out_off, __glob
     }
 }
 
-/* Per query row i: dS (into datt) and dq_i (into dqkv's q columns). Keys in chunks of 16:
- * dP_ij = keep_ij (dy_i . v_j + dy_i . b_v) as one float16 (mask, products and sums on the
- * vector), kept in datt between the two passes over the row. */
+/* QR query rows per work-item in attention_backward_q: each v_j and k_j row loaded once
+ * feeds QR rows. */
+#ifndef QR
+#define QR 2
+#endif
+
+/* Per query rows i = QR * gid .. QR * gid + QR - 1: dS (into datt) and dq_i (into dqkv's q
+ * columns). Keys in chunks of 16: dP_ij = keep_ij (dy_i . v_j + dy_i . b_v) as one float16
+ * (mask, products and sums on the vector), kept in datt between the two passes over the row.
+ * A row past the end computes row N-1 and stores nothing. */
 __kernel void attention_backward_q(__global float *dqkv, ulong dqkv_off, __global float *datt,
                                    ulong datt_off, __global const float *dout, ulong dout_off,
                                    __global const float *att, ulong att_off,
                                    __global const float *qkv, ulong qkv_off,
                                    __global const float *p, ulong bias_off, int has_bias,
                                    float scale, int N, int H, float p_drop, uint seed, uint site) {
-    const int i = get_global_id(0);
-    if (i >= N) return;
+    const int i0 = get_global_id(0) * QR;
+    if (i0 >= N) return;
     const int D = H * HD, bh = get_global_id(1), b = bh / H, h = bh - b * H;
     const ulong ld3 = 3 * (ulong)D;
     __global const float *k0 = qkv + qkv_off + (ulong)b * N * ld3 + D + (ulong)h * HD;
     __global const float *v0 = k0 + D;
     __global const float *bk = p + bias_off + D + (ulong)h * HD, *bv = bk + D;
-    __global const float *dyrow = dout + dout_off + ((ulong)b * N + i) * D + (ulong)h * HD;
-    __global const float *arow = att + att_off + ((ulong)bh * N + i) * N;
-    __global float *drow = datt + datt_off + ((ulong)bh * N + i) * N;
-    const uint mrow = (uint)(((ulong)bh * N + i) * N);
     const int16 lane = LANES;
-    vec dy[NV], acc[NV];
-    float dyb = 0.0f;
+    vec dy[QR][NV], acc[QR][NV];
+    float dyb[QR];
+    float16 dotv[QR], sdsv[QR];
 #pragma unroll
-    for (int c = 0; c < NV; c++) {
-        dy[c] = VLOAD(c, dyrow);
-        acc[c] = 0.0f;
-    }
-    if (has_bias) {
+    for (int r = 0; r < QR; r++) {
+        const int i = min(i0 + r, N - 1);
+        __global const float *dyrow = dout + dout_off + ((ulong)b * N + i) * D + (ulong)h * HD;
         vec t = 0.0f;
 #pragma unroll
-        for (int c = 0; c < NV; c++)
-            t = fma(dy[c], VLOAD(c, bv), t);
-        dyb = hsum(t);
+        for (int c = 0; c < NV; c++) {
+            dy[r][c] = VLOAD(c, dyrow);
+            acc[r][c] = 0.0f;
+            if (has_bias) t = fma(dy[r][c], VLOAD(c, bv), t);
+        }
+        dyb[r] = hsum(t);
+        dotv[r] = 0.0f;
+        sdsv[r] = 0.0f;
     }
-    float16 dotv = 0.0f;
     for (int j0 = 0; j0 < N; j0 += 16) {
         const int n = min(16, N - j0);
-        float sc[16];
+        float sc[QR][16];
         for (int jj = 0; jj < n; jj++) {
             __global const float *vj = v0 + (ulong)(j0 + jj) * ld3;
-            vec t = 0.0f;
+            vec t[QR];
 #pragma unroll
-            for (int c = 0; c < NV; c++)
-                t = fma(dy[c], VLOAD(c, vj), t);
-            sc[jj] = dyb + hsum(t);
+            for (int r = 0; r < QR; r++)
+                t[r] = 0.0f;
+#pragma unroll
+            for (int c = 0; c < NV; c++) {
+                const vec vc = VLOAD(c, vj);
+#pragma unroll
+                for (int r = 0; r < QR; r++)
+                    t[r] = fma(dy[r][c], vc, t[r]);
+            }
+#pragma unroll
+            for (int r = 0; r < QR; r++)
+                sc[r][jj] = dyb[r] + hsum(t[r]);
         }
-        for (int jj = n; jj < 16; jj++)
-            sc[jj] = 0.0f;
-        float16 dp = vload16(0, sc);
-        if (p_drop > 0.0f)
-            dp *= keep16(seed, site, (uint16)(mrow + j0) + convert_uint16(lane), p_drop);
-        store16(dp, drow + j0, n);
-        dotv = fma(load16(arow + j0, n), dp, dotv);
+#pragma unroll
+        for (int r = 0; r < QR; r++) {
+            const int i = min(i0 + r, N - 1);
+            const ulong row = (ulong)bh * N + i;
+            for (int jj = n; jj < 16; jj++)
+                sc[r][jj] = 0.0f;
+            float16 dp = vload16(0, sc[r]);
+            if (p_drop > 0.0f)
+                dp *= keep16(seed, site, (uint16)((uint)(row * N) + j0) + convert_uint16(lane),
+                             p_drop);
+            if (i0 + r < N) store16(dp, datt + datt_off + row * N + j0, n);
+            dotv[r] = fma(load16(att + att_off + row * N + j0, n), dp, dotv[r]);
+        }
     }
-    const float dot = hsum16(dotv);
-    float16 sdsv = 0.0f;
+    float dot[QR];
+#pragma unroll
+    for (int r = 0; r < QR; r++)
+        dot[r] = hsum16(dotv[r]);
     for (int j0 = 0; j0 < N; j0 += 16) {
         const int n = min(16, N - j0);
-        const float16 ds = load16(arow + j0, n) * (load16(drow + j0, n) - dot);
-        store16(ds, drow + j0, n);
-        sdsv += ds;
-        float dv[16];
-        vstore16(ds, 0, dv);
+        float dv[QR][16];
+#pragma unroll
+        for (int r = 0; r < QR; r++) {
+            const ulong at = ((ulong)bh * N + min(i0 + r, N - 1)) * N + j0;
+            const float16 ds = load16(att + att_off + at, n) * (load16(datt + datt_off + at, n) - dot[r]);
+            if (i0 + r < N) store16(ds, datt + datt_off + at, n);
+            sdsv[r] += ds;
+            vstore16(ds, 0, dv[r]);
+        }
         for (int jj = 0; jj < n; jj++) {
             __global const float *kj = k0 + (ulong)(j0 + jj) * ld3;
 #pragma unroll
-            for (int c = 0; c < NV; c++)
-                acc[c] = fma((vec)dv[jj], VLOAD(c, kj), acc[c]);
+            for (int c = 0; c < NV; c++) {
+                const vec kc = VLOAD(c, kj);
+#pragma unroll
+                for (int r = 0; r < QR; r++)
+                    acc[r][c] = fma((vec)dv[r][jj], kc, acc[r][c]);
+            }
         }
     }
-    const float sds = hsum16(sdsv);
-    __global float *dq = dqkv + dqkv_off + ((ulong)b * N + i) * ld3 + (ulong)h * HD;
 #pragma unroll
-    for (int c = 0; c < NV; c++)
-        VSTORE(scale * (acc[c] + (has_bias ? VLOAD(c, bk) * sds : (vec)0.0f)), c, dq);
+    for (int r = 0; r < QR; r++) {
+        if (i0 + r >= N) continue;
+        const float sds = hsum16(sdsv[r]);
+        __global float *dq = dqkv + dqkv_off + ((ulong)b * N + i0 + r) * ld3 + (ulong)h * HD;
+#pragma unroll
+        for (int c = 0; c < NV; c++)
+            VSTORE(scale * (acc[r][c] + (has_bias ? VLOAD(c, bk) * sds : (vec)0.0f)), c, dq);
+    }
 }
 
-/* Per key row j: dk_j and dv_j (into dqkv's k and v columns) from column j of datt (dS) and
- * att (P), read across the work-group's consecutive j; query rows in chunks of 16, the mask
- * on a float16. */
+/* KR key rows per work-item in attention_backward_kv: each q_i and dy_i row loaded once feeds
+ * KR rows' accumulators. */
+#ifndef KR
+#define KR 2
+#endif
+
+/* Per key rows j = KR * gid .. KR * gid + KR - 1: dk_j and dv_j (into dqkv's k and v columns)
+ * from columns j of datt (dS) and att (P), read across the work-group's consecutive j; query
+ * rows in chunks of 16, the mask on a float16. */
 __kernel void attention_backward_kv(__global float *dqkv, ulong dqkv_off,
                                     __global const float *datt, ulong datt_off,
                                     __global const float *dout, ulong dout_off,
@@ -402,52 +443,71 @@ __kernel void attention_backward_kv(__global float *dqkv, ulong dqkv_off,
                                     __global const float *p, ulong bias_off, int has_bias,
                                     float scale, int N, int H, float p_drop, uint seed,
                                     uint site) {
-    const int j = get_global_id(0);
-    if (j >= N) return;
+    const int j0 = get_global_id(0) * KR;
+    if (j0 >= N) return;
     const int D = H * HD, bh = get_global_id(1), b = bh / H, h = bh - b * H;
     const ulong ld3 = 3 * (ulong)D;
     __global const float *q0 = qkv + qkv_off + (ulong)b * N * ld3 + (ulong)h * HD;
     __global const float *bq = p + bias_off + (ulong)h * HD;
     __global const float *dy0 = dout + dout_off + (ulong)b * N * D + (ulong)h * HD;
-    __global const float *acol = att + att_off + (ulong)bh * N * N + j;
-    __global const float *dcol = datt + datt_off + (ulong)bh * N * N + j;
-    const uint mcol = (uint)((ulong)bh * N * N) + (uint)j;
+    __global const float *acol = att + att_off + (ulong)bh * N * N;
+    __global const float *dcol = datt + datt_off + (ulong)bh * N * N;
+    const uint mbase = (uint)((ulong)bh * N * N);
     const int16 lane = LANES;
-    vec dk[NV], dv[NV];
-    float16 sdsv = 0.0f;
+    vec dk[KR][NV], dv[KR][NV];
+    float16 sdsv[KR];
 #pragma unroll
-    for (int c = 0; c < NV; c++) {
-        dk[c] = 0.0f;
-        dv[c] = 0.0f;
+    for (int r = 0; r < KR; r++) {
+        sdsv[r] = 0.0f;
+#pragma unroll
+        for (int c = 0; c < NV; c++) {
+            dk[r][c] = 0.0f;
+            dv[r][c] = 0.0f;
+        }
     }
     for (int i0 = 0; i0 < N; i0 += 16) {
         const int n = min(16, N - i0);
-        float ds[16], pd[16];
-        for (int ii = 0; ii < 16; ii++) {
-            const ulong at = (ulong)(i0 + min(ii, n - 1)) * N;
-            ds[ii] = ii < n ? dcol[at] : 0.0f;
-            pd[ii] = acol[at];
-        }
-        sdsv += vload16(0, ds);
-        if (p_drop > 0.0f) {
-            const uint16 idx = (uint16)(mcol + (uint)i0 * (uint)N) + convert_uint16(lane) * (uint)N;
-            vstore16(vload16(0, pd) * keep16(seed, site, idx, p_drop), 0, pd);
+        float ds[KR][16], pd[KR][16];
+#pragma unroll
+        for (int r = 0; r < KR; r++) {
+            const int j = min(j0 + r, N - 1); /* a row past the end computes row N-1, unwritten */
+            for (int ii = 0; ii < 16; ii++) {
+                const ulong at = (ulong)(i0 + min(ii, n - 1)) * N + j;
+                ds[r][ii] = ii < n ? dcol[at] : 0.0f;
+                pd[r][ii] = acol[at];
+            }
+            sdsv[r] += vload16(0, ds[r]);
+            if (p_drop > 0.0f) {
+                const uint16 idx = (uint16)(mbase + (uint)i0 * (uint)N + (uint)j) +
+                                   convert_uint16(lane) * (uint)N;
+                vstore16(vload16(0, pd[r]) * keep16(seed, site, idx, p_drop), 0, pd[r]);
+            }
         }
         for (int ii = 0; ii < n; ii++) {
             __global const float *qi = q0 + (ulong)(i0 + ii) * ld3, *dyi = dy0 + (ulong)(i0 + ii) * D;
 #pragma unroll
             for (int c = 0; c < NV; c++) {
-                dk[c] = fma((vec)ds[ii], VLOAD(c, qi), dk[c]);
-                dv[c] = fma((vec)pd[ii], VLOAD(c, dyi), dv[c]);
+                const vec qc = VLOAD(c, qi), dyc = VLOAD(c, dyi);
+#pragma unroll
+                for (int r = 0; r < KR; r++) {
+                    dk[r][c] = fma((vec)ds[r][ii], qc, dk[r][c]);
+                    dv[r][c] = fma((vec)pd[r][ii], dyc, dv[r][c]);
+                }
             }
         }
     }
-    const float sds = hsum16(sdsv);
-    __global float *dkr = dqkv + dqkv_off + ((ulong)b * N + j) * ld3 + D + (ulong)h * HD;
-    __global float *dvr = dkr + D;
 #pragma unroll
-    for (int c = 0; c < NV; c++) {
-        VSTORE(scale * (dk[c] + (has_bias ? VLOAD(c, bq) * sds : (vec)0.0f)), c, dkr);
-        VSTORE(dv[c], c, dvr);
+    for (int r = 0; r < KR; r++) {
+        const int j = j0 + r;
+        if (j < N) {
+            const float sds = hsum16(sdsv[r]);
+            __global float *dkr = dqkv + dqkv_off + ((ulong)b * N + j) * ld3 + D + (ulong)h * HD;
+            __global float *dvr = dkr + D;
+#pragma unroll
+            for (int c = 0; c < NV; c++) {
+                VSTORE(scale * (dk[r][c] + (has_bias ? VLOAD(c, bq) * sds : (vec)0.0f)), c, dkr);
+                VSTORE(dv[r][c], c, dvr);
+            }
+        }
     }
 }

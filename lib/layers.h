@@ -104,8 +104,9 @@ clvit_status clvit_linear_backward(clvit_ctx *ctx, const char *label, clvit_epil
 
 /* Backward of clvit_attention_forward from dout (B, N, D), the saved probabilities att and
  * the forward's inputs (qkv, the bias, the same drop). Output: dqkv (B, N, 3D) overwritten, in
- * the qkv Linear's layout (gradient of its GEMM output) and, when has_bias, the qkv bias
- * gradient at g[qkv_db_off] with beta_w. Scratch: datt (B, H, N, N). */
+ * the qkv Linear's layout (gradient of its GEMM output) and, when has_bias and qkv_db_off !=
+ * SIZE_MAX, the qkv bias gradient at g[qkv_db_off] with beta_w (the column sum of dqkv).
+ * Scratch: datt (B, H, N, N). */
 clvit_status clvit_attention_backward(clvit_ctx *ctx, cl_mem dqkv,
                                       size_t dqkv_off, /* (B, N, 3, H, hd) */
                                       cl_mem g, size_t qkv_db_off, float beta_w, cl_mem datt,

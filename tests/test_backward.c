@@ -680,6 +680,27 @@ static int attention_backward_case(int B, int N, int H, int hd, int has_bias, fl
         ok &= check_dev(what, bg, b_off, wb, nb, DEV_ATOL, DEV_RTOL);
     }
 
+    /* one row per work-item (the GPU form) and three (rows past the end on every shape) */
+    for (int rows = 1; rows <= 3; rows += 2) {
+        char env[8];
+        snprintf(env, sizeof env, "%d", rows);
+        setenv("CLVIT_ATTENTION_ROWS", env, 1);
+        prefill_nan(bdq, PAD, nqkv);
+        prefill_nan(bda, PAD, natt);
+        TU_OK(clvit_attention_backward(ctx, bdq, PAD, bg, SIZE_MAX, 0.0f, bda, PAD, ba, PAD, bdo,
+                                       PAD, bq, PAD, bp, b_off, has_bias, (float)scale, B, N, H, hd,
+                                       dp));
+        unsetenv("CLVIT_ATTENTION_ROWS");
+        snprintf(what, sizeof what, "%s dqkv, %d row%s per work-item", tag, rows,
+                 rows > 1 ? "s" : "");
+        ok &= check_dev(what, bdq, PAD, dqkv, nqkv, DEV_ATOL, DEV_RTOL);
+        ok &= check_sentinel("attention dqkv tail", bdq, PAD + nqkv, 2);
+    }
+    if (has_bias) { /* qkv_db_off SIZE_MAX: no bias gradient, g keeps the beta 1 result */
+        fmt(what, sizeof what, tag, "dbias kept (SIZE_MAX)");
+        ok &= check_dev(what, bg, b_off, wb, nb, DEV_ATOL, DEV_RTOL);
+    }
+
     /* device finite differences, through the same dropout mask */
     att_dev adv = {bo, bq, bp, b_off, has_bias, (float)scale,    B,
                    N,  H,  hd, dp,    Rd,       ref_allocf(nout)};
