@@ -165,83 +165,125 @@ inline void store16(float16 v, __global float *x, int n) {
     __global float *orow = out + out_off + ((ulong)b * N + i) * D + (ulong)h * HD;                 \
     const uint drow = (uint)(((ulong)bh * N + i) * N);
 
-/* out_i = (acc + b_v ld) / l, then the saved raw scores of the row become probabilities. */
-#define ATTENTION_FINISH()                                                                         \
-    const float inv = 1.0f / l;                                                                    \
-    _Pragma("unroll")                                                                              \
-    for (int c = 0; c < NV; c++)                                                                   \
-        VSTORE((acc[c] + (has_bias ? VLOAD(c, bv) * ld : (vec)0.0f)) * inv, c, orow);              \
-    if (save) {                                                                                    \
-        int j = 0;                                                                                 \
-        for (; j + 16 <= N; j += 16)                                                               \
-            vstore16(exp(vload16(0, arow + j) - m) * inv, 0, arow + j);                            \
-        for (; j < N; j++)                                                                         \
-            arow[j] = exp(arow[j] - m) * inv;                                                      \
+/* out_i = (acc + b_v ld) / l into orow, then the saved raw scores of arow become
+ * probabilities. */
+#define ROW_FINISH(ACC, M, L, LD)                                                                  \
+    {                                                                                              \
+        const float inv = 1.0f / (L);                                                              \
+        _Pragma("unroll")                                                                          \
+        for (int c = 0; c < NV; c++)                                                               \
+            VSTORE(((ACC)[c] + (has_bias ? VLOAD(c, bv) * (LD) : (vec)0.0f)) * inv, c, orow);      \
+        if (save) {                                                                                \
+            int j = 0;                                                                             \
+            for (; j + 16 <= N; j += 16)                                                           \
+                vstore16(exp(vload16(0, arow + j) - (M)) * inv, 0, arow + j);                      \
+            for (; j < N; j++)                                                                     \
+                arow[j] = exp(arow[j] - (M)) * inv;                                                \
+        }                                                                                          \
     }
 
-/* One work-item per query row, k and v rows read from global memory (the work-group's rows
- * share them through the cache), dot products vectorised along HD. Per chunk of 16 keys:
- * the scores, then exp and the mask on a float16 and one rescale of acc. A work-item past the
- * last row returns at once (no barriers here). */
+/* FR query rows per work-item in attention_forward_rows: each k and v row loaded once feeds
+ * FR rows. */
+#ifndef FR
+#define FR 1
+#endif
+
+/* FR query rows per work-item, k and v rows read from global memory (the work-group's rows
+ * share them through the cache), dot products vectorised along HD. Per chunk of 16 keys: the
+ * scores, then exp and the mask on a float16 and one rescale of acc per row. No barriers: a
+ * work-item past the last row returns at once, a row past the end computes row N-1 and
+ * writes nothing. */
 __kernel void attention_forward_rows(__global float *out, ulong out_off, __global float *att,
                                      ulong att_off, int save, __global const float *qkv,
                                      ulong qkv_off, __global const float *p, ulong bias_off,
                                      int has_bias, float scale, int N, int H, float p_drop,
                                      uint seed, uint site) {
-    const int i = get_global_id(0);
-    if (i >= N) return;
-    ATTENTION_POINTERS()
-    /* q = scale (q_i + b_q); qb = q . b_k is added to every score */
-    vec q[NV], acc[NV];
-    float qb = 0.0f;
+    const int i0 = get_global_id(0) * FR;
+    if (i0 >= N) return;
+    const int D = H * HD, bh = get_global_id(1), b = bh / H, h = bh - b * H;
+    const ulong ld3 = 3 * (ulong)D;
+    __global const float *k0 = qkv + qkv_off + (ulong)b * N * ld3 + D + (ulong)h * HD;
+    __global const float *v0 = k0 + D;
+    __global const float *bq = p + bias_off + (ulong)h * HD, *bk = bq + D, *bv = bq + 2 * D;
+    /* q = scale (q_i + b_q); qb = q . b_k is added to every score of the row */
+    vec q[FR][NV], acc[FR][NV];
+    float qb[FR], m[FR], l[FR], ld[FR];
 #pragma unroll
-    for (int c = 0; c < NV; c++) {
-        q[c] = scale * (VLOAD(c, qrow) + (has_bias ? VLOAD(c, bq) : (vec)0.0f));
-        acc[c] = 0.0f;
-    }
-    if (has_bias) {
+    for (int r = 0; r < FR; r++) {
+        const int i = min(i0 + r, N - 1);
+        __global const float *qrow = qkv + qkv_off + ((ulong)b * N + i) * ld3 + (ulong)h * HD;
         vec t = 0.0f;
 #pragma unroll
-        for (int c = 0; c < NV; c++)
-            t = fma(q[c], VLOAD(c, bk), t);
-        qb = hsum(t);
+        for (int c = 0; c < NV; c++) {
+            q[r][c] = scale * (VLOAD(c, qrow) + (has_bias ? VLOAD(c, bq) : (vec)0.0f));
+            acc[r][c] = 0.0f;
+            if (has_bias) t = fma(q[r][c], VLOAD(c, bk), t);
+        }
+        qb[r] = hsum(t);
+        m[r] = -INFINITY;
+        l[r] = 0.0f;
+        ld[r] = 0.0f;
     }
     const int16 lane = LANES;
-    float m = -INFINITY, l = 0.0f, ld = 0.0f;
     for (int j0 = 0; j0 < N; j0 += 16) {
         const int n = min(16, N - j0);
-        float sc[16];
+        float sc[FR][16];
         for (int jj = 0; jj < n; jj++) {
             __global const float *kj = k0 + (ulong)(j0 + jj) * ld3;
-            vec t = 0.0f;
+            vec t[FR];
+#pragma unroll
+            for (int r = 0; r < FR; r++)
+                t[r] = 0.0f;
+#pragma unroll
+            for (int c = 0; c < NV; c++) {
+                const vec kc = VLOAD(c, kj);
+#pragma unroll
+                for (int r = 0; r < FR; r++)
+                    t[r] = fma(q[r][c], kc, t[r]);
+            }
+#pragma unroll
+            for (int r = 0; r < FR; r++)
+                sc[r][jj] = qb[r] + hsum(t[r]);
+        }
+#pragma unroll
+        for (int r = 0; r < FR; r++) {
+            const ulong row = (ulong)bh * N + min(i0 + r, N - 1);
+            for (int jj = n; jj < 16; jj++)
+                sc[r][jj] = -INFINITY;
+            const float16 s = vload16(0, sc[r]);
+            if (save && i0 + r < N) store16(s, att + att_off + row * N + j0, n);
+            const float mnew = fmax(m[r], hmax16(s)), corr = exp(m[r] - mnew);
+            m[r] = mnew;
+            float16 w = exp(s - mnew);
+            l[r] = fma(l[r], corr, hsum16(w));
+            if (p_drop > 0.0f)
+                w *= keep16(seed, site, (uint16)((uint)(row * N) + j0) + convert_uint16(lane),
+                            p_drop);
+            ld[r] = fma(ld[r], corr, hsum16(w));
+            vstore16(w, 0, sc[r]);
 #pragma unroll
             for (int c = 0; c < NV; c++)
-                t = fma(q[c], VLOAD(c, kj), t);
-            sc[jj] = qb + hsum(t);
-            if (save) arow[j0 + jj] = sc[jj];
+                acc[r][c] *= corr;
         }
-        for (int jj = n; jj < 16; jj++)
-            sc[jj] = -INFINITY;
-        const float16 s = vload16(0, sc);
-        const float mnew = fmax(m, hmax16(s)), corr = exp(m - mnew);
-        m = mnew;
-        float16 w = exp(s - m);
-        l = fma(l, corr, hsum16(w));
-        if (p_drop > 0.0f)
-            w *= keep16(seed, site, (uint16)(drow + j0) + convert_uint16(lane), p_drop);
-        ld = fma(ld, corr, hsum16(w));
-        vstore16(w, 0, sc);
-#pragma unroll
-        for (int c = 0; c < NV; c++)
-            acc[c] *= corr;
         for (int jj = 0; jj < n; jj++) {
             __global const float *vj = v0 + (ulong)(j0 + jj) * ld3;
 #pragma unroll
-            for (int c = 0; c < NV; c++)
-                acc[c] = fma((vec)sc[jj], VLOAD(c, vj), acc[c]);
+            for (int c = 0; c < NV; c++) {
+                const vec vc = VLOAD(c, vj);
+#pragma unroll
+                for (int r = 0; r < FR; r++)
+                    acc[r][c] = fma((vec)sc[r][jj], vc, acc[r][c]);
+            }
         }
     }
-    ATTENTION_FINISH()
+#pragma unroll
+    for (int r = 0; r < FR; r++) {
+        const int i = i0 + r;
+        if (i >= N) continue;
+        __global float *arow = att + att_off + ((ulong)bh * N + i) * N;
+        __global float *orow = out + out_off + ((ulong)b * N + i) * D + (ulong)h * HD;
+        ROW_FINISH(acc[r], m[r], l[r], ld[r])
+    }
 }
 
 /* One work-group per (query tile, b, h), one work-item per query row. The group copies each
@@ -308,9 +350,7 @@ __kernel void attention_forward_tiled(__global float *out, ulong out_off, __glob
                 acc[c] = fma((vec)wv[jj], VLOAD(c, vs + jj * HD), acc[c]);
         }
     }
-    if (row < N) {
-        ATTENTION_FINISH()
-    }
+    if (row < N) ROW_FINISH(acc, m, l, ld)
 }
 
 /* QR query rows per work-item in attention_backward_q: each v_j and k_j row loaded once

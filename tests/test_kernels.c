@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <cmocka.h>
 
@@ -134,21 +135,26 @@ typedef struct attn_case {
     float p_drop;
 } attn_case;
 
-/* Runs the fused forward with the given variant (CLVIT_ATTENTION) into out (and att unless
- * NULL), both at PAD and pre-filled with NaN, a SENTINEL tail after each. */
+/* Runs the fused forward with the given variant into out (and att unless NULL), both at PAD
+ * and pre-filled with NaN, a SENTINEL tail after each. "rows/n" is the rows variant with n
+ * query rows per work-item (CLVIT_ATTENTION_ROWS). */
 static void attention_run(const char *variant, cl_mem bo, cl_mem ba, cl_mem bq, cl_mem bp,
                           size_t b_off, const attn_case *c, float scale, const clvit_drop *drop) {
     const size_t nout = (size_t)c->B * c->N * c->H * c->hd,
                  natt = (size_t)c->B * c->H * c->N * c->N;
-    setenv("CLVIT_ATTENTION", variant, 1);
+    const char *slash = strchr(variant, '/');
+    if (slash) setenv("CLVIT_ATTENTION_ROWS", slash + 1, 1);
+    setenv("CLVIT_ATTENTION", slash ? "rows" : variant, 1);
     dev_set(bo, 0, NAN, PAD + nout);
     if (ba) dev_set(ba, 0, NAN, PAD + natt);
     TU_OK(clvit_attention_forward(tu_ctx(), bo, PAD, ba, PAD, bq, PAD, bp, b_off, c->has_bias,
                                   scale, c->B, c->N, c->H, c->hd, drop));
     unsetenv("CLVIT_ATTENTION");
+    unsetenv("CLVIT_ATTENTION_ROWS");
 }
 
-/* One case against the double reference, for both variants (rows, tiled), with and without
+/* One case against the double reference, for both variants (rows, with the device's and with
+ * 1 and 2 rows per work-item, and tiled), with and without
  * saving att; the inference path (att NULL, online softmax only) against the training path,
  * and the variants against each other: atol 1e-6, rtol 1e-5 (the two paths share their
  * arithmetic and agree exactly; the variants sum in different orders). The tails after out
@@ -179,8 +185,8 @@ static int attention_forward_case(const attn_case *c) {
     const clvit_drop *dp = c->p_drop > 0.0f ? &drop : NULL;
     int ok = 1;
     float *first = NULL;
-    const char *variants[] = {"rows", "tiled"};
-    for (int v = 0; v < 2; v++) {
+    const char *variants[] = {"rows", "tiled", "rows/1", "rows/2"};
+    for (int v = 0; v < 4; v++) {
         /* training: att saved */
         attention_run(variants[v], bo, ba, bq, bp, b_off, c, fs, dp);
         float *go = dev_download(bo, PAD, nout + 2), *ga = dev_download(ba, PAD, natt + 2);
@@ -204,7 +210,7 @@ static int attention_forward_case(const attn_case *c) {
             go = NULL;
         } else {
             double *wf = ref_widen(first, nout);
-            snprintf(what, sizeof what, "%s tiled vs rows", tag);
+            snprintf(what, sizeof what, "%s %s vs rows", tag, variants[v]);
             ok &= check_f(what, gi, wf, nout, 1e-6, 1e-5);
             free(wf);
         }
