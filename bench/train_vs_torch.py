@@ -30,7 +30,10 @@ def read_idx(path, n):
 def clvit_epoch(args):
     cmd = [args.clvit, 'train', '--data', 'mnist:' + args.data, '--epochs', '1', '--batch',
            str(args.batch), '--limit', str(args.images), '--val-split', '0', '--no-test',
-           '--warmup', '0', '--rotate', '0', '--shift', '0', '--preset', args.preset]
+           '--warmup', '0', '--rotate', '0', '--shift', '0', '--preset', args.preset,
+           # the same recipe as the PyTorch side, whatever clvit's defaults are
+           '--lr', '1e-3', '--weight-decay', '0.05', '--drop-path', '0.1', '--clip', '1.0',
+           '--optimizer', 'adamw']
     if args.device:
         cmd += ['--device', args.device]
     out = subprocess.run(cmd, capture_output=True, text=True)
