@@ -12,10 +12,11 @@
  *
  * Every kernel runs over a 2-D range (query or key rows rounded up to the work-group size,
  * B*H): a work-group holds consecutive rows of one (image, head), so the rows of k and v it
- * reads are the same for all its work-items. One work-item owns one row and keeps its q, dy
- * and accumulators (HD floats each) in private memory; HD is a build option. Keys (or query
- * rows, in attention_backward_kv) go in chunks of 16 whose scores, exp, dropout mask and
- * sums are float16 operations.
+ * reads are the same for all its work-items. A work-item owns one row, or FR, QR or KR rows
+ * (build options; several on CPUs, where one load of a k, v, q or dy row then feeds several
+ * rows), and keeps their q, dy and accumulators (HD floats each) in private memory; HD is a
+ * build option too. Keys (or query rows, in attention_backward_kv) go in chunks of 16 whose
+ * scores, exp, dropout mask and sums are float16 operations.
  *
  * Forward, per query row i (s_ij = scale q_i . k_j): an online softmax over the chunks
  * (running max m and sum l, the accumulator rescaled when m grows), so no row of scores is

@@ -150,8 +150,8 @@ clvit_status clvit_attention_forward(clvit_ctx *ctx, cl_mem out, size_t out_off,
                            CLVIT_A(p_drop), CLVIT_A(seed), CLVIT_A(site)));
     const double flops = 4.0 * B * H * (double)N * N * hd;
     const size_t per = tiled ? 1 : (size_t)rows_fwd(ctx);
-    return launch_rows(ctx, k, tiled ? "attention_fwd_tiled" : "attention_fwd",
-                       ((size_t)N + per - 1) / per, (size_t)B * H, wg, flops);
+    return launch_rows(ctx, k, "attention_fwd", ((size_t)N + per - 1) / per, (size_t)B * H, wg,
+                       flops);
 }
 
 clvit_status clvit_attention_backward(clvit_ctx *ctx, cl_mem dqkv, size_t dqkv_off, cl_mem g,
