@@ -241,12 +241,13 @@ static int attention_forward_case(const attn_case *c) {
 static void test_attention_forward(void **state) {
     (void)state;
     /* odd N; hd 8, 16, 64 and 80 (the vector widths 8 and 16), 7 (scalar), 6 (pairs); the
-     * keys per chunk (16) divide none of the N */
+     * keys per chunk (16) divide none of the N; the ViT-B/16 and ViT-H/14 shapes (197, 64) and
+     * (257, 80) */
     static const attn_case cases[] = {
         {3, 5, 2, 8, 1, 0.0f},   {3, 5, 2, 8, 0, 0.3f},    {3, 17, 3, 16, 0, 0.0f},
         {3, 17, 3, 16, 1, 0.2f}, {2, 51, 2, 16, 1, 0.1f},  {2, 19, 3, 7, 1, 0.0f},
         {2, 19, 3, 7, 0, 0.25f}, {2, 33, 2, 64, 1, 0.1f},  {1, 13, 2, 80, 1, 0.0f},
-        {2, 9, 2, 6, 1, 0.5f},   {1, 197, 1, 64, 1, 0.1f},
+        {2, 9, 2, 6, 1, 0.5f},   {1, 197, 1, 64, 1, 0.1f}, {1, 257, 1, 80, 1, 0.1f},
     };
     int ok = 1;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
