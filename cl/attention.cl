@@ -151,8 +151,6 @@ inline void store16(float16 v, __global float *x, int n) {
         x[k] = t[k];
 }
 
-
-
 /* Row i of (b, h) = bh: pointers to its q, the (b, h) block's k and v at key 0, the biases,
  * its att row and output row; drow is the dropout index of (i, key 0). */
 #define ATTENTION_POINTERS()                                                                       \
@@ -338,7 +336,8 @@ __kernel void attention_forward_tiled(__global float *out, ulong out_off, __glob
         m = mnew;
         float16 w = exp(s - m);
         l = fma(l, corr, hsum16(w));
-        if (p_drop > 0.0f) w *= keep16(seed, site, (uint16)(drow + j0) + convert_uint16(lane), p_drop);
+        if (p_drop > 0.0f)
+            w *= keep16(seed, site, (uint16)(drow + j0) + convert_uint16(lane), p_drop);
         ld = fma(ld, corr, hsum16(w));
         float wv[16];
         vstore16(w, 0, wv);
@@ -440,7 +439,8 @@ __kernel void attention_backward_q(__global float *dqkv, ulong dqkv_off, __globa
 #pragma unroll
         for (int r = 0; r < QR; r++) {
             const ulong at = ((ulong)bh * N + min(i0 + r, N - 1)) * N + j0;
-            const float16 ds = load16(att + att_off + at, n) * (load16(datt + datt_off + at, n) - dot[r]);
+            const float16 ds =
+                load16(att + att_off + at, n) * (load16(datt + datt_off + at, n) - dot[r]);
             if (i0 + r < N) store16(ds, datt + datt_off + at, n);
             sdsv[r] += ds;
             vstore16(ds, 0, dv[r]);
@@ -525,7 +525,8 @@ __kernel void attention_backward_kv(__global float *dqkv, ulong dqkv_off,
             }
         }
         for (int ii = 0; ii < n; ii++) {
-            __global const float *qi = q0 + (ulong)(i0 + ii) * ld3, *dyi = dy0 + (ulong)(i0 + ii) * D;
+            __global const float *qi = q0 + (ulong)(i0 + ii) * ld3;
+            __global const float *dyi = dy0 + (ulong)(i0 + ii) * D;
 #pragma unroll
             for (int c = 0; c < NV; c++) {
                 const vec qc = VLOAD(c, qi), dyc = VLOAD(c, dyi);
