@@ -5,13 +5,20 @@ Both train the same model (default: the vit_mnist preset, i.e. the seed's Vision
 with img 28, patch 7, 1 channel, 10 classes, dim 64, depth 6, 4 heads, mlp_ratio 2) on the
 same MNIST images with the same batch size, AdamW and cross-entropy, end to end (batches
 built on the host, forward, backward, optimizer step). PyTorch uses as many threads as the
-OpenCL device has compute units (2 on PoCL here). Each side runs one warm-up epoch, then
---reps timed epochs; the median images/s is reported, with min and max, and the ratio.
+OpenCL device has compute units (2 on PoCL here), over single-threaded OpenBLAS calls. Each
+side runs in one process: one warm-up epoch, then --reps timed epochs; the median images/s is
+reported, with min and max, and the ratio.
 
   /usr/bin/python3 bench/train_vs_torch.py --data data/mnist [--images 6400] [--batch 128]
         [--reps 3] [--clvit build/clvit] [--json out/train_vs_torch.json]
 """
 import argparse, json, os, re, statistics, struct, subprocess, sys, time
+
+# PyTorch's fastest setting here, set before torch (and OpenBLAS) load: its own intra-op
+# threads over single-threaded OpenBLAS calls. With OpenBLAS's pthreads as well, both pools
+# spin on the same 2 cores (measured on vit_mnist: 560 img/s against 1985). Set
+# OPENBLAS_NUM_THREADS to choose otherwise.
+os.environ.setdefault('OPENBLAS_NUM_THREADS', '1')
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -27,8 +34,10 @@ def read_idx(path, n):
     return raw[8:8 + n], 0, 0
 
 
-def clvit_epoch(args):
-    cmd = [args.clvit, 'train', '--data', 'mnist:' + args.data, '--epochs', '1', '--batch',
+def clvit_epochs(args, n):
+    """Rates of epochs 2..n+1 of one `clvit train` process: the first epoch is the warm-up
+    (program loading, first-use GEMM tuning), as PyTorch's is in its own process."""
+    cmd = [args.clvit, 'train', '--data', 'mnist:' + args.data, '--epochs', str(n + 1), '--batch',
            str(args.batch), '--limit', str(args.images), '--val-split', '0', '--no-test',
            '--warmup', '0', '--rotate', '0', '--shift', '0', '--preset', args.preset,
            # the same recipe as the PyTorch side, whatever clvit's defaults are
@@ -39,10 +48,13 @@ def clvit_epoch(args):
     out = subprocess.run(cmd, capture_output=True, text=True)
     if out.returncode:
         sys.exit('clvit failed: ' + out.stderr.strip())
-    m = re.search(r'^epoch 1/1 .*\(([0-9.]+) img/s\)', out.stdout, re.M)
+    rates = [float(r) for r in re.findall(r'^epoch [0-9]+/[0-9]+ .*\(([0-9.]+) img/s\)',
+                                          out.stdout, re.M)]
+    if len(rates) != n + 1:
+        sys.exit('clvit: expected %d epoch lines, got %d' % (n + 1, len(rates)))
     dev = re.search(r' on (.*) \((.*)\), GEMM parameters: (.*)\n', out.stdout)
-    return float(m.group(1)), ('%s, GEMM parameters: %s' % (dev.group(1), dev.group(3))
-                               if dev else '?')
+    return rates[1:], ('%s, GEMM parameters: %s' % (dev.group(1), dev.group(3))
+                       if dev else '?')
 
 
 def torch_epochs(args, threads):
@@ -102,11 +114,7 @@ def main():
     except ImportError:
         sys.exit('PyTorch is not installed for this interpreter (use /usr/bin/python3)')
     threads = args.threads or os.cpu_count()
-    clvit_epoch(args)  # warm-up: kernel builds and caches
-    c_rates = []
-    for _ in range(args.reps):
-        rate, device = clvit_epoch(args)
-        c_rates.append(rate)
+    c_rates, device = clvit_epochs(args, args.reps)
     t_rates, tv = torch_epochs(args, threads)
     c, t = summary(c_rates), summary(t_rates)
     ratio = c['median'] / t['median']
