@@ -5,8 +5,10 @@
 # python3-torch; writes out/*.json and prints the tables.
 #
 # PyTorch gets its strongest setting here: OpenBLAS's own core detection (the environment's
-# OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are dropped for these commands) and the thread count
-# of the OpenCL device's compute units.
+# OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are dropped for these commands), torch's threads over
+# single-threaded OpenBLAS calls (the two Python scripts set OPENBLAS_NUM_THREADS=1, measured
+# fastest here). clvit-bench's own OpenBLAS column keeps OpenBLAS's threads (one per compute
+# unit), since there OpenBLAS runs alone.
 #
 # Usage: scripts/bench_vs_torch.sh [MODELS] [BATCHES]
 set -euo pipefail
