@@ -91,6 +91,9 @@ size_t clvit_row_wgs(const clvit_ctx *ctx, int len, char *opts, size_t size);
 /* Whether row kernels (LayerNorm) run one work-item per row: on CPUs, or as
  * CLVIT_ROW_KERNELS=item|group forces (so tests can run both forms on one device). */
 int clvit_row_kernels_per_item(const clvit_ctx *ctx);
+/* A context-owned buffer of *have floats, replaced by one of `floats` when smaller (contents
+ * are not kept). */
+clvit_status clvit_grow_buffer(clvit_ctx *ctx, cl_mem *buf, size_t *have, size_t floats);
 /* Grows ctx->scratch to at least `floats` floats. */
 clvit_status clvit_scratch(clvit_ctx *ctx, size_t floats);
 /* One work-group of `local` items per row, `rows` groups. */

@@ -183,13 +183,7 @@ int clvit_gemm_cand_fits(const clvit_ctx *ctx, const clvit_gemm_cand *c) {
  * B pointing there. */
 static clvit_status pack_b(clvit_ctx *ctx, const clvit_gemm_op *op, clvit_gemm_op *packed) {
     const size_t batch = op->batch > 1 ? op->batch : 1, need = batch * op->k * op->n;
-    if (need > ctx->gemm_pack_floats) {
-        if (ctx->gemm_pack) clReleaseMemObject(ctx->gemm_pack);
-        ctx->gemm_pack = NULL;
-        ctx->gemm_pack_floats = 0;
-        CLVIT_CHECK(clvit_buffer(ctx, need, &ctx->gemm_pack));
-        ctx->gemm_pack_floats = need;
-    }
+    CLVIT_CHECK(clvit_grow_buffer(ctx, &ctx->gemm_pack, &ctx->gemm_pack_floats, need));
     cl_kernel k;
     CLVIT_CHECK(clvit_kernel(ctx, "gemm.cl", "transpose", "-DKIND=3", &k));
     int N = (int)op->n, K = (int)op->k, ldb = (int)op->ldb;
@@ -319,21 +313,8 @@ clvit_status clvit_gemm(clvit_ctx *ctx, const char *label, int trans_a, int tran
                         size_t n, size_t k, float alpha, cl_mem a, size_t a_off, size_t lda,
                         cl_mem b, size_t b_off, size_t ldb, float beta, cl_mem c, size_t c_off,
                         size_t ldc) {
-    const clvit_gemm_op op = {.ta = trans_a,
-                              .tb = trans_b,
-                              .m = m,
-                              .n = n,
-                              .k = k,
-                              .alpha = alpha,
-                              .beta = beta,
-                              .a = CLVIT_T(a, a_off),
-                              .b = CLVIT_T(b, b_off),
-                              .c = CLVIT_T(c, c_off),
-                              .lda = lda,
-                              .ldb = ldb,
-                              .ldc = ldc,
-                              .batch = 1};
-    return clvit_gemm_run(ctx, label, &op);
+    return clvit_gemm_batched(ctx, label, trans_a, trans_b, m, n, k, alpha, a, a_off, lda, 0, b,
+                              b_off, ldb, 0, beta, c, c_off, ldc, 0, 1);
 }
 
 clvit_status clvit_gemm_batched(clvit_ctx *ctx, const char *label, int trans_a, int trans_b,

@@ -382,14 +382,18 @@ int clvit_row_kernels_per_item(const clvit_ctx *ctx) {
     return ctx->row_mode ? ctx->row_mode == 2 : ctx->info.is_cpu;
 }
 
-clvit_status clvit_scratch(clvit_ctx *ctx, size_t floats) {
-    if (floats <= ctx->scratch_floats) return CLVIT_SUCCESS;
-    if (ctx->scratch) clReleaseMemObject(ctx->scratch);
-    ctx->scratch = NULL;
-    ctx->scratch_floats = 0;
-    CLVIT_CHECK(clvit_buffer(ctx, floats, &ctx->scratch));
-    ctx->scratch_floats = floats;
+clvit_status clvit_grow_buffer(clvit_ctx *ctx, cl_mem *buf, size_t *have, size_t floats) {
+    if (floats <= *have) return CLVIT_SUCCESS;
+    if (*buf) clReleaseMemObject(*buf);
+    *buf = NULL;
+    *have = 0;
+    CLVIT_CHECK(clvit_buffer(ctx, floats, buf));
+    *have = floats;
     return CLVIT_SUCCESS;
+}
+
+clvit_status clvit_scratch(clvit_ctx *ctx, size_t floats) {
+    return clvit_grow_buffer(ctx, &ctx->scratch, &ctx->scratch_floats, floats);
 }
 
 size_t clvit_row_wgs(const clvit_ctx *ctx, int len, char *opts, size_t size) {
