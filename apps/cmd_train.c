@@ -53,8 +53,9 @@ typedef struct settings {
     X(lr)                                                                                          \
     X(optimizer)                                                                                   \
     X(weight_decay)                                                                                \
-    X(warmup) X(seed) X(val_split) X(label_smoothing) X(clip) X(drop) X(attn_drop) X(drop_path)    \
-        X(rotate) X(shift) X(min_lr)
+    X(warmup)                                                                                      \
+    X(seed) X(val_split) X(label_smoothing) X(clip) X(drop) X(attn_drop) X(drop_path) X(rotate)    \
+        X(shift) X(min_lr)
 
 /* Writes the checkpoint with the run's position and settings in its metadata. */
 static clvit_status save_checkpoint(clvit_trainer *t, const char *path, const char *epoch,
@@ -126,8 +127,8 @@ int cmd_train(int argc, char **argv) {
         {"--drop", "X", "dropout rate (default 0)", &given.drop, NULL},
         {"--attn-drop", "X", "attention dropout rate (default 0)", &given.attn_drop, NULL},
         {"--drop-path", "X", "stochastic depth rate (default 0)", &given.drop_path, NULL},
-        {"--rotate", "DEG", "random rotation up to DEG degrees, 0 = off (default 5)",
-         &given.rotate, NULL},
+        {"--rotate", "DEG", "random rotation up to DEG degrees, 0 = off (default 5)", &given.rotate,
+         NULL},
         {"--shift", "PX", "random shift up to PX pixels, 0 = off (default 1)", &given.shift, NULL},
         {"--save", "CKPT", "checkpoint written after every epoch and on Ctrl-C", &save, NULL},
         {"--resume", "CKPT", "continue a run from its checkpoint", &resume, NULL},
@@ -323,8 +324,8 @@ int cmd_train(int argc, char **argv) {
                          "images_per_second\n");
     }
     const clvit_device_info *dev = clvit_ctx_device(ctx);
-    printf("clvit train: %s on %s (%s), GEMM parameters: %s\n", data, dev->name, dev->platform_name,
-           clvit_ctx_gemm_tuning(ctx));
+    printf("clvit train: %s on %s (%s), CLBlast parameters: %s\n", data, dev->name,
+           dev->platform_name, clvit_ctx_gemm_tuning(ctx));
     printf("  model %s: %d x %d x %d, patch %d, dim %d, depth %d, heads %d, %.3f M parameters\n",
            resume ? resume
            : init ? init

@@ -52,8 +52,8 @@ def clvit_epochs(args, n):
                                           out.stdout, re.M)]
     if len(rates) != n + 1:
         sys.exit('clvit: expected %d epoch lines, got %d' % (n + 1, len(rates)))
-    dev = re.search(r' on (.*) \((.*)\), GEMM parameters: (.*)\n', out.stdout)
-    return rates[1:], ('%s, GEMM parameters: %s' % (dev.group(1), dev.group(3))
+    dev = re.search(r' on (.*) \((.*)\), CLBlast parameters: (.*)\n', out.stdout)
+    return rates[1:], ('%s, CLBlast parameters: %s' % (dev.group(1), dev.group(3))
                        if dev else '?')
 
 

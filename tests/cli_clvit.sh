@@ -108,7 +108,7 @@ TRAIN=("$CLVIT" train --data "mnist:$T/mnist" --preset vit_mnist_tiny --epochs 4
 expect 0 "train 4 epochs" -- "${TRAIN[@]}" --save "$T/ck.safetensors" --log "$T/log.csv"
 has "epoch 4/4  train loss" "per-epoch summary"
 has "test accuracy" "test accuracy at the end"
-has "GEMM parameters: " "train says where CLBlast's GEMM parameters came from"
+has "CLBlast parameters: " "train says where CLBlast's GEMM parameters came from"
 if [[ $(wc -l <"$T/log.csv") == 5 ]]; then ok "metrics CSV has 4 epochs"; else bad "metrics CSV"; cat "$T/log.csv"; fi
 acc=$(grep -o 'test accuracy [0-9.]*' "$T/out" | awk '{print $3}')
 if awk "BEGIN{exit !($acc > 0.5)}"; then ok "learns the synthetic set (test accuracy $acc)"; else bad "test accuracy $acc"; fi
