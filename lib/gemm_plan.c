@@ -16,6 +16,7 @@
  *   1 (unset) the quick candidates, at most QUICK_BUDGET seconds per process
  *   deep      every candidate that fits the device, CLBlast included, no time limit; shapes
  *             the plan holds from quick tuning are measured again (clvit-bench --tune)
+ * CLVIT_GEMM_CANDIDATES=NAME,... times only those candidates, in either mode.
  */
 #include "gemm_plan.h"
 
@@ -189,10 +190,25 @@ static clvit_status time_cand(clvit_ctx *ctx, const clvit_gemm_op *op, int c, do
     return CLVIT_SUCCESS;
 }
 
-/* Whether candidate c is timed for this product in this mode. */
+/* Whether `name` is in the comma-separated list. */
+static int listed(const char *list, const char *name) {
+    const size_t n = strlen(name);
+    for (const char *p = list; p && *p;) {
+        const char *end = strchr(p, ',');
+        const size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len == n && !strncmp(p, name, n)) return 1;
+        p = end ? end + 1 : NULL;
+    }
+    return 0;
+}
+
+/* Whether candidate c is timed for this product in this mode. CLVIT_GEMM_CANDIDATES (a
+ * comma-separated list of names) narrows either mode to those candidates. */
 static int tried(const clvit_ctx *ctx, int mode, const clvit_gemm_op *op, int c) {
     const clvit_gemm_cand *cd = &clvit_gemm_cands[c];
     if (!clvit_gemm_cand_fits(ctx, cd)) return 0;
+    const char *only = getenv("CLVIT_GEMM_CANDIDATES");
+    if (only && *only) return listed(only, cd->name);
     if (mode == 2) return 1;
     if (!(ctx->info.is_cpu ? cd->quick_cpu : cd->quick_gpu)) return 0;
     /* on CPUs, vectors need contiguous rows: along N (vn) when B is (K, N) or along K (dot)
