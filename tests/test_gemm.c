@@ -284,6 +284,15 @@ static void test_plan(void **state) {
     assert_true(run_case(ctx, &g3, -1));
     clvit_ctx_free(ctx);
     assert_int_equal(count_lines(path), 2);
+    /* no candidate timed (here: none named): the default kernel runs, nothing is recorded */
+    unsetenv("CLVIT_GEMM_TUNE");
+    setenv("CLVIT_GEMM_CANDIDATES", "no_such_kernel", 1);
+    assert_int_equal(clvit_ctx_create(&ctx, NULL), 0);
+    gemm_case g4 = {1, 0, CLVIT_EPI_NONE, 11, 23, 19, 1, 1.0f, 0.0f, 1};
+    assert_true(run_case(ctx, &g4, -1));
+    clvit_ctx_free(ctx);
+    unsetenv("CLVIT_GEMM_CANDIDATES");
+    assert_int_equal(count_lines(path), 2);
     /* a bad value is one clear error */
     setenv("CLVIT_GEMM_TUNE", "sometimes", 1);
     assert_int_equal(clvit_ctx_create(&ctx, NULL), 0);
