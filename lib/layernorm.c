@@ -20,11 +20,15 @@ static int per_item(const clvit_ctx *ctx) {
     return clvit_row_kernels_per_item(ctx);
 }
 
-clvit_status clvit_layernorm_forward(clvit_ctx *ctx, cl_mem out, size_t out_off, cl_mem mean,
-                                     size_t mean_off, cl_mem rstd, size_t rstd_off, cl_mem x,
-                                     size_t x_off, cl_mem p, size_t w_off, size_t b_off, int rows,
-                                     int C) {
+clvit_status clvit_layernorm_forward(clvit_ctx *ctx, clvit_tensor out_t, clvit_tensor mean_t,
+                                     clvit_tensor rstd_t, clvit_tensor x_t, clvit_tensor w_t,
+                                     clvit_tensor b_t, int rows, int C) {
     if (rows < 0 || C <= 0) return clvit_fail(CLVIT_ERR_SHAPE, "layernorm: rows=%d C=%d", rows, C);
+    if (w_t.buf != b_t.buf)
+        return clvit_fail(CLVIT_ERR_INVALID_ARG, "layernorm: weight and bias in two buffers");
+    cl_mem out = out_t.buf, mean = mean_t.buf, rstd = rstd_t.buf, x = x_t.buf, p = w_t.buf;
+    const size_t out_off = out_t.off, mean_off = mean_t.off, rstd_off = rstd_t.off, x_off = x_t.off,
+                 w_off = w_t.off, b_off = b_t.off;
     cl_kernel k;
     float eps = LN_EPS;
     if (per_item(ctx)) {
@@ -46,13 +50,18 @@ clvit_status clvit_layernorm_forward(clvit_ctx *ctx, cl_mem out, size_t out_off,
     return clvit_launch_rows(ctx, k, "layernorm_forward", (size_t)rows, wgs);
 }
 
-clvit_status clvit_layernorm_backward(clvit_ctx *ctx, cl_mem dx, size_t dx_off, float beta_dx,
-                                      cl_mem g, size_t dw_off, size_t db_off, float beta_w,
-                                      cl_mem dout, size_t dout_off, cl_mem x, size_t x_off,
-                                      cl_mem mean, size_t mean_off, cl_mem rstd, size_t rstd_off,
-                                      cl_mem p, size_t w_off, int rows, int C) {
+clvit_status clvit_layernorm_backward(clvit_ctx *ctx, clvit_tensor dx_t, float beta_dx,
+                                      clvit_tensor dw_t, clvit_tensor db_t, float beta_w,
+                                      clvit_tensor dout_t, clvit_tensor x_t, clvit_tensor mean_t,
+                                      clvit_tensor rstd_t, clvit_tensor w_t, int rows, int C) {
     if (rows < 0 || C <= 0)
         return clvit_fail(CLVIT_ERR_SHAPE, "layernorm backward: rows=%d C=%d", rows, C);
+    if (dw_t.buf != db_t.buf)
+        return clvit_fail(CLVIT_ERR_INVALID_ARG, "layernorm backward: dw and db in two buffers");
+    cl_mem dx = dx_t.buf, g = dw_t.buf, dout = dout_t.buf, x = x_t.buf, mean = mean_t.buf,
+           rstd = rstd_t.buf, p = w_t.buf;
+    const size_t dx_off = dx_t.off, dw_off = dw_t.off, db_off = db_t.off, dout_off = dout_t.off,
+                 x_off = x_t.off, mean_off = mean_t.off, rstd_off = rstd_t.off, w_off = w_t.off;
     if (per_item(ctx)) {
         cl_ulong dxo = dx_off, dwo = dw_off, dbo = db_off, go = dout_off, xo = x_off, mo = mean_off,
                  ro = rstd_off, wo = w_off;

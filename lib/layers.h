@@ -13,11 +13,11 @@
 #include "device.h"
 
 /* ---- layernorm.c */
-clvit_status clvit_layernorm_forward(clvit_ctx *ctx, cl_mem out, size_t out_off, /* (R, C) */
-                                     cl_mem mean, size_t mean_off,               /* (R) */
-                                     cl_mem rstd, size_t rstd_off,               /* (R) */
-                                     cl_mem x, size_t x_off,                     /* (R, C) */
-                                     cl_mem p, size_t w_off, size_t b_off,       /* (C) */
+clvit_status clvit_layernorm_forward(clvit_ctx *ctx, clvit_tensor out, /* (R, C) */
+                                     clvit_tensor mean,                /* (R) */
+                                     clvit_tensor rstd,                /* (R) */
+                                     clvit_tensor x,                   /* (R, C) */
+                                     clvit_tensor w, clvit_tensor b,   /* (C) each */
                                      int rows, int C);
 
 /* ---- linear.c: y = x W^T (+ epilogue), one GEMM launch. Tensors are handles (buffer and
@@ -68,14 +68,15 @@ clvit_status clvit_average2(clvit_ctx *ctx, cl_mem out, size_t out_off, cl_mem a
  * tensor, 1 adds to it. Parameter gradients live in the gradient buffer `g` at the same
  * offsets as the parameters in `p`. Activation gradients are (buffer, offset) pairs. */
 
-/* dx = beta_dx * dx + dLN/dx; dW, dB (C) = beta_w * (.) + column sums over rows. */
-clvit_status clvit_layernorm_backward(clvit_ctx *ctx, cl_mem dx, size_t dx_off, float beta_dx,
-                                      cl_mem g, size_t dw_off, size_t db_off, float beta_w,
-                                      cl_mem dout, size_t dout_off, /* (R, C) */
-                                      cl_mem x, size_t x_off,       /* (R, C) */
-                                      cl_mem mean, size_t mean_off, /* (R) */
-                                      cl_mem rstd, size_t rstd_off, /* (R) */
-                                      cl_mem p, size_t w_off, int rows, int C);
+/* dx = beta_dx * dx + dLN/dx; dw, db (C) = beta_w * (.) + column sums over rows (dw and db
+ * in one buffer). dx may be dout (in place). */
+clvit_status clvit_layernorm_backward(clvit_ctx *ctx, clvit_tensor dx, float beta_dx, /* (R, C) */
+                                      clvit_tensor dw, clvit_tensor db, float beta_w, /* (C) */
+                                      clvit_tensor dout,                              /* (R, C) */
+                                      clvit_tensor x,                                 /* (R, C) */
+                                      clvit_tensor mean, clvit_tensor rstd,           /* (R) */
+                                      clvit_tensor w,                                 /* (C) */
+                                      int rows, int C);
 
 /* Where the gradients of a Linear layer go; a tensor with a NULL buffer is not wanted. */
 typedef struct clvit_linear_grads {
@@ -95,11 +96,10 @@ typedef struct clvit_linear_grads {
  * output y = tanh(pre) for TANH, unused otherwise. GELU/TANH first form dpre = dy * act'(saved)
  * in the scratch, then the layer is a biased Linear with dy := dpre. */
 clvit_status clvit_linear_backward(clvit_ctx *ctx, const char *label, clvit_epilogue epi,
-                                   const clvit_linear_grads *g,
-                                   clvit_tensor dy,    /* (rows, out) */
-                                   clvit_tensor saved, /* (rows, out) */
-                                   clvit_tensor x,     /* (rows, in) */
-                                   clvit_tensor w,     /* (out, in) */
+                                   const clvit_linear_grads *g, clvit_tensor dy, /* (rows, out) */
+                                   clvit_tensor saved,                           /* (rows, out) */
+                                   clvit_tensor x,                               /* (rows, in) */
+                                   clvit_tensor w,                               /* (out, in) */
                                    int rows, int in, int out);
 
 /* Backward of clvit_attention_forward from dout (B, N, D), the saved probabilities att and

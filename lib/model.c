@@ -333,8 +333,9 @@ clvit_status clvit_forward_device(clvit_model *m, int B, const uint32_t *drop_se
     for (int l = 0; l < m->cfg.depth; l++) {
         const clvit_block_params *bp = &m->blocks[l];
         const clvit_block_acts *ba = &m->a_blocks[l];
-        CLVIT_CHECK(clvit_layernorm_forward(ctx, A, ba->ln1, A, ba->ln1_mean, A, ba->ln1_rstd, A,
-                                            x_in, P, bp->norm1_w, bp->norm1_b, BN, d->D));
+        CLVIT_CHECK(clvit_layernorm_forward(
+            ctx, CLVIT_T(A, ba->ln1), CLVIT_T(A, ba->ln1_mean), CLVIT_T(A, ba->ln1_rstd),
+            CLVIT_T(A, x_in), CLVIT_T(P, bp->norm1_w), CLVIT_T(P, bp->norm1_b), BN, d->D));
         CLVIT_CHECK(clvit_linear_forward(ctx, "qkv", CLVIT_EPI_NONE, CLVIT_T(A, ba->qkv),
                                          CLVIT_T(NULL, 0), CLVIT_T(A, ba->ln1),
                                          CLVIT_T(P, bp->qkv_w), CLVIT_T(P, 0), BN, d->D, 3 * d->D));
@@ -347,8 +348,9 @@ clvit_status clvit_forward_device(clvit_model *m, int B, const uint32_t *drop_se
         drop.site = CLVIT_SITE_BLOCK(l, 0);
         CLVIT_CHECK(branch(m, "proj", drop_seed ? &drop : NULL, A, ba->xa, ba->att_m, bp->proj_w,
                            bp->proj_b, x_in, BN, d->D, d->D, per_sample));
-        CLVIT_CHECK(clvit_layernorm_forward(ctx, A, ba->ln2, A, ba->ln2_mean, A, ba->ln2_rstd, A,
-                                            ba->xa, P, bp->norm2_w, bp->norm2_b, BN, d->D));
+        CLVIT_CHECK(clvit_layernorm_forward(
+            ctx, CLVIT_T(A, ba->ln2), CLVIT_T(A, ba->ln2_mean), CLVIT_T(A, ba->ln2_rstd),
+            CLVIT_T(A, ba->xa), CLVIT_T(P, bp->norm2_w), CLVIT_T(P, bp->norm2_b), BN, d->D));
         CLVIT_CHECK(clvit_linear_forward(
             ctx, "fc1", CLVIT_EPI_GELU, CLVIT_T(A, ba->gelu), CLVIT_T(A, ba->fc1),
             CLVIT_T(A, ba->ln2), CLVIT_T(P, bp->fc1_w), CLVIT_T(P, bp->fc1_b), BN, d->D, d->Hd));
@@ -361,8 +363,9 @@ clvit_status clvit_forward_device(clvit_model *m, int B, const uint32_t *drop_se
                            bp->fc2_b, ba->xa, BN, d->Hd, d->D, per_sample));
         x_in = ba->xo;
     }
-    CLVIT_CHECK(clvit_layernorm_forward(ctx, A, ta->lnf, A, ta->lnf_mean, A, ta->lnf_rstd, A, x_in,
-                                        P, tp->norm_w, tp->norm_b, BN, d->D));
+    CLVIT_CHECK(clvit_layernorm_forward(ctx, CLVIT_T(A, ta->lnf), CLVIT_T(A, ta->lnf_mean),
+                                        CLVIT_T(A, ta->lnf_rstd), CLVIT_T(A, x_in),
+                                        CLVIT_T(P, tp->norm_w), CLVIT_T(P, tp->norm_b), BN, d->D));
     const int avg = m->cfg.pool == CLVIT_POOL_AVG;
     CLVIT_CHECK(clvit_pool_forward(ctx, A, ta->pooled, A, ta->lnf, B, d->N, d->D, d->T, 0, avg));
     size_t feat = ta->pooled;

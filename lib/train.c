@@ -248,9 +248,10 @@ static clvit_status backward(clvit_trainer *t, int B, uint32_t seed, int droppin
                                         d->T, 1, 0));
     }
     size_t x_last = m->cfg.depth > 0 ? m->a_blocks[m->cfg.depth - 1].xo : ta->x0;
-    CLVIT_CHECK(clvit_layernorm_backward(ctx, S, ga->dx, 0.0f, G, tp->norm_w, tp->norm_b, 0.0f, S,
-                                         ga->dln, A, x_last, A, ta->lnf_mean, A, ta->lnf_rstd, P,
-                                         tp->norm_w, BN, d->D));
+    CLVIT_CHECK(clvit_layernorm_backward(
+        ctx, CLVIT_T(S, ga->dx), 0.0f, CLVIT_T(G, tp->norm_w), CLVIT_T(G, tp->norm_b), 0.0f,
+        CLVIT_T(S, ga->dln), CLVIT_T(A, x_last), CLVIT_T(A, ta->lnf_mean), CLVIT_T(A, ta->lnf_rstd),
+        CLVIT_T(P, tp->norm_w), BN, d->D));
     /* blocks, last to first; dx is the gradient of the block output */
     clvit_drop drop = {m->cfg.drop_rate, 0.0f, seed, 0};
     for (int l = m->cfg.depth - 1; l >= 0; l--) {
@@ -280,9 +281,10 @@ static clvit_status backward(clvit_trainer *t, int B, uint32_t seed, int droppin
                                           CLVIT_T(S, gelu_drop ? ga->dgelu : ga->dpre),
                                           CLVIT_T(A, ba->fc1), CLVIT_T(A, ba->ln2),
                                           CLVIT_T(P, bp->fc1_w), BN, d->D, d->Hd));
-        CLVIT_CHECK(clvit_layernorm_backward(ctx, S, ga->dx, 1.0f, G, bp->norm2_w, bp->norm2_b,
-                                             0.0f, S, ga->dln, A, ba->xa, A, ba->ln2_mean, A,
-                                             ba->ln2_rstd, P, bp->norm2_w, BN, d->D));
+        CLVIT_CHECK(clvit_layernorm_backward(
+            ctx, CLVIT_T(S, ga->dx), 1.0f, CLVIT_T(G, bp->norm2_w), CLVIT_T(G, bp->norm2_b), 0.0f,
+            CLVIT_T(S, ga->dln), CLVIT_T(A, ba->xa), CLVIT_T(A, ba->ln2_mean),
+            CLVIT_T(A, ba->ln2_rstd), CLVIT_T(P, bp->norm2_w), BN, d->D));
         /* attention branch */
         drop.site = CLVIT_SITE_BLOCK(l, 0);
         CLVIT_CHECK(branch_backward(t, "proj", dropping ? &drop : NULL, ga->datt_m, ba->att_m,
@@ -303,9 +305,10 @@ static clvit_status backward(clvit_trainer *t, int B, uint32_t seed, int droppin
                                   .dpre = CLVIT_T(NULL, 0)},
             CLVIT_T(S, ga->dqkv), CLVIT_T(NULL, 0), CLVIT_T(A, ba->ln1), CLVIT_T(P, bp->qkv_w), BN,
             d->D, 3 * d->D));
-        CLVIT_CHECK(clvit_layernorm_backward(ctx, S, ga->dx, 1.0f, G, bp->norm1_w, bp->norm1_b,
-                                             0.0f, S, ga->dln, A, x_in, A, ba->ln1_mean, A,
-                                             ba->ln1_rstd, P, bp->norm1_w, BN, d->D));
+        CLVIT_CHECK(clvit_layernorm_backward(
+            ctx, CLVIT_T(S, ga->dx), 1.0f, CLVIT_T(G, bp->norm1_w), CLVIT_T(G, bp->norm1_b), 0.0f,
+            CLVIT_T(S, ga->dln), CLVIT_T(A, x_in), CLVIT_T(A, ba->ln1_mean),
+            CLVIT_T(A, ba->ln1_rstd), CLVIT_T(P, bp->norm1_w), BN, d->D));
     }
     if (dropping) {
         clvit_drop pd = {m->cfg.drop_rate, 0.0f, seed, CLVIT_SITE_POS};

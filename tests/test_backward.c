@@ -161,8 +161,9 @@ typedef struct {
 static double ln_dev_loss(void *s) {
     ln_dev *t = s;
     const size_t n = (size_t)t->rows * t->C;
-    TU_OK(clvit_layernorm_forward(tu_ctx(), t->out, PAD, t->stat, 0, t->stat, (size_t)t->rows, t->x,
-                                  PAD, t->p, t->w_off, t->b_off, t->rows, t->C));
+    TU_OK(clvit_layernorm_forward(tu_ctx(), CLVIT_T(t->out, PAD), CLVIT_T(t->stat, 0),
+                                  CLVIT_T(t->stat, (size_t)t->rows), CLVIT_T(t->x, PAD),
+                                  CLVIT_T(t->p, t->w_off), CLVIT_T(t->p, t->b_off), t->rows, t->C));
     TU_OK(clvit_read(tu_ctx(), t->out, PAD, t->tmp, n));
     return dot_fd(t->tmp, t->R, n);
 }
@@ -198,13 +199,14 @@ static void test_layernorm_backward(void **state) {
     cl_mem bx = dev_upload(x, n, PAD), bp = dev_upload(prm, np, 0), bdo = dev_upload(dout, n, PAD);
     cl_mem bout = dev_buffer(PAD + n), bstat = dev_buffer(2 * (size_t)R);
     cl_mem bdx = dev_buffer(PAD + n), bg = sentinel_buffer(np);
-    TU_OK(clvit_layernorm_forward(ctx, bout, PAD, bstat, 0, bstat, R, bx, PAD, bp, w_off, b_off, R,
-                                  C));
+    TU_OK(clvit_layernorm_forward(ctx, CLVIT_T(bout, PAD), CLVIT_T(bstat, 0), CLVIT_T(bstat, R),
+                                  CLVIT_T(bx, PAD), CLVIT_T(bp, w_off), CLVIT_T(bp, b_off), R, C));
     prefill_nan(bdx, PAD, n);
     prefill_nan(bg, w_off, C);
     prefill_nan(bg, b_off, C);
-    TU_OK(clvit_layernorm_backward(ctx, bdx, PAD, 0.0f, bg, w_off, b_off, 0.0f, bdo, PAD, bx, PAD,
-                                   bstat, 0, bstat, R, bp, w_off, R, C));
+    TU_OK(clvit_layernorm_backward(ctx, CLVIT_T(bdx, PAD), 0.0f, CLVIT_T(bg, w_off),
+                                   CLVIT_T(bg, b_off), 0.0f, CLVIT_T(bdo, PAD), CLVIT_T(bx, PAD),
+                                   CLVIT_T(bstat, 0), CLVIT_T(bstat, R), CLVIT_T(bp, w_off), R, C));
     float *gdx = dev_download(bdx, PAD, n), *gg = dev_download(bg, 0, np);
     ok &= check_f("layernorm dx", gdx, dx, n, DEV_ATOL, DEV_RTOL);
     ok &= check_f("layernorm dw", gg + w_off, dw, C, DEV_ATOL, DEV_RTOL);
@@ -216,8 +218,9 @@ static void test_layernorm_backward(void **state) {
     /* 3. accumulate */
     float *adx = prefill_known(bdx, PAD, n, &rng), *adw = prefill_known(bg, w_off, C, &rng),
           *adb = prefill_known(bg, b_off, C, &rng);
-    TU_OK(clvit_layernorm_backward(ctx, bdx, PAD, 1.0f, bg, w_off, b_off, 1.0f, bdo, PAD, bx, PAD,
-                                   bstat, 0, bstat, R, bp, w_off, R, C));
+    TU_OK(clvit_layernorm_backward(ctx, CLVIT_T(bdx, PAD), 1.0f, CLVIT_T(bg, w_off),
+                                   CLVIT_T(bg, b_off), 1.0f, CLVIT_T(bdo, PAD), CLVIT_T(bx, PAD),
+                                   CLVIT_T(bstat, 0), CLVIT_T(bstat, R), CLVIT_T(bp, w_off), R, C));
     double *wdx = plus(adx, dx, n), *wdw = plus(adw, dw, C), *wdb = plus(adb, db, C);
     ok &= check_dev("layernorm dx beta 1", bdx, PAD, wdx, n, DEV_ATOL, DEV_RTOL);
     ok &= check_dev("layernorm dw beta 1", bg, w_off, wdw, C, DEV_ATOL, DEV_RTOL);
@@ -225,8 +228,9 @@ static void test_layernorm_backward(void **state) {
 
     /* dx may overwrite dout in place */
     cl_mem bio = dev_upload(dout, n, PAD);
-    TU_OK(clvit_layernorm_backward(ctx, bio, PAD, 0.0f, bg, w_off, b_off, 0.0f, bio, PAD, bx, PAD,
-                                   bstat, 0, bstat, R, bp, w_off, R, C));
+    TU_OK(clvit_layernorm_backward(ctx, CLVIT_T(bio, PAD), 0.0f, CLVIT_T(bg, w_off),
+                                   CLVIT_T(bg, b_off), 0.0f, CLVIT_T(bio, PAD), CLVIT_T(bx, PAD),
+                                   CLVIT_T(bstat, 0), CLVIT_T(bstat, R), CLVIT_T(bp, w_off), R, C));
     ok &= check_dev("layernorm dx in place of dout", bio, PAD, dx, n, DEV_ATOL, DEV_RTOL);
     ok &= check_dev("layernorm dw (dx in place)", bg, w_off, dw, C, DEV_ATOL, DEV_RTOL);
     ok &= check_dev("layernorm db (dx in place)", bg, b_off, db, C, DEV_ATOL, DEV_RTOL);
@@ -1096,8 +1100,10 @@ static void test_empty_batch(void **state) {
                                           CLVIT_T(prm, 0), 0, in, out));
                 break;
             case 1:
-                TU_OK(clvit_layernorm_backward(ctx, any, 0, (float)beta, g, 0, D, (float)beta, any,
-                                               0, any, 0, any, 0, any, 0, prm, 0, 0, D));
+                TU_OK(clvit_layernorm_backward(ctx, CLVIT_T(any, 0), (float)beta, CLVIT_T(g, 0),
+                                               CLVIT_T(g, D), (float)beta, CLVIT_T(any, 0),
+                                               CLVIT_T(any, 0), CLVIT_T(any, 0), CLVIT_T(any, 0),
+                                               CLVIT_T(prm, 0), 0, D));
                 break;
             case 2:
                 TU_OK(clvit_attention_backward(ctx, any, 0, g, 0, (float)beta, any, 0, any, 0, any,

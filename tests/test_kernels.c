@@ -47,8 +47,9 @@ static void test_layernorm_forward(void **state) {
 
     cl_mem dx = dev_upload(x, (size_t)R * C, PAD), dp = dev_upload(prm, b_off + C, 0);
     cl_mem dout = dev_buffer(PAD + (size_t)R * C), dstat = dev_buffer(2 * PAD + 2 * (size_t)R);
-    TU_OK(clvit_layernorm_forward(ctx, dout, PAD, dstat, PAD, dstat, 2 * PAD + R, dx, PAD, dp,
-                                  w_off, b_off, R, C));
+    TU_OK(clvit_layernorm_forward(ctx, CLVIT_T(dout, PAD), CLVIT_T(dstat, PAD),
+                                  CLVIT_T(dstat, 2 * PAD + R), CLVIT_T(dx, PAD), CLVIT_T(dp, w_off),
+                                  CLVIT_T(dp, b_off), R, C));
     float *got = dev_download(dout, PAD, (size_t)R * C);
     float *gm = dev_download(dstat, PAD, R), *gr = dev_download(dstat, 2 * PAD + R, R);
     int ok = check_f("layernorm out", got, out, (size_t)R * C, 1e-5, 1e-4);
