@@ -189,6 +189,7 @@ clvit_status clvit_attention_backward(clvit_ctx *ctx, cl_mem dqkv, size_t dqkv_o
     /* the forward added the bias to every row, so its gradient is the column sum of dqkv;
      * qkv_db_off == SIZE_MAX leaves it to the caller (the qkv Linear's dW GEMM sums it) */
     if (has_bias && qkv_db_off != SIZE_MAX)
-        CLVIT_CHECK(clvit_colsum(ctx, g, qkv_db_off, beta_w, dqkv, dqkv_off, B * N, 3 * H * hd));
+        CLVIT_CHECK(clvit_colsum(ctx, CLVIT_T(g, qkv_db_off), beta_w, CLVIT_T(dqkv, dqkv_off),
+                                 B * N, 3 * H * hd));
     return CLVIT_SUCCESS;
 }

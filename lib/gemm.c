@@ -273,8 +273,8 @@ clvit_status clvit_gemm_launch(clvit_ctx *ctx, const char *label, const clvit_ge
     if (op->alpha != 1.0f)
         return clvit_fail(CLVIT_ERR_INVALID_ARG, "GEMM %s: row sums with alpha != 1 need %s", label,
                           "a kernel that computes them");
-    return clvit_colsum_strided(ctx, op->rowsum.buf, op->rowsum.off, op->beta, op->a.buf, op->a.off,
-                                (int)op->k, (int)op->m, (int)op->lda);
+    return clvit_colsum_strided(ctx, op->rowsum, op->beta, op->a, (int)op->k, (int)op->m,
+                                (int)op->lda);
 }
 
 static clvit_status check_op(const char *label, const clvit_gemm_op *op) {

@@ -7,8 +7,10 @@
  */
 #include "layers.h"
 
-clvit_status clvit_pool_forward(clvit_ctx *ctx, cl_mem pooled, size_t pooled_off, cl_mem x,
-                                size_t x_off, int B, int N, int D, int T, int tok, int avg) {
+clvit_status clvit_pool_forward(clvit_ctx *ctx, clvit_tensor pooled_t, clvit_tensor x_t, int B,
+                                int N, int D, int T, int tok, int avg) {
+    cl_mem pooled = pooled_t.buf, x = x_t.buf;
+    const size_t pooled_off = pooled_t.off, x_off = x_t.off;
     if (B < 0 || N <= T || D <= 0 || tok < 0 || tok >= N)
         return clvit_fail(CLVIT_ERR_SHAPE, "pool: B=%d N=%d D=%d T=%d tok=%d", B, N, D, T, tok);
     cl_kernel k;
@@ -19,8 +21,10 @@ clvit_status clvit_pool_forward(clvit_ctx *ctx, cl_mem pooled, size_t pooled_off
     return clvit_launch(ctx, k, "pool_forward", (size_t)B * D, 64);
 }
 
-clvit_status clvit_average2(clvit_ctx *ctx, cl_mem out, size_t out_off, cl_mem a, size_t a_off,
-                            cl_mem b, size_t b_off, int n) {
+clvit_status clvit_average2(clvit_ctx *ctx, clvit_tensor out_t, clvit_tensor a_t, clvit_tensor b_t,
+                            int n) {
+    cl_mem out = out_t.buf, a = a_t.buf, b = b_t.buf;
+    const size_t out_off = out_t.off, a_off = a_t.off, b_off = b_t.off;
     cl_kernel k;
     cl_uint oo = (cl_uint)out_off, ao = (cl_uint)a_off, bo = (cl_uint)b_off;
     CLVIT_CHECK(clvit_kernel(ctx, "head.cl", "average2", NULL, &k));
@@ -29,9 +33,11 @@ clvit_status clvit_average2(clvit_ctx *ctx, cl_mem out, size_t out_off, cl_mem a
     return clvit_launch(ctx, k, "average2", (size_t)n, 64);
 }
 
-clvit_status clvit_pool_backward(clvit_ctx *ctx, cl_mem dx, size_t dx_off, float beta,
-                                 cl_mem dpooled, size_t dpooled_off, int B, int N, int D, int T,
-                                 int tok, int avg) {
+clvit_status clvit_pool_backward(clvit_ctx *ctx, clvit_tensor dx_t, float beta,
+                                 clvit_tensor dpooled_t, int B, int N, int D, int T, int tok,
+                                 int avg) {
+    cl_mem dx = dx_t.buf, dpooled = dpooled_t.buf;
+    const size_t dx_off = dx_t.off, dpooled_off = dpooled_t.off;
     if (B < 0 || N <= T || D <= 0 || tok < 0 || tok >= N)
         return clvit_fail(CLVIT_ERR_SHAPE, "pool backward: B=%d N=%d D=%d T=%d tok=%d", B, N, D, T,
                           tok);

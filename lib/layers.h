@@ -57,11 +57,12 @@ clvit_status clvit_patch_embed_forward(clvit_ctx *ctx, cl_mem x, size_t x_off, /
                                        int img_size, int patch, int T, int D);
 
 /* ---- head.c */
-clvit_status clvit_pool_forward(clvit_ctx *ctx, cl_mem pooled, size_t pooled_off, /* (B, D) */
-                                cl_mem x, size_t x_off,                           /* (B, N, D) */
+clvit_status clvit_pool_forward(clvit_ctx *ctx, clvit_tensor pooled, /* (B, D) */
+                                clvit_tensor x,                      /* (B, N, D) */
                                 int B, int N, int D, int T, int tok, int avg);
-clvit_status clvit_average2(clvit_ctx *ctx, cl_mem out, size_t out_off, cl_mem a, size_t a_off,
-                            cl_mem b, size_t b_off, int n);
+/* out (n) = (a + b) / 2 */
+clvit_status clvit_average2(clvit_ctx *ctx, clvit_tensor out, clvit_tensor a, clvit_tensor b,
+                            int n);
 
 /* ================================================================ backward
  * Gradients follow BLAS accumulate semantics: a `beta` of 0 overwrites the gradient
@@ -130,15 +131,15 @@ clvit_status clvit_patch_embed_backward(clvit_ctx *ctx, cl_mem g, size_t dw_off,
 
 /* dx (B, N, D) = beta * dx + scatter of dpooled (B, D) to token `tok` (or spread evenly over
  * the patch tokens with avg). */
-clvit_status clvit_pool_backward(clvit_ctx *ctx, cl_mem dx, size_t dx_off, float beta,
-                                 cl_mem dpooled, size_t dpooled_off, int B, int N, int D, int T,
-                                 int tok, int avg);
+clvit_status clvit_pool_backward(clvit_ctx *ctx, clvit_tensor dx, float beta, /* (B, N, D) */
+                                 clvit_tensor dpooled,                        /* (B, D) */
+                                 int B, int N, int D, int T, int tok, int avg);
 
 /* ---- reduce.c: out (cols) = beta * out + column sums of x (rows, cols); row r of x starts
- * at x_off + r * ld (ld >= cols). beta == 0 never reads out. */
-clvit_status clvit_colsum(clvit_ctx *ctx, cl_mem out, size_t out_off, float beta, cl_mem x,
-                          size_t x_off, int rows, int cols);
-clvit_status clvit_colsum_strided(clvit_ctx *ctx, cl_mem out, size_t out_off, float beta, cl_mem x,
-                                  size_t x_off, int rows, int cols, int ld);
+ * at x.off + r * ld (ld >= cols). beta == 0 never reads out. */
+clvit_status clvit_colsum(clvit_ctx *ctx, clvit_tensor out, float beta, clvit_tensor x, int rows,
+                          int cols);
+clvit_status clvit_colsum_strided(clvit_ctx *ctx, clvit_tensor out, float beta, clvit_tensor x,
+                                  int rows, int cols, int ld);
 
 #endif

@@ -41,9 +41,8 @@ clvit_status clvit_linear_forward(clvit_ctx *ctx, const char *label, clvit_epilo
 }
 
 clvit_status clvit_linear_backward(clvit_ctx *ctx, const char *label, clvit_epilogue epi,
-                                   const clvit_linear_grads *g, clvit_tensor dy,
-                                   clvit_tensor saved, clvit_tensor x, clvit_tensor w, int rows,
-                                   int in, int out) {
+                                   const clvit_linear_grads *g, clvit_tensor dy, clvit_tensor saved,
+                                   clvit_tensor x, clvit_tensor w, int rows, int in, int out) {
     if (rows < 0 || in <= 0 || out <= 0)
         return clvit_fail(CLVIT_ERR_SHAPE, "linear %s backward: rows=%d in=%d out=%d", label, rows,
                           in, out);
@@ -51,10 +50,9 @@ clvit_status clvit_linear_backward(clvit_ctx *ctx, const char *label, clvit_epil
         return clvit_fail(CLVIT_ERR_INVALID_ARG, "linear %s backward: bad epilogue %d", label, epi);
     const int act = epi == CLVIT_EPI_GELU || epi == CLVIT_EPI_TANH;
     if (act && (!g->dpre.buf || !saved.buf))
-        return clvit_fail(CLVIT_ERR_INVALID_ARG,
-                          "linear %s backward: %s needs dpre scratch and the saved %s", label,
-                          epi == CLVIT_EPI_GELU ? "GELU" : "tanh",
-                          epi == CLVIT_EPI_GELU ? "pre" : "y");
+        return clvit_fail(
+            CLVIT_ERR_INVALID_ARG, "linear %s backward: %s needs dpre scratch and the saved %s",
+            label, epi == CLVIT_EPI_GELU ? "GELU" : "tanh", epi == CLVIT_EPI_GELU ? "pre" : "y");
     if (g->dx_gelu.buf && (!g->dx.buf || g->beta_dx != 0.0f))
         return clvit_fail(CLVIT_ERR_INVALID_ARG,
                           "linear %s backward: the GELU input gradient needs dx and beta 0", label);
@@ -75,10 +73,8 @@ clvit_status clvit_linear_backward(clvit_ctx *ctx, const char *label, clvit_epil
      * no bias). With no rows the sums are empty: a column sum over zero rows applies beta_w. */
     const int want_db = epi != CLVIT_EPI_NONE && g->db.buf;
     if (g->dw.buf && rows == 0) {
-        CLVIT_CHECK(clvit_colsum(ctx, g->dw.buf, g->dw.off, g->beta_w, dy.buf, dy.off, 0,
-                                 out * in));
-        if (want_db)
-            CLVIT_CHECK(clvit_colsum(ctx, g->db.buf, g->db.off, g->beta_w, dy.buf, dy.off, 0, out));
+        CLVIT_CHECK(clvit_colsum(ctx, g->dw, g->beta_w, dy, 0, out * in));
+        if (want_db) CLVIT_CHECK(clvit_colsum(ctx, g->db, g->beta_w, dy, 0, out));
     } else if (g->dw.buf) {
         const clvit_gemm_op dw = {.ta = 1,
                                   .tb = 0,

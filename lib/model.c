@@ -367,7 +367,8 @@ clvit_status clvit_forward_device(clvit_model *m, int B, const uint32_t *drop_se
                                         CLVIT_T(A, ta->lnf_rstd), CLVIT_T(A, x_in),
                                         CLVIT_T(P, tp->norm_w), CLVIT_T(P, tp->norm_b), BN, d->D));
     const int avg = m->cfg.pool == CLVIT_POOL_AVG;
-    CLVIT_CHECK(clvit_pool_forward(ctx, A, ta->pooled, A, ta->lnf, B, d->N, d->D, d->T, 0, avg));
+    CLVIT_CHECK(clvit_pool_forward(ctx, CLVIT_T(A, ta->pooled), CLVIT_T(A, ta->lnf), B, d->N, d->D,
+                                   d->T, 0, avg));
     size_t feat = ta->pooled;
     if (d->R > 0) {
         CLVIT_CHECK(clvit_linear_forward(
@@ -382,11 +383,13 @@ clvit_status clvit_forward_device(clvit_model *m, int B, const uint32_t *drop_se
     CLVIT_CHECK(clvit_linear_forward(ctx, "head", CLVIT_EPI_BIAS, CLVIT_T(A, ta->logits),
                                      CLVIT_T(NULL, 0), CLVIT_T(A, feat), CLVIT_T(P, tp->head_w),
                                      CLVIT_T(P, tp->head_b), B, d->F, d->K));
-    CLVIT_CHECK(clvit_pool_forward(ctx, A, ta->pooled_d, A, ta->lnf, B, d->N, d->D, d->T, 1, 0));
+    CLVIT_CHECK(clvit_pool_forward(ctx, CLVIT_T(A, ta->pooled_d), CLVIT_T(A, ta->lnf), B, d->N,
+                                   d->D, d->T, 1, 0));
     CLVIT_CHECK(clvit_linear_forward(
         ctx, "head_dist", CLVIT_EPI_BIAS, CLVIT_T(A, ta->logits_d), CLVIT_T(NULL, 0),
         CLVIT_T(A, ta->pooled_d), CLVIT_T(P, tp->hdist_w), CLVIT_T(P, tp->hdist_b), B, d->D, d->K));
-    return clvit_average2(ctx, A, ta->out, A, ta->logits, A, ta->logits_d, B * d->K);
+    return clvit_average2(ctx, CLVIT_T(A, ta->out), CLVIT_T(A, ta->logits),
+                          CLVIT_T(A, ta->logits_d), B * d->K);
 }
 
 /* Images per device pass at inference: keep activations near 512 MiB (and within the

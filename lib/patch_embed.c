@@ -57,18 +57,19 @@ clvit_status clvit_patch_embed_backward(clvit_ctx *ctx, cl_mem g, size_t dw_off,
     /* dW (D, K) = beta_w * dW + dpe^T (D, B*P) cols (B*P, K); for B = 0 (CLBlast rejects
      * k = 0) a column sum over zero rows applies beta_w alone */
     if (BP == 0)
-        CLVIT_CHECK(clvit_colsum(ctx, g, dw_off, beta_w, dpe, dpe_off, 0, D * K));
+        CLVIT_CHECK(clvit_colsum(ctx, CLVIT_T(g, dw_off), beta_w, CLVIT_T(dpe, dpe_off), 0, D * K));
     else
         CLVIT_CHECK(clvit_gemm(ctx, "patch_embed_dW", 1, 0, (size_t)D, (size_t)K, (size_t)BP, 1.0f,
                                dpe, dpe_off, (size_t)D, cols, cols_off, (size_t)K, beta_w, g,
                                dw_off, (size_t)K));
-    CLVIT_CHECK(clvit_colsum(ctx, g, db_off, beta_w, dpe, dpe_off, BP, D));
+    CLVIT_CHECK(clvit_colsum(ctx, CLVIT_T(g, db_off), beta_w, CLVIT_T(dpe, dpe_off), BP, D));
     /* the prefix tokens: one row of D per image, N*D apart */
-    CLVIT_CHECK(clvit_colsum_strided(ctx, g, dcls_off, beta_w, dx, dx_off, B, D, N * D));
+    CLVIT_CHECK(
+        clvit_colsum_strided(ctx, CLVIT_T(g, dcls_off), beta_w, CLVIT_T(dx, dx_off), B, D, N * D));
     if (T == 2)
-        CLVIT_CHECK(
-            clvit_colsum_strided(ctx, g, ddist_off, beta_w, dx, dx_off + (size_t)D, B, D, N * D));
+        CLVIT_CHECK(clvit_colsum_strided(ctx, CLVIT_T(g, ddist_off), beta_w,
+                                         CLVIT_T(dx, dx_off + (size_t)D), B, D, N * D));
     if (dpos_off != SIZE_MAX)
-        CLVIT_CHECK(clvit_colsum(ctx, g, dpos_off, beta_w, dx, dx_off, B, N * D));
+        CLVIT_CHECK(clvit_colsum(ctx, CLVIT_T(g, dpos_off), beta_w, CLVIT_T(dx, dx_off), B, N * D));
     return CLVIT_SUCCESS;
 }

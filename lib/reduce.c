@@ -8,8 +8,10 @@
 #define COLSUM_TILE_C 32
 #define COLSUM_LANES 8
 
-clvit_status clvit_colsum_strided(clvit_ctx *ctx, cl_mem out, size_t out_off, float beta, cl_mem x,
-                                  size_t x_off, int rows, int cols, int ld) {
+clvit_status clvit_colsum_strided(clvit_ctx *ctx, clvit_tensor out_t, float beta, clvit_tensor x_t,
+                                  int rows, int cols, int ld) {
+    cl_mem out = out_t.buf, x = x_t.buf;
+    const size_t out_off = out_t.off, x_off = x_t.off;
     if (rows < 0 || cols < 0 || ld < cols)
         return clvit_fail(CLVIT_ERR_SHAPE, "colsum: rows=%d cols=%d ld=%d", rows, cols, ld);
     if (cols == 0) return CLVIT_SUCCESS;
@@ -22,7 +24,7 @@ clvit_status clvit_colsum_strided(clvit_ctx *ctx, cl_mem out, size_t out_off, fl
     return clvit_launch_rows(ctx, k, "colsum", tiles, COLSUM_TILE_C * COLSUM_LANES);
 }
 
-clvit_status clvit_colsum(clvit_ctx *ctx, cl_mem out, size_t out_off, float beta, cl_mem x,
-                          size_t x_off, int rows, int cols) {
-    return clvit_colsum_strided(ctx, out, out_off, beta, x, x_off, rows, cols, cols);
+clvit_status clvit_colsum(clvit_ctx *ctx, clvit_tensor out, float beta, clvit_tensor x, int rows,
+                          int cols) {
+    return clvit_colsum_strided(ctx, out, beta, x, rows, cols, cols);
 }

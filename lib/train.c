@@ -230,8 +230,8 @@ static clvit_status backward(clvit_trainer *t, int B, uint32_t seed, int droppin
                                           CLVIT_T(S, ga->dfeat), CLVIT_T(A, ta->feat),
                                           CLVIT_T(A, ta->pooled), CLVIT_T(P, tp->pre_w), B, d->D,
                                           d->R));
-    CLVIT_CHECK(
-        clvit_pool_backward(ctx, S, ga->dln, 0.0f, S, ga->dpooled, B, d->N, d->D, d->T, 0, avg));
+    CLVIT_CHECK(clvit_pool_backward(ctx, CLVIT_T(S, ga->dln), 0.0f, CLVIT_T(S, ga->dpooled), B,
+                                    d->N, d->D, d->T, 0, avg));
     if (m->cfg.distilled) {
         CLVIT_CHECK(clvit_linear_backward(ctx, "head_dist", CLVIT_EPI_BIAS,
                                           &(clvit_linear_grads){.dx = CLVIT_T(S, ga->dpooled_d),
@@ -244,8 +244,8 @@ static clvit_status backward(clvit_trainer *t, int B, uint32_t seed, int droppin
                                           CLVIT_T(S, ga->dlogits_d), CLVIT_T(NULL, 0),
                                           CLVIT_T(A, ta->pooled_d), CLVIT_T(P, tp->hdist_w), B,
                                           d->D, d->K));
-        CLVIT_CHECK(clvit_pool_backward(ctx, S, ga->dln, 1.0f, S, ga->dpooled_d, B, d->N, d->D,
-                                        d->T, 1, 0));
+        CLVIT_CHECK(clvit_pool_backward(ctx, CLVIT_T(S, ga->dln), 1.0f, CLVIT_T(S, ga->dpooled_d),
+                                        B, d->N, d->D, d->T, 1, 0));
     }
     size_t x_last = m->cfg.depth > 0 ? m->a_blocks[m->cfg.depth - 1].xo : ta->x0;
     CLVIT_CHECK(clvit_layernorm_backward(

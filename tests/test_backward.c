@@ -112,18 +112,18 @@ static void test_colsum(void **state) {
         cl_mem bx = dev_upload(x, nx, PAD), bo = sentinel_buffer(PAD + (size_t)cols + 2);
         char what[64];
         prefill_nan(bo, PAD, cols);
-        TU_OK(clvit_colsum_strided(ctx, bo, PAD, 0.0f, bx, PAD, rows, cols, ld));
+        TU_OK(clvit_colsum_strided(ctx, CLVIT_T(bo, PAD), 0.0f, CLVIT_T(bx, PAD), rows, cols, ld));
         snprintf(what, sizeof what, "colsum %dx%d ld %d beta 0", rows, cols, ld);
         ok &= check_dev(what, bo, PAD, ref, cols, 1e-6, 1e-6);
         float *a = prefill_known(bo, PAD, cols, &rng);
-        TU_OK(clvit_colsum_strided(ctx, bo, PAD, 1.0f, bx, PAD, rows, cols, ld));
+        TU_OK(clvit_colsum_strided(ctx, CLVIT_T(bo, PAD), 1.0f, CLVIT_T(bx, PAD), rows, cols, ld));
         double *want = plus(a, ref, cols);
         snprintf(what, sizeof what, "colsum %dx%d ld %d beta 1", rows, cols, ld);
         ok &= check_dev(what, bo, PAD, want, cols, 1e-6, 1e-6);
         ok &= check_sentinel("colsum tail", bo, PAD + (size_t)cols, 2);
         ok &= check_sentinel("colsum head", bo, 0, PAD);
         if (ld == cols) { /* the contiguous form is the same */
-            TU_OK(clvit_colsum(ctx, bo, PAD, 0.0f, bx, PAD, rows, cols));
+            TU_OK(clvit_colsum(ctx, CLVIT_T(bo, PAD), 0.0f, CLVIT_T(bx, PAD), rows, cols));
             snprintf(what, sizeof what, "colsum %dx%d contiguous", rows, cols);
             ok &= check_dev(what, bo, PAD, ref, cols, 1e-6, 1e-6);
         }
@@ -990,8 +990,8 @@ typedef struct {
 static double pool_dev_loss(void *s) {
     pool_dev *t = s;
     const size_t n = (size_t)t->B * t->D;
-    TU_OK(clvit_pool_forward(tu_ctx(), t->pooled, PAD, t->x, PAD, t->B, t->N, t->D, t->T, t->tok,
-                             t->avg));
+    TU_OK(clvit_pool_forward(tu_ctx(), CLVIT_T(t->pooled, PAD), CLVIT_T(t->x, PAD), t->B, t->N,
+                             t->D, t->T, t->tok, t->avg));
     TU_OK(clvit_read(tu_ctx(), t->pooled, PAD, t->tmp, n));
     return dot_fd(t->tmp, t->R, n);
 }
@@ -1024,7 +1024,8 @@ static void test_pool_backward(void **state) {
         free(prf.pooled);
 
         prefill_nan(bdx, PAD, nx);
-        TU_OK(clvit_pool_backward(ctx, bdx, PAD, 0.0f, bdp, PAD, B, N, D, T, tok, avg));
+        TU_OK(clvit_pool_backward(ctx, CLVIT_T(bdx, PAD), 0.0f, CLVIT_T(bdp, PAD), B, N, D, T, tok,
+                                  avg));
         float *gdx = dev_download(bdx, PAD, nx);
         fmt(what, sizeof what, tag, "dx");
         ok &= check_f(what, gdx, dx, nx, cases[c].tol, cases[c].tol);
@@ -1032,7 +1033,8 @@ static void test_pool_backward(void **state) {
         ok &= check_sentinel("pool dx tail", bdx, PAD + nx, 2);
 
         float *a = prefill_known(bdx, PAD, nx, &rng);
-        TU_OK(clvit_pool_backward(ctx, bdx, PAD, 1.0f, bdp, PAD, B, N, D, T, tok, avg));
+        TU_OK(clvit_pool_backward(ctx, CLVIT_T(bdx, PAD), 1.0f, CLVIT_T(bdp, PAD), B, N, D, T, tok,
+                                  avg));
         double *want = plus(a, dx, nx);
         fmt(what, sizeof what, tag, "dx beta 1");
         ok &= check_dev(what, bdx, PAD, want, nx, 1e-7, 1e-7);

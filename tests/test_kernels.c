@@ -340,7 +340,8 @@ static void test_pool_forward(void **state) {
     int ok = 1;
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         ref_pool_fwd(ref, xd, B, N, D, T, cases[c].tok, cases[c].avg);
-        TU_OK(clvit_pool_forward(ctx, bpool, PAD, bx, PAD, B, N, D, T, cases[c].tok, cases[c].avg));
+        TU_OK(clvit_pool_forward(ctx, CLVIT_T(bpool, PAD), CLVIT_T(bx, PAD), B, N, D, T,
+                                 cases[c].tok, cases[c].avg));
         float *got = dev_download(bpool, PAD, np);
         ok &= check_f(cases[c].what, got, ref, np, cases[c].tol, cases[c].tol);
         free(got);
@@ -363,7 +364,7 @@ static void test_average2(void **state) {
     for (int i = 0; i < n; i++)
         ref[i] = 0.5 * ((double)a[i] + b[i]);
     cl_mem ba = dev_upload(a, n, PAD), bb = dev_upload(b, n, 1), bo = dev_buffer(PAD + n);
-    TU_OK(clvit_average2(ctx, bo, PAD, ba, PAD, bb, 1, n));
+    TU_OK(clvit_average2(ctx, CLVIT_T(bo, PAD), CLVIT_T(ba, PAD), CLVIT_T(bb, 1), n));
     float *got = dev_download(bo, PAD, n);
     assert_true(check_f("average2", got, ref, n, 1e-6, 1e-6));
     free(a);
