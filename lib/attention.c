@@ -115,10 +115,13 @@ static clvit_status drop_args(const clvit_drop *drop, int B, int N, int H, float
     return CLVIT_SUCCESS;
 }
 
-clvit_status clvit_attention_forward(clvit_ctx *ctx, cl_mem out, size_t out_off, cl_mem att,
-                                     size_t att_off, cl_mem qkv, size_t qkv_off, cl_mem p,
-                                     size_t qkv_b_off, int has_bias, float scale, int B, int N,
-                                     int H, int hd, const clvit_drop *drop) {
+clvit_status clvit_attention_forward(clvit_ctx *ctx, clvit_tensor out_t, clvit_tensor att_t,
+                                     clvit_tensor qkv_t, clvit_tensor qkv_b_t, int has_bias,
+                                     float scale, int B, int N, int H, int hd,
+                                     const clvit_drop *drop) {
+    cl_mem out = out_t.buf, att = att_t.buf, qkv = qkv_t.buf, p = qkv_b_t.buf;
+    const size_t out_off = out_t.off, att_off = att_t.off, qkv_off = qkv_t.off,
+                 qkv_b_off = qkv_b_t.off;
     if (B < 0 || N <= 0 || H <= 0 || hd <= 0)
         return clvit_fail(CLVIT_ERR_SHAPE, "attention: B=%d N=%d H=%d hd=%d", B, N, H, hd);
     float p_drop;
@@ -154,12 +157,16 @@ clvit_status clvit_attention_forward(clvit_ctx *ctx, cl_mem out, size_t out_off,
                        flops);
 }
 
-clvit_status clvit_attention_backward(clvit_ctx *ctx, cl_mem dqkv, size_t dqkv_off, cl_mem g,
-                                      size_t qkv_db_off, float beta_w, cl_mem datt, size_t datt_off,
-                                      cl_mem att, size_t att_off, cl_mem dout, size_t dout_off,
-                                      cl_mem qkv, size_t qkv_off, cl_mem p, size_t qkv_b_off,
+clvit_status clvit_attention_backward(clvit_ctx *ctx, clvit_tensor dqkv_t, clvit_tensor qkv_db_t,
+                                      float beta_w, clvit_tensor datt_t, clvit_tensor att_t,
+                                      clvit_tensor dout_t, clvit_tensor qkv_t, clvit_tensor qkv_b_t,
                                       int has_bias, float scale, int B, int N, int H, int hd,
                                       const clvit_drop *drop) {
+    cl_mem dqkv = dqkv_t.buf, g = qkv_db_t.buf, datt = datt_t.buf, att = att_t.buf,
+           dout = dout_t.buf, qkv = qkv_t.buf, p = qkv_b_t.buf;
+    const size_t dqkv_off = dqkv_t.off, qkv_db_off = qkv_db_t.buf ? qkv_db_t.off : SIZE_MAX,
+                 datt_off = datt_t.off, att_off = att_t.off, dout_off = dout_t.off,
+                 qkv_off = qkv_t.off, qkv_b_off = qkv_b_t.off;
     if (B < 0 || N <= 0 || H <= 0 || hd <= 0)
         return clvit_fail(CLVIT_ERR_SHAPE, "attention backward: B=%d N=%d H=%d hd=%d", B, N, H, hd);
     float p_drop;

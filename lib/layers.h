@@ -39,11 +39,10 @@ clvit_status clvit_linear_forward(clvit_ctx *ctx, const char *label, clvit_epilo
  * drop->p_drop > 0: the mask of clvit_dropout_apply(drop) over the flat (B, H, N, N) index
  * with per_sample 1, regenerated in the backward from the same clvit_drop. */
 typedef struct clvit_drop clvit_drop;
-clvit_status clvit_attention_forward(clvit_ctx *ctx, cl_mem out,
-                                     size_t out_off,             /* (B, N, D) heads merged */
-                                     cl_mem att, size_t att_off, /* (B, H, N, N) or NULL */
-                                     cl_mem qkv, size_t qkv_off, /* (B, N, 3, H, hd) no bias */
-                                     cl_mem p, size_t qkv_b_off, /* (3, H, hd) */
+clvit_status clvit_attention_forward(clvit_ctx *ctx, clvit_tensor out, /* (B, N, D) merged */
+                                     clvit_tensor att,   /* (B, H, N, N), buffer NULL: none */
+                                     clvit_tensor qkv,   /* (B, N, 3, H, hd) no bias */
+                                     clvit_tensor qkv_b, /* (3, H, hd) */
                                      int has_bias, float scale, int B, int N, int H, int hd,
                                      const clvit_drop *drop);
 
@@ -105,17 +104,16 @@ clvit_status clvit_linear_backward(clvit_ctx *ctx, const char *label, clvit_epil
 
 /* Backward of clvit_attention_forward from dout (B, N, D), the saved probabilities att and
  * the forward's inputs (qkv, the bias, the same drop). Output: dqkv (B, N, 3D) overwritten, in
- * the qkv Linear's layout (gradient of its GEMM output) and, when has_bias and qkv_db_off !=
- * SIZE_MAX, the qkv bias gradient at g[qkv_db_off] with beta_w (the column sum of dqkv).
+ * the qkv Linear's layout (gradient of its GEMM output) and, when has_bias and qkv_db has a
+ * buffer, the qkv bias gradient there with beta_w (the column sum of dqkv).
  * Scratch: datt (B, H, N, N). */
-clvit_status clvit_attention_backward(clvit_ctx *ctx, cl_mem dqkv,
-                                      size_t dqkv_off, /* (B, N, 3, H, hd) */
-                                      cl_mem g, size_t qkv_db_off, float beta_w, cl_mem datt,
-                                      size_t datt_off,              /* (B, H, N, N) scratch */
-                                      cl_mem att, size_t att_off,   /* (B, H, N, N) */
-                                      cl_mem dout, size_t dout_off, /* (B, N, D) */
-                                      cl_mem qkv, size_t qkv_off,   /* (B, N, 3, H, hd) */
-                                      cl_mem p, size_t qkv_b_off,   /* (3, H, hd) */
+clvit_status clvit_attention_backward(clvit_ctx *ctx, clvit_tensor dqkv, /* (B, N, 3, H, hd) */
+                                      clvit_tensor qkv_db, /* (3, H, hd); buffer NULL: none */
+                                      float beta_w, clvit_tensor datt, /* (B, H, N, N) scratch */
+                                      clvit_tensor att,                /* (B, H, N, N) */
+                                      clvit_tensor dout,               /* (B, N, D) */
+                                      clvit_tensor qkv,                /* (B, N, 3, H, hd) */
+                                      clvit_tensor qkv_b,              /* (3, H, hd) */
                                       int has_bias, float scale, int B, int N, int H, int hd,
                                       const clvit_drop *drop);
 

@@ -341,9 +341,10 @@ clvit_status clvit_forward_device(clvit_model *m, int B, const uint32_t *drop_se
                                          CLVIT_T(P, bp->qkv_w), CLVIT_T(P, 0), BN, d->D, 3 * d->D));
         clvit_drop attn_d = {m->cfg.attn_drop_rate, 0.0f, drop.seed, CLVIT_SITE_BLOCK(l, 3)};
         /* activations planned for training keep the probabilities for the backward */
-        CLVIT_CHECK(clvit_attention_forward(ctx, A, ba->att_m, m->acts_training ? A : NULL, ba->att,
-                                            A, ba->qkv, P, bp->qkv_b, m->cfg.qkv_bias, d->scale, B,
-                                            d->N, d->H, d->hd, drop_seed ? &attn_d : NULL));
+        CLVIT_CHECK(clvit_attention_forward(
+            ctx, CLVIT_T(A, ba->att_m), CLVIT_T(m->acts_training ? A : NULL, ba->att),
+            CLVIT_T(A, ba->qkv), CLVIT_T(P, bp->qkv_b), m->cfg.qkv_bias, d->scale, B, d->N, d->H,
+            d->hd, drop_seed ? &attn_d : NULL));
         drop.p_path = clvit_drop_path_prob(&m->cfg, l);
         drop.site = CLVIT_SITE_BLOCK(l, 0);
         CLVIT_CHECK(branch(m, "proj", drop_seed ? &drop : NULL, A, ba->xa, ba->att_m, bp->proj_w,

@@ -290,10 +290,10 @@ static clvit_status backward(clvit_trainer *t, int B, uint32_t seed, int droppin
         CLVIT_CHECK(branch_backward(t, "proj", dropping ? &drop : NULL, ga->datt_m, ba->att_m,
                                     SIZE_MAX, bp->proj_w, bp->proj_b, BN, d->D, d->D, per_sample));
         clvit_drop attn_d = {m->cfg.attn_drop_rate, 0.0f, seed, CLVIT_SITE_BLOCK(l, 3)};
-        CLVIT_CHECK(clvit_attention_backward(ctx, S, ga->dqkv, G, SIZE_MAX, 0.0f, S, ga->datt, A,
-                                             ba->att, S, ga->datt_m, A, ba->qkv, P, bp->qkv_b,
-                                             m->cfg.qkv_bias, d->scale, B, d->N, d->H, d->hd,
-                                             dropping ? &attn_d : NULL));
+        CLVIT_CHECK(clvit_attention_backward(
+            ctx, CLVIT_T(S, ga->dqkv), CLVIT_T(NULL, 0), 0.0f, CLVIT_T(S, ga->datt),
+            CLVIT_T(A, ba->att), CLVIT_T(S, ga->datt_m), CLVIT_T(A, ba->qkv), CLVIT_T(P, bp->qkv_b),
+            m->cfg.qkv_bias, d->scale, B, d->N, d->H, d->hd, dropping ? &attn_d : NULL));
         CLVIT_CHECK(clvit_linear_backward(
             ctx, "qkv", m->cfg.qkv_bias ? CLVIT_EPI_BIAS : CLVIT_EPI_NONE,
             &(clvit_linear_grads){.dx = CLVIT_T(S, ga->dln),

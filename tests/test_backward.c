@@ -599,8 +599,9 @@ typedef struct {
 static double att_dev_loss(void *s) {
     att_dev *t = s;
     const size_t n = (size_t)t->B * t->N * t->H * t->hd;
-    TU_OK(clvit_attention_forward(tu_ctx(), t->out, PAD, NULL, 0, t->qkv, PAD, t->p, t->b_off,
-                                  t->has_bias, t->scale, t->B, t->N, t->H, t->hd, t->drop));
+    TU_OK(clvit_attention_forward(tu_ctx(), CLVIT_T(t->out, PAD), CLVIT_T(NULL, 0),
+                                  CLVIT_T(t->qkv, PAD), CLVIT_T(t->p, t->b_off), t->has_bias,
+                                  t->scale, t->B, t->N, t->H, t->hd, t->drop));
     TU_OK(clvit_read(tu_ctx(), t->out, PAD, t->tmp, n));
     return dot_fd(t->tmp, t->R, n);
 }
@@ -649,13 +650,15 @@ static int attention_backward_case(int B, int N, int H, int hd, int has_bias, fl
            bg = sentinel_buffer(np);
     prefill_nan(bo, 0, PAD + nout);
     prefill_nan(ba, 0, PAD + natt);
-    TU_OK(clvit_attention_forward(ctx, bo, PAD, ba, PAD, bq, PAD, bp, b_off, has_bias, (float)scale,
-                                  B, N, H, hd, dp));
+    TU_OK(clvit_attention_forward(ctx, CLVIT_T(bo, PAD), CLVIT_T(ba, PAD), CLVIT_T(bq, PAD),
+                                  CLVIT_T(bp, b_off), has_bias, (float)scale, B, N, H, hd, dp));
     prefill_nan(bdq, PAD, nqkv);
     prefill_nan(bda, PAD, natt);
     if (has_bias) prefill_nan(bg, b_off, nb);
-    TU_OK(clvit_attention_backward(ctx, bdq, PAD, bg, b_off, 0.0f, bda, PAD, ba, PAD, bdo, PAD, bq,
-                                   PAD, bp, b_off, has_bias, (float)scale, B, N, H, hd, dp));
+    TU_OK(clvit_attention_backward(ctx, CLVIT_T(bdq, PAD), CLVIT_T(bg, b_off), 0.0f,
+                                   CLVIT_T(bda, PAD), CLVIT_T(ba, PAD), CLVIT_T(bdo, PAD),
+                                   CLVIT_T(bq, PAD), CLVIT_T(bp, b_off), has_bias, (float)scale, B,
+                                   N, H, hd, dp));
     float *gdq = dev_download(bdq, PAD, nqkv), *gg = dev_download(bg, 0, np);
     fmt(what, sizeof what, tag, "dqkv");
     ok &= check_f(what, gdq, dqkv, nqkv, DEV_ATOL, DEV_RTOL);
@@ -673,8 +676,10 @@ static int attention_backward_case(int B, int N, int H, int hd, int has_bias, fl
     /* 3. accumulate: the bias gradient adds, dqkv is always overwritten */
     float *ab = has_bias ? prefill_known(bg, b_off, nb, &rng) : NULL;
     float *aq = prefill_known(bdq, PAD, nqkv, &rng);
-    TU_OK(clvit_attention_backward(ctx, bdq, PAD, bg, b_off, 1.0f, bda, PAD, ba, PAD, bdo, PAD, bq,
-                                   PAD, bp, b_off, has_bias, (float)scale, B, N, H, hd, dp));
+    TU_OK(clvit_attention_backward(ctx, CLVIT_T(bdq, PAD), CLVIT_T(bg, b_off), 1.0f,
+                                   CLVIT_T(bda, PAD), CLVIT_T(ba, PAD), CLVIT_T(bdo, PAD),
+                                   CLVIT_T(bq, PAD), CLVIT_T(bp, b_off), has_bias, (float)scale, B,
+                                   N, H, hd, dp));
     fmt(what, sizeof what, tag, "dqkv (overwritten)");
     ok &= check_dev(what, bdq, PAD, dqkv, nqkv, DEV_ATOL, DEV_RTOL);
     double *wb = NULL;
@@ -691,9 +696,10 @@ static int attention_backward_case(int B, int N, int H, int hd, int has_bias, fl
         setenv("CLVIT_ATTENTION_ROWS", env, 1);
         prefill_nan(bdq, PAD, nqkv);
         prefill_nan(bda, PAD, natt);
-        TU_OK(clvit_attention_backward(ctx, bdq, PAD, bg, SIZE_MAX, 0.0f, bda, PAD, ba, PAD, bdo,
-                                       PAD, bq, PAD, bp, b_off, has_bias, (float)scale, B, N, H, hd,
-                                       dp));
+        TU_OK(clvit_attention_backward(ctx, CLVIT_T(bdq, PAD), CLVIT_T(NULL, 0), 0.0f,
+                                       CLVIT_T(bda, PAD), CLVIT_T(ba, PAD), CLVIT_T(bdo, PAD),
+                                       CLVIT_T(bq, PAD), CLVIT_T(bp, b_off), has_bias, (float)scale,
+                                       B, N, H, hd, dp));
         unsetenv("CLVIT_ATTENTION_ROWS");
         snprintf(what, sizeof what, "%s dqkv, %d row%s per work-item", tag, rows,
                  rows > 1 ? "s" : "");
@@ -1108,8 +1114,10 @@ static void test_empty_batch(void **state) {
                                                CLVIT_T(prm, 0), 0, D));
                 break;
             case 2:
-                TU_OK(clvit_attention_backward(ctx, any, 0, g, 0, (float)beta, any, 0, any, 0, any,
-                                               0, any, 0, prm, 0, 1, 0.5f, 0, 19, 3, 15, NULL));
+                TU_OK(clvit_attention_backward(ctx, CLVIT_T(any, 0), CLVIT_T(g, 0), (float)beta,
+                                               CLVIT_T(any, 0), CLVIT_T(any, 0), CLVIT_T(any, 0),
+                                               CLVIT_T(any, 0), CLVIT_T(prm, 0), 1, 0.5f, 0, 19, 3,
+                                               15, NULL));
                 break;
             default:
                 TU_OK(clvit_patch_embed_backward(

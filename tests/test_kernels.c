@@ -148,8 +148,9 @@ static void attention_run(const char *variant, cl_mem bo, cl_mem ba, cl_mem bq, 
     setenv("CLVIT_ATTENTION", slash ? "rows" : variant, 1);
     dev_set(bo, 0, NAN, PAD + nout);
     if (ba) dev_set(ba, 0, NAN, PAD + natt);
-    TU_OK(clvit_attention_forward(tu_ctx(), bo, PAD, ba, PAD, bq, PAD, bp, b_off, c->has_bias,
-                                  scale, c->B, c->N, c->H, c->hd, drop));
+    TU_OK(clvit_attention_forward(tu_ctx(), CLVIT_T(bo, PAD), CLVIT_T(ba, PAD), CLVIT_T(bq, PAD),
+                                  CLVIT_T(bp, b_off), c->has_bias, scale, c->B, c->N, c->H, c->hd,
+                                  drop));
     unsetenv("CLVIT_ATTENTION");
     unsetenv("CLVIT_ATTENTION_ROWS");
 }
