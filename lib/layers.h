@@ -47,13 +47,15 @@ clvit_status clvit_attention_forward(clvit_ctx *ctx, clvit_tensor out, /* (B, N,
                                      const clvit_drop *drop);
 
 /* ---- patch_embed.c */
-clvit_status clvit_patch_embed_forward(clvit_ctx *ctx, cl_mem x, size_t x_off, /* (B, N, D) */
-                                       cl_mem pe, size_t pe_off,               /* (B, P, D) */
-                                       cl_mem cols, size_t cols_off,           /* (B, P, C*p*p) */
-                                       cl_mem img, size_t img_off,             /* (B, C, Hi, Wi) */
-                                       cl_mem p, size_t w_off, size_t b_off, size_t cls_off,
-                                       size_t dist_off, cl_mem pos, size_t pos_off, int B, int C,
-                                       int img_size, int patch, int T, int D);
+clvit_status clvit_patch_embed_forward(clvit_ctx *ctx, clvit_tensor x,   /* (B, N, D) */
+                                       clvit_tensor pe,                  /* (B, P, D) */
+                                       clvit_tensor cols,                /* (B, P, C*p*p) */
+                                       clvit_tensor img,                 /* (B, C, Hi, Wi) */
+                                       clvit_tensor w,                   /* (D, C, p, p) */
+                                       clvit_tensor b, clvit_tensor cls, /* (D) each, one buffer */
+                                       clvit_tensor dist, /* (D), T == 2 only, cls's buffer */
+                                       clvit_tensor pos,  /* (N, D) */
+                                       int B, int C, int img_size, int patch, int T, int D);
 
 /* ---- head.c */
 clvit_status clvit_pool_forward(clvit_ctx *ctx, clvit_tensor pooled, /* (B, D) */
@@ -118,13 +120,15 @@ clvit_status clvit_attention_backward(clvit_ctx *ctx, clvit_tensor dqkv, /* (B, 
                                       const clvit_drop *drop);
 
 /* Backward of clvit_patch_embed_forward from dx (B, N, D): conv weight and bias, class and
- * distillation tokens (sums over the batch), and the learned position embedding when
- * dpos_off != SIZE_MAX. Scratch dpe (B*P, D). All parameter gradients use beta_w. */
-clvit_status clvit_patch_embed_backward(clvit_ctx *ctx, cl_mem g, size_t dw_off, size_t db_off,
-                                        size_t dcls_off, size_t ddist_off, size_t dpos_off,
-                                        float beta_w, cl_mem dpe, size_t dpe_off, cl_mem dx,
-                                        size_t dx_off,                /* (B, N, D) */
-                                        cl_mem cols, size_t cols_off, /* (B, P, C*p*p) */
+ * distillation tokens (sums over the batch), and the learned position embedding when dpos has
+ * a buffer. Scratch dpe (B*P, D). All parameter gradients use beta_w. */
+clvit_status clvit_patch_embed_backward(clvit_ctx *ctx, clvit_tensor dw,    /* (D, C, p, p) */
+                                        clvit_tensor db, clvit_tensor dcls, /* (D) each */
+                                        clvit_tensor ddist, /* (D), T == 2; NULL buffer: none */
+                                        clvit_tensor dpos,  /* (N, D); NULL buffer: none */
+                                        float beta_w, clvit_tensor dpe, /* (B*P, D) scratch */
+                                        clvit_tensor dx,                /* (B, N, D) */
+                                        clvit_tensor cols,              /* (B, P, C*p*p) */
                                         int B, int C, int img_size, int patch, int T, int D);
 
 /* dx (B, N, D) = beta * dx + scatter of dpooled (B, D) to token `tok` (or spread evenly over

@@ -322,9 +322,10 @@ clvit_status clvit_forward_device(clvit_model *m, int B, const uint32_t *drop_se
     const int BN = B * d->N;
     cl_mem pos = m->pos_fixed ? m->pos_fixed : P;
     size_t pos_off = m->pos_fixed ? 0 : tp->pos_embed;
-    CLVIT_CHECK(clvit_patch_embed_forward(ctx, A, ta->x0, A, ta->pe, A, ta->cols, A, ta->img, P,
-                                          tp->patch_w, tp->patch_b, tp->cls_token, tp->dist_token,
-                                          pos, pos_off, B, d->C, d->S, d->p, d->T, d->D));
+    CLVIT_CHECK(clvit_patch_embed_forward(
+        ctx, CLVIT_T(A, ta->x0), CLVIT_T(A, ta->pe), CLVIT_T(A, ta->cols), CLVIT_T(A, ta->img),
+        CLVIT_T(P, tp->patch_w), CLVIT_T(P, tp->patch_b), CLVIT_T(P, tp->cls_token),
+        CLVIT_T(P, tp->dist_token), CLVIT_T(pos, pos_off), B, d->C, d->S, d->p, d->T, d->D));
     const size_t per_sample = (size_t)d->N * d->D;
     clvit_drop drop = {m->cfg.drop_rate, 0.0f, drop_seed ? *drop_seed : 0u, CLVIT_SITE_POS};
     if (drop_seed)

@@ -3,20 +3,29 @@
  * token sequence: class [, distillation] token, patch tokens plus conv bias, plus the
  * position embedding (learned, in the parameters, or fixed sine-cosine). Kernels in
  * cl/patch_embed.cl. Backward: the patch rows of dx gathered into dpe, dW = dpe^T cols as
- * a CLBlast GEMM with beta, and the bias, token and position gradients as column sums.
+ * a GEMM with beta that also sums the bias gradient, and the token and position gradients as
+ * column sums.
  */
 #include "layers.h"
 
 #include <stdint.h>
 
-clvit_status clvit_patch_embed_forward(clvit_ctx *ctx, cl_mem x, size_t x_off, cl_mem pe,
-                                       size_t pe_off, cl_mem cols, size_t cols_off, cl_mem img,
-                                       size_t img_off, cl_mem p, size_t w_off, size_t b_off,
-                                       size_t cls_off, size_t dist_off, cl_mem pos, size_t pos_off,
-                                       int B, int C, int img_size, int patch, int T, int D) {
+clvit_status clvit_patch_embed_forward(clvit_ctx *ctx, clvit_tensor x_t, clvit_tensor pe_t,
+                                       clvit_tensor cols_t, clvit_tensor img_t, clvit_tensor w_t,
+                                       clvit_tensor b_t, clvit_tensor cls_t, clvit_tensor dist_t,
+                                       clvit_tensor pos_t, int B, int C, int img_size, int patch,
+                                       int T, int D) {
     if (B < 0 || C <= 0 || patch <= 0 || img_size < patch || T < 1 || T > 2 || D <= 0)
         return clvit_fail(CLVIT_ERR_SHAPE, "patch_embed: B=%d C=%d img=%d patch=%d T=%d D=%d", B, C,
                           img_size, patch, T, D);
+    if (b_t.buf != cls_t.buf || (T == 2 && dist_t.buf != cls_t.buf))
+        return clvit_fail(CLVIT_ERR_INVALID_ARG,
+                          "patch_embed: conv bias and class/distillation tokens in two buffers");
+    cl_mem x = x_t.buf, pe = pe_t.buf, cols = cols_t.buf, img = img_t.buf, p = b_t.buf,
+           pos = pos_t.buf;
+    const size_t x_off = x_t.off, pe_off = pe_t.off, cols_off = cols_t.off, img_off = img_t.off,
+                 b_off = b_t.off, cls_off = cls_t.off, dist_off = T == 2 ? dist_t.off : 0,
+                 pos_off = pos_t.off;
     const int g = img_size / patch, P = g * g, K = C * patch * patch, N = T + P;
     cl_kernel k;
     cl_uint co = (cl_uint)cols_off, io = (cl_uint)img_off;
@@ -26,7 +35,7 @@ clvit_status clvit_patch_embed_forward(clvit_ctx *ctx, cl_mem x, size_t x_off, c
     CLVIT_CHECK(clvit_launch(ctx, k, "im2col", (size_t)B * P * K, 64));
     /* pe (B*P, D) = cols (B*P, K) W^T, W (D, K); the conv bias is added in embed_forward */
     CLVIT_CHECK(clvit_gemm(ctx, "patch_embed", 0, 1, (size_t)B * P, (size_t)D, (size_t)K, 1.0f,
-                           cols, cols_off, (size_t)K, p, w_off, (size_t)K, 0.0f, pe, pe_off,
+                           cols, cols_off, (size_t)K, w_t.buf, w_t.off, (size_t)K, 0.0f, pe, pe_off,
                            (size_t)D));
     cl_uint xo = (cl_uint)x_off, peo = (cl_uint)pe_off, clo = (cl_uint)cls_off,
             dio = (cl_uint)dist_off, bo = (cl_uint)b_off, poo = (cl_uint)pos_off;
@@ -37,11 +46,13 @@ clvit_status clvit_patch_embed_forward(clvit_ctx *ctx, cl_mem x, size_t x_off, c
     return clvit_launch(ctx, k, "embed_forward", (size_t)B * N * D, 64);
 }
 
-clvit_status clvit_patch_embed_backward(clvit_ctx *ctx, cl_mem g, size_t dw_off, size_t db_off,
-                                        size_t dcls_off, size_t ddist_off, size_t dpos_off,
-                                        float beta_w, cl_mem dpe, size_t dpe_off, cl_mem dx,
-                                        size_t dx_off, cl_mem cols, size_t cols_off, int B, int C,
-                                        int img_size, int patch, int T, int D) {
+clvit_status clvit_patch_embed_backward(clvit_ctx *ctx, clvit_tensor dw, clvit_tensor db,
+                                        clvit_tensor dcls, clvit_tensor ddist, clvit_tensor dpos,
+                                        float beta_w, clvit_tensor dpe_t, clvit_tensor dx_t,
+                                        clvit_tensor cols_t, int B, int C, int img_size, int patch,
+                                        int T, int D) {
+    cl_mem dpe = dpe_t.buf, dx = dx_t.buf;
+    const size_t dpe_off = dpe_t.off, dx_off = dx_t.off;
     if (B < 0 || C <= 0 || patch <= 0 || img_size < patch || T < 1 || T > 2 || D <= 0)
         return clvit_fail(CLVIT_ERR_SHAPE,
                           "patch_embed backward: B=%d C=%d img=%d patch=%d T=%d D=%d", B, C,
@@ -56,20 +67,32 @@ clvit_status clvit_patch_embed_backward(clvit_ctx *ctx, cl_mem g, size_t dw_off,
     CLVIT_CHECK(clvit_launch(ctx, k, "embed_backward", (size_t)BP * D, 64));
     /* dW (D, K) = beta_w * dW + dpe^T (D, B*P) cols (B*P, K); for B = 0 (CLBlast rejects
      * k = 0) a column sum over zero rows applies beta_w alone */
-    if (BP == 0)
-        CLVIT_CHECK(clvit_colsum(ctx, CLVIT_T(g, dw_off), beta_w, CLVIT_T(dpe, dpe_off), 0, D * K));
-    else
-        CLVIT_CHECK(clvit_gemm(ctx, "patch_embed_dW", 1, 0, (size_t)D, (size_t)K, (size_t)BP, 1.0f,
-                               dpe, dpe_off, (size_t)D, cols, cols_off, (size_t)K, beta_w, g,
-                               dw_off, (size_t)K));
-    CLVIT_CHECK(clvit_colsum(ctx, CLVIT_T(g, db_off), beta_w, CLVIT_T(dpe, dpe_off), BP, D));
+    if (BP == 0) {
+        CLVIT_CHECK(clvit_colsum(ctx, dw, beta_w, dpe_t, 0, D * K));
+        CLVIT_CHECK(clvit_colsum(ctx, db, beta_w, dpe_t, 0, D));
+    } else { /* db = colsum(dpe): the row sums of op(A) = dpe^T, in dW's launch */
+        const clvit_gemm_op op = {.ta = 1,
+                                  .tb = 0,
+                                  .m = (size_t)D,
+                                  .n = (size_t)K,
+                                  .k = (size_t)BP,
+                                  .alpha = 1.0f,
+                                  .beta = beta_w,
+                                  .a = dpe_t,
+                                  .b = cols_t,
+                                  .c = dw,
+                                  .lda = (size_t)D,
+                                  .ldb = (size_t)K,
+                                  .ldc = (size_t)K,
+                                  .batch = 1,
+                                  .rowsum = db};
+        CLVIT_CHECK(clvit_gemm_run(ctx, "patch_embed_dW", &op));
+    }
     /* the prefix tokens: one row of D per image, N*D apart */
-    CLVIT_CHECK(
-        clvit_colsum_strided(ctx, CLVIT_T(g, dcls_off), beta_w, CLVIT_T(dx, dx_off), B, D, N * D));
-    if (T == 2)
-        CLVIT_CHECK(clvit_colsum_strided(ctx, CLVIT_T(g, ddist_off), beta_w,
-                                         CLVIT_T(dx, dx_off + (size_t)D), B, D, N * D));
-    if (dpos_off != SIZE_MAX)
-        CLVIT_CHECK(clvit_colsum(ctx, CLVIT_T(g, dpos_off), beta_w, CLVIT_T(dx, dx_off), B, N * D));
+    CLVIT_CHECK(clvit_colsum_strided(ctx, dcls, beta_w, dx_t, B, D, N * D));
+    if (T == 2 && ddist.buf)
+        CLVIT_CHECK(
+            clvit_colsum_strided(ctx, ddist, beta_w, CLVIT_T(dx, dx_off + (size_t)D), B, D, N * D));
+    if (dpos.buf) CLVIT_CHECK(clvit_colsum(ctx, dpos, beta_w, dx_t, B, N * D));
     return CLVIT_SUCCESS;
 }

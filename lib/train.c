@@ -203,7 +203,7 @@ static clvit_status backward(clvit_trainer *t, int B, uint32_t seed, int droppin
     const grad_acts *ga = &t->ga;
     cl_mem A = m->acts, S = t->scratch, G = t->grads, P = m->params;
     const int BN = B * d->N, avg = m->cfg.pool == CLVIT_POOL_AVG;
-    const size_t NONE = SIZE_MAX, per_sample = (size_t)d->N * d->D;
+    const size_t per_sample = (size_t)d->N * d->D;
 
     /* heads */
     size_t feat = d->R > 0 ? ta->feat : ta->pooled;
@@ -314,10 +314,13 @@ static clvit_status backward(clvit_trainer *t, int B, uint32_t seed, int droppin
         clvit_drop pd = {m->cfg.drop_rate, 0.0f, seed, CLVIT_SITE_POS};
         CLVIT_CHECK(clvit_dropout_apply(ctx, S, ga->dx, (size_t)BN * d->D, per_sample, &pd));
     }
+    const clvit_tensor none = CLVIT_T(NULL, 0);
     return clvit_patch_embed_backward(
-        ctx, G, tp->patch_w, tp->patch_b, tp->cls_token, m->cfg.distilled ? tp->dist_token : NONE,
-        m->cfg.pos_embed == CLVIT_POS_LEARNED ? tp->pos_embed : NONE, 0.0f, S, ga->dpe, S, ga->dx,
-        A, ta->cols, B, d->C, d->S, d->p, d->T, d->D);
+        ctx, CLVIT_T(G, tp->patch_w), CLVIT_T(G, tp->patch_b), CLVIT_T(G, tp->cls_token),
+        m->cfg.distilled ? CLVIT_T(G, tp->dist_token) : none,
+        m->cfg.pos_embed == CLVIT_POS_LEARNED ? CLVIT_T(G, tp->pos_embed) : none, 0.0f,
+        CLVIT_T(S, ga->dpe), CLVIT_T(S, ga->dx), CLVIT_T(A, ta->cols), B, d->C, d->S, d->p, d->T,
+        d->D);
 }
 
 /* Forward in training mode, loss, backward; fills res (loss, correct). */

@@ -783,9 +783,11 @@ typedef struct {
 static double pe_dev_loss(void *s) {
     pe_dev *t = s;
     const size_t n = (size_t)t->B * t->N * t->D;
-    TU_OK(clvit_patch_embed_forward(tu_ctx(), t->x, PAD, t->pe, PAD, t->cols, PAD, t->img, PAD,
-                                    t->p, t->w_off, t->b_off, t->cls_off, t->dist_off, t->pos,
-                                    t->pos_off, t->B, t->C, t->S, t->patch, t->T, t->D));
+    TU_OK(clvit_patch_embed_forward(
+        tu_ctx(), CLVIT_T(t->x, PAD), CLVIT_T(t->pe, PAD), CLVIT_T(t->cols, PAD),
+        CLVIT_T(t->img, PAD), CLVIT_T(t->p, t->w_off), CLVIT_T(t->p, t->b_off),
+        CLVIT_T(t->p, t->cls_off), CLVIT_T(t->p, t->dist_off), CLVIT_T(t->pos, t->pos_off), t->B,
+        t->C, t->S, t->patch, t->T, t->D));
     TU_OK(clvit_read(tu_ctx(), t->x, PAD, t->tmp, n));
     return dot_fd(t->tmp, t->R, n);
 }
@@ -849,8 +851,10 @@ static int patch_embed_backward_case(int T) {
     const size_t pos_at = learned ? pos_off : PAD;
     cl_mem bx = dev_buffer(PAD + nx), bpe = dev_buffer(PAD + npe), bc = dev_buffer(PAD + ncols);
     cl_mem bdpe = dev_buffer(PAD + npe), bg = sentinel_buffer(np);
-    TU_OK(clvit_patch_embed_forward(ctx, bx, PAD, bpe, PAD, bc, PAD, bi, PAD, bp, w_off, b_off,
-                                    cls_off, dist_off, bpos, pos_at, B, C, S, p, T, D));
+    TU_OK(clvit_patch_embed_forward(ctx, CLVIT_T(bx, PAD), CLVIT_T(bpe, PAD), CLVIT_T(bc, PAD),
+                                    CLVIT_T(bi, PAD), CLVIT_T(bp, w_off), CLVIT_T(bp, b_off),
+                                    CLVIT_T(bp, cls_off), CLVIT_T(bp, dist_off),
+                                    CLVIT_T(bpos, pos_at), B, C, S, p, T, D));
     prefill_nan(bdpe, PAD, npe);
     prefill_nan(bg, w_off, nw);
     prefill_nan(bg, b_off, D);
@@ -858,8 +862,10 @@ static int patch_embed_backward_case(int T) {
     if (T == 2) prefill_nan(bg, dist_off, D);
     if (learned) prefill_nan(bg, pos_off, npos);
     const size_t dpos_arg = learned ? pos_off : SIZE_MAX;
-    TU_OK(clvit_patch_embed_backward(ctx, bg, w_off, b_off, cls_off, dist_off, dpos_arg, 0.0f, bdpe,
-                                     PAD, bR, PAD, bc, PAD, B, C, S, p, T, D));
+    TU_OK(clvit_patch_embed_backward(
+        ctx, CLVIT_T(bg, w_off), CLVIT_T(bg, b_off), CLVIT_T(bg, cls_off), CLVIT_T(bg, dist_off),
+        (dpos_arg == SIZE_MAX ? CLVIT_T(NULL, 0) : CLVIT_T(bg, dpos_arg)), 0.0f, CLVIT_T(bdpe, PAD),
+        CLVIT_T(bR, PAD), CLVIT_T(bc, PAD), B, C, S, p, T, D));
     float *gg = dev_download(bg, 0, np);
     fmt(what, sizeof what, tag, "dW");
     ok &= check_f(what, gg + w_off, dW, nw, DEV_ATOL, DEV_RTOL);
@@ -891,8 +897,10 @@ static int patch_embed_backward_case(int T) {
           *acls = prefill_known(bg, cls_off, D, &rng);
     float *adist = T == 2 ? prefill_known(bg, dist_off, D, &rng) : NULL;
     float *apos = learned ? prefill_known(bg, pos_off, npos, &rng) : NULL;
-    TU_OK(clvit_patch_embed_backward(ctx, bg, w_off, b_off, cls_off, dist_off, dpos_arg, 1.0f, bdpe,
-                                     PAD, bR, PAD, bc, PAD, B, C, S, p, T, D));
+    TU_OK(clvit_patch_embed_backward(
+        ctx, CLVIT_T(bg, w_off), CLVIT_T(bg, b_off), CLVIT_T(bg, cls_off), CLVIT_T(bg, dist_off),
+        (dpos_arg == SIZE_MAX ? CLVIT_T(NULL, 0) : CLVIT_T(bg, dpos_arg)), 1.0f, CLVIT_T(bdpe, PAD),
+        CLVIT_T(bR, PAD), CLVIT_T(bc, PAD), B, C, S, p, T, D));
     double *wW = plus(aW, dW, nw), *wb = plus(ab, db, D), *wcls = plus(acls, dcls, D);
     double *wdist = adist ? plus(adist, ddist, D) : NULL,
            *wpos = apos ? plus(apos, dpos, npos) : NULL;
@@ -1121,8 +1129,10 @@ static void test_empty_batch(void **state) {
                 break;
             default:
                 TU_OK(clvit_patch_embed_backward(
-                    ctx, g, 0, (size_t)D * K, (size_t)D * K + D, (size_t)D * K + 2 * D,
-                    (size_t)D * K + 3 * D, (float)beta, any, 0, any, 0, any, 0, 0, C, S, p, T, D));
+                    ctx, CLVIT_T(g, 0), CLVIT_T(g, (size_t)D * K), CLVIT_T(g, (size_t)D * K + D),
+                    CLVIT_T(g, (size_t)D * K + 2 * D), CLVIT_T(g, (size_t)D * K + 3 * D),
+                    (float)beta, CLVIT_T(any, 0), CLVIT_T(any, 0), CLVIT_T(any, 0), 0, C, S, p, T,
+                    D));
             }
             static const char *names[] = {"linear", "layernorm", "attention", "patch_embed"};
             snprintf(what, sizeof what, "%s B=0 beta %d", names[layer], beta);

@@ -282,8 +282,10 @@ static int patch_embed_forward_case(int T) {
     cl_mem bi = dev_upload(img, nimg, PAD), bp = dev_upload(prm, np, 0),
            bpos = dev_upload(pos, (size_t)N * D, 1);
     cl_mem bx = dev_buffer(PAD + nx), bpe = dev_buffer(PAD + npe), bc = dev_buffer(PAD + ncols);
-    TU_OK(clvit_patch_embed_forward(ctx, bx, PAD, bpe, PAD, bc, PAD, bi, PAD, bp, w_off, b_off,
-                                    cls_off, dist_off, bpos, 1, B, C, S, p, T, D));
+    TU_OK(clvit_patch_embed_forward(ctx, CLVIT_T(bx, PAD), CLVIT_T(bpe, PAD), CLVIT_T(bc, PAD),
+                                    CLVIT_T(bi, PAD), CLVIT_T(bp, w_off), CLVIT_T(bp, b_off),
+                                    CLVIT_T(bp, cls_off), CLVIT_T(bp, dist_off), CLVIT_T(bpos, 1),
+                                    B, C, S, p, T, D));
     float *gx = dev_download(bx, PAD, nx), *gpe = dev_download(bpe, PAD, npe),
           *gc = dev_download(bc, PAD, ncols);
     char what[64];
