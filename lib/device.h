@@ -1,8 +1,8 @@
 /*
  * device.h - internal OpenCL plumbing shared by the layer files: the context structure,
- * kernel lookup through the program cache, launches with optional profiling, and the
- * CLBlast GEMM wrappers. Every buffer argument is a (cl_mem, offset in floats) pair; all
- * matrices are row-major.
+ * kernel lookup through the program cache, launches with optional profiling, tensor handles
+ * (a buffer and a 64-bit offset in floats) and the GEMM entry points (lib/gemm.c, whose kernel
+ * per shape the plan in lib/gemm_plan.c picks). All matrices are row-major.
  */
 #ifndef CLVIT_DEVICE_H
 #define CLVIT_DEVICE_H

@@ -65,8 +65,8 @@ clvit_status clvit_patch_embed_backward(clvit_ctx *ctx, clvit_tensor dw, clvit_t
     CLVIT_CHECK(clvit_args(k, 8, CLVIT_A(dpe), CLVIT_A(peo), CLVIT_A(dx), CLVIT_A(xo), CLVIT_A(B),
                            CLVIT_A(N), CLVIT_A(T), CLVIT_A(D)));
     CLVIT_CHECK(clvit_launch(ctx, k, "embed_backward", (size_t)BP * D, 64));
-    /* dW (D, K) = beta_w * dW + dpe^T (D, B*P) cols (B*P, K); for B = 0 (CLBlast rejects
-     * k = 0) a column sum over zero rows applies beta_w alone */
+    /* dW (D, K) = beta_w * dW + dpe^T (D, B*P) cols (B*P, K); for B = 0 the sums are empty
+     * and a column sum over zero rows applies beta_w alone */
     if (BP == 0) {
         CLVIT_CHECK(clvit_colsum(ctx, dw, beta_w, dpe_t, 0, D * K));
         CLVIT_CHECK(clvit_colsum(ctx, db, beta_w, dpe_t, 0, D));
