@@ -300,7 +300,7 @@ clvit_status clvit_gemm_run(clvit_ctx *ctx, const char *label, const clvit_gemm_
     if (op->k == 0) { /* an empty sum: C = epi(beta * C); one element-wise pass of the kernel */
         clvit_gemm_op z = *op;
         z.k = 0;
-        return clvit_gemm_launch(ctx, label, &z, clvit_gemm_cand_find("vn_4x16"));
+        return clvit_gemm_launch(ctx, label, &z, clvit_gemm_cand_find("vn_6x32"));
     }
     int cand;
     CLVIT_CHECK(clvit_gemm_plan_choose(ctx, label, op, &cand));

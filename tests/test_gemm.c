@@ -282,6 +282,10 @@ static void test_plan(void **state) {
     assert_int_equal(clvit_ctx_create(&ctx, NULL), 0);
     gemm_case g3 = {0, 0, CLVIT_EPI_RESIDUAL, 9, 31, 13, 1, 1.0f, 0.0f, 0};
     assert_true(run_case(ctx, &g3, -1));
+    gemm_case g3t = {0, 1, CLVIT_EPI_GELU, 9, 31, 13, 1, 1.0f, 0.0f, 0}; /* NT's default */
+    assert_true(run_case(ctx, &g3t, -1));
+    gemm_case g3k = {0, 0, CLVIT_EPI_BIAS, 9, 31, 0, 1, 1.0f, 1.0f, 0}; /* K = 0: epi(beta C) */
+    assert_true(run_case(ctx, &g3k, -1));
     clvit_ctx_free(ctx);
     assert_int_equal(count_lines(path), 2);
     /* no candidate timed (here: none named): the default kernel runs, nothing is recorded */
