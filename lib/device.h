@@ -69,6 +69,8 @@ struct clvit_ctx {
 /* Kernel `name` from cl/<file> built with `options` (NULL = ""). Cached. */
 clvit_status clvit_kernel(clvit_ctx *ctx, const char *file, const char *name, const char *options,
                           cl_kernel *out);
+/* Monotonic clock in seconds (program.c). */
+double clvit_now_seconds(void);
 /* FNV-1a hash of cl/<file>'s source as the library would build it (0 if unreadable). */
 uint64_t clvit_kernel_file_hash(const char *file);
 /* Sets one kernel argument; records kernel and index on failure. */

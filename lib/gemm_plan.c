@@ -23,7 +23,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define PLAN_MAGIC "# clvit GEMM plan 2"
 #define QUICK_BUDGET 10.0 /* seconds of tuning per process, program builds included */
@@ -45,12 +44,6 @@ struct clvit_gemm_plan {
     int budget_note; /* the "budget spent" line was printed */
     char path[700];  /* "" when there is no disk cache */
 };
-
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static int default_cand(const clvit_ctx *ctx, int tb) {
     if (!ctx->info.is_cpu) return clvit_gemm_cand_find("local_16x16_4x4");
@@ -173,12 +166,12 @@ static clvit_status time_cand(clvit_ctx *ctx, const clvit_gemm_op *op, int c, do
     CLVIT_CHECK(clvit_ctx_finish(ctx));
     double t[16];
     int n = 0;
-    double start = now_seconds();
-    while (n < 16 && (n < 3 || now_seconds() - start < TIME_TARGET)) {
-        double t0 = now_seconds();
+    double start = clvit_now_seconds();
+    while (n < 16 && (n < 3 || clvit_now_seconds() - start < TIME_TARGET)) {
+        double t0 = clvit_now_seconds();
         CLVIT_CHECK(clvit_gemm_launch(ctx, "tune", op, c));
         CLVIT_CHECK(clvit_ctx_finish(ctx));
-        t[n++] = now_seconds() - t0;
+        t[n++] = clvit_now_seconds() - t0;
     }
     for (int i = 1; i < n; i++) /* insertion sort, n <= 16 */
         for (int j = i; j > 0 && t[j] < t[j - 1]; j--) {
@@ -221,7 +214,7 @@ static int tried(const clvit_ctx *ctx, int mode, const clvit_gemm_op *op, int c)
 
 static clvit_status tune(clvit_ctx *ctx, struct clvit_gemm_plan *p, const char *label,
                          const clvit_gemm_op *op, plan_entry *e) {
-    const double t_start = now_seconds();
+    const double t_start = clvit_now_seconds();
     const size_t batch = op->batch > 1 ? op->batch : 1;
     clvit_gemm_op t = *op; /* timed on a scratch C: the caller's C, aux and row sums stay
                               untouched */
@@ -266,9 +259,9 @@ static clvit_status tune(clvit_ctx *ctx, struct clvit_gemm_plan *p, const char *
         return CLVIT_SUCCESS;
     }
     fprintf(stderr, " GFLOP/s -> %s (%.1f s)\n", clvit_gemm_cands[e->cand].name,
-            now_seconds() - t_start);
+            clvit_now_seconds() - t_start);
     e->us = best * 1e6;
-    p->tuned_seconds += now_seconds() - t_start;
+    p->tuned_seconds += clvit_now_seconds() - t_start;
     return CLVIT_SUCCESS;
 }
 

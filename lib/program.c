@@ -45,7 +45,7 @@ const char *clvit_cache_dir_default(char *buf, size_t size) {
     return buf;
 }
 
-static double now_seconds(void) {
+double clvit_now_seconds(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
@@ -154,14 +154,14 @@ static clvit_status build_program(clvit_ctx *ctx, const char *file, const char *
     CLVIT_CHECK(kernel_source(file, &src, &len, &owned));
     char opts[512];
     snprintf(opts, sizeof opts, "%s %s", BASE_OPTIONS, options);
-    double t0 = now_seconds();
+    double t0 = clvit_now_seconds();
     char path[600] = "";
     if (ctx->cache_dir[0] && ctx->cache_binaries) {
         cache_path(ctx, src, len, opts, path, sizeof path);
         cl_program p = load_binary(ctx, path, opts);
         if (p) {
             free(owned);
-            ctx->build_seconds += now_seconds() - t0;
+            ctx->build_seconds += clvit_now_seconds() - t0;
             ctx->builds_from_disk++;
             *out = p;
             return CLVIT_SUCCESS;
@@ -187,7 +187,7 @@ static clvit_status build_program(clvit_ctx *ctx, const char *file, const char *
         clReleaseProgram(p);
         return st;
     }
-    ctx->build_seconds += now_seconds() - t0;
+    ctx->build_seconds += clvit_now_seconds() - t0;
     ctx->builds_compiled++;
     if (path[0]) save_binary(ctx, p, path);
     *out = p;
