@@ -15,11 +15,6 @@
 #define LN_ROW_VEC 16
 #define LN_ROW_LANES 8
 
-/* One work-item per row (CPUs), unless CLVIT_ROW_KERNELS says otherwise (runtime.c). */
-static int per_item(const clvit_ctx *ctx) {
-    return clvit_row_kernels_per_item(ctx);
-}
-
 clvit_status clvit_layernorm_forward(clvit_ctx *ctx, clvit_tensor out_t, clvit_tensor mean_t,
                                      clvit_tensor rstd_t, clvit_tensor x_t, clvit_tensor w_t,
                                      clvit_tensor b_t, int rows, int C) {
@@ -31,7 +26,7 @@ clvit_status clvit_layernorm_forward(clvit_ctx *ctx, clvit_tensor out_t, clvit_t
                  w_off = w_t.off, b_off = b_t.off;
     cl_kernel k;
     float eps = LN_EPS;
-    if (per_item(ctx)) {
+    if (clvit_row_kernels_per_item(ctx)) {
         cl_ulong o = out_off, mo = mean_off, ro = rstd_off, xo = x_off, wo = w_off, bo = b_off;
         CLVIT_CHECK(clvit_kernel(ctx, "layernorm.cl", "layernorm_forward_rows", NULL, &k));
         CLVIT_CHECK(clvit_args(k, 14, CLVIT_A(out), CLVIT_A(o), CLVIT_A(mean), CLVIT_A(mo),
@@ -62,7 +57,7 @@ clvit_status clvit_layernorm_backward(clvit_ctx *ctx, clvit_tensor dx_t, float b
            rstd = rstd_t.buf, p = w_t.buf;
     const size_t dx_off = dx_t.off, dw_off = dw_t.off, db_off = db_t.off, dout_off = dout_t.off,
                  x_off = x_t.off, mean_off = mean_t.off, rstd_off = rstd_t.off, w_off = w_t.off;
-    if (per_item(ctx)) {
+    if (clvit_row_kernels_per_item(ctx)) {
         cl_ulong dxo = dx_off, dwo = dw_off, dbo = db_off, go = dout_off, xo = x_off, mo = mean_off,
                  ro = rstd_off, wo = w_off;
         cl_kernel k;
