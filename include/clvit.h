@@ -47,25 +47,57 @@ const char *clvit_last_error(void);
 
 /* ---------------------------------------------------------------- devices */
 
+/* Bits of clvit_device_info.limits_emulated. */
+enum {
+    CLVIT_EMULATED_MAX_ALLOC = 1,      /* max_alloc_bytes lowered by CLVIT_MAX_ALLOC */
+    CLVIT_EMULATED_MAX_WORK_GROUP = 2, /* max_work_group_size lowered by CLVIT_MAX_WORK_GROUP */
+};
+
 typedef struct clvit_device_info {
     int platform_index, device_index;
     char platform_name[128], platform_version[128];
     char name[128], vendor[128], driver_version[128], device_version[128], opencl_c_version[128];
     int is_gpu, is_cpu;
+    int host_unified_memory; /* CL_DEVICE_HOST_UNIFIED_MEMORY: shares host memory (integrated
+                                GPUs, CPUs); 0 for a discrete GPU or when the query fails */
     unsigned compute_units, clock_mhz;
     uint64_t global_mem_bytes, local_mem_bytes, max_alloc_bytes;
     size_t max_work_group_size;
     int fp16, fp64;
+    /* Device-limit emulation: CLVIT_MAX_ALLOC=SIZE (bytes, or with a K, M or G suffix, powers
+     * of 1024: "64M") and CLVIT_MAX_WORK_GROUP=N lower max_alloc_bytes and
+     * max_work_group_size to those values where the device's own are larger, and clvit then
+     * behaves as if the device had them. limits_emulated: the CLVIT_EMULATED_* bits of the
+     * limits that were lowered (0: the device's own). A malformed value makes
+     * clvit_list_devices and clvit_ctx_create fail with CLVIT_ERR_INVALID_ARG. */
+    int limits_emulated;
 } clvit_device_info;
 
 /* Lists every device of every platform. *infos is malloc'ed; free() it. */
 clvit_status clvit_list_devices(clvit_device_info **infos, int *count);
 
 /*
+ * The default device among infos[0..n-1], the one clvit uses when neither a device spec nor
+ * CLVIT_DEVICE names one. The rule, first by kind:
+ *   1. a discrete GPU (a GPU without host-unified memory),
+ *   2. an integrated GPU (a GPU with host-unified memory),
+ *   3. any other device that is neither GPU nor CPU (an accelerator),
+ *   4. a CPU;
+ * then, among devices of the same kind, the most compute units x clock (MHz), then the most
+ * global memory, then the first listed. Returns -1 when n <= 0.
+ */
+int clvit_default_device_index(const clvit_device_info *infos, int n);
+/* The index in infos[0..n-1] of the device that `device_spec` selects, as clvit_ctx_create
+ * chooses (see below), in *index; CLVIT_ERR_NO_DEVICE when the spec matches none. */
+clvit_status clvit_select_device(const clvit_device_info *infos, int n, const char *device_spec,
+                                 int *index);
+
+/*
  * Context: one OpenCL device, context and in-order profiling queue, plus the program cache.
  * device_spec: "P:D" indices, "gpu", "cpu", or a case-insensitive substring of the device
- * name. NULL or "" means the CLVIT_DEVICE environment variable, else the first GPU, else the
- * first device of any type.
+ * name. NULL or "" means the CLVIT_DEVICE environment variable, else the default device
+ * (clvit_default_device_index: discrete GPU, integrated GPU, other accelerator, CPU).
+ * "gpu" and "cpu" apply the same rule to the GPUs or the CPUs alone.
  */
 typedef struct clvit_ctx clvit_ctx;
 clvit_status clvit_ctx_create(clvit_ctx **ctx, const char *device_spec);
@@ -185,6 +217,21 @@ typedef struct clvit_step_result {
 /* One optimisation step on images (B, C, H, W) and labels (B). */
 clvit_status clvit_train_step(clvit_trainer *t, const float *images, const int32_t *labels,
                               int batch, clvit_step_result *res);
+/* The same step in two halves, so the host can prepare the next batch while the device
+ * runs this one: clvit_train_submit copies the batch, enqueues the whole step (upload,
+ * forward, loss, backward, clipping, Adam, the reads of its results) and returns without
+ * waiting; clvit_train_collect waits for the oldest submitted step and fills res. At most two
+ * steps are in flight (a third submit fails until one is collected). A diverged loss is
+ * reported by collect, after that step's update was applied. Checkpoints, clvit_train_step
+ * and clvit_train_grads first wait for the steps in flight. */
+clvit_status clvit_train_submit(clvit_trainer *t, const float *images, const int32_t *labels,
+                                int batch);
+clvit_status clvit_train_collect(clvit_trainer *t, clvit_step_result *res);
+/* Steps submitted and not yet collected (0, 1 or 2). */
+int clvit_train_pending(const clvit_trainer *t);
+/* The buffers the trainer and model hold, one line per role ("parameters: 2 buffers,
+ * 330.2 MiB, largest 256.0 MiB" ...), written into buf. */
+void clvit_trainer_buffer_plan(const clvit_trainer *t, char *buf, size_t size);
 /* Forward and backward only (gradients left in the trainer, no update), in training mode. */
 clvit_status clvit_train_grads(clvit_trainer *t, const float *images, const int32_t *labels,
                                int batch, clvit_step_result *res);

@@ -78,18 +78,45 @@ clvit_status clvit_arg(cl_kernel k, cl_uint index, size_t size, const void *valu
 /* Sets arguments 0..n-1 from n (size, pointer) pairs: clvit_args(k, 2, CLVIT_A(x), CLVIT_A(n)). */
 clvit_status clvit_args(cl_kernel k, int n, ...);
 #define CLVIT_A(v) sizeof(v), (const void *)&(v)
-/* 1-D launch of `global` work-items rounded up to a multiple of `local` (0 = let OpenCL pick). */
+/* The most work-items a work-group of k may have on the context's device: the smaller of
+ * the device's max_work_group_size (CLVIT_MAX_WORK_GROUP's emulated value included) and k's
+ * CL_KERNEL_WORK_GROUP_SIZE; at least 1. */
+size_t clvit_local_limit(clvit_ctx *ctx, cl_kernel k);
+/* Whether `bytes` more of local memory fit beside what k already uses (its __local arrays
+ * and local arguments set so far, CL_KERNEL_LOCAL_MEM_SIZE) in the device's local memory;
+ * 0 when the query fails. */
+int clvit_local_mem_fits(clvit_ctx *ctx, cl_kernel k, uint64_t bytes);
+/* 1-D launch of `global` work-items rounded up to a multiple of `local`, so the kernel must
+ * ignore ids >= its n. The local size is always explicit: local 0 picks the smallest power of
+ * two >= global, at most 64 and at most clvit_local_limit; a local above clvit_local_limit
+ * fails with CL_INVALID_WORK_GROUP_SIZE and a message naming label, the size and the limit. */
 clvit_status clvit_launch(clvit_ctx *ctx, cl_kernel k, const char *label, size_t global,
                           size_t local);
-/* 3-D launch over (g0, g1, g2) work-items, work-group size left to OpenCL. */
+/* 3-D launch over (g0, g1, g2) work-items with explicit work-groups of (l0, l1, 1): powers of
+ * two, l0 * l1 at most 64 and at most clvit_local_limit, shared between dimensions 0 and 1
+ * (8 x 8 when both are large). g0 and g1 are rounded up to multiples of l0 and l1, so the
+ * kernel must ignore ids past them; g2 is never padded. */
 clvit_status clvit_launch3(clvit_ctx *ctx, cl_kernel k, const char *label, size_t g0, size_t g1,
                            size_t g2);
 /* Work-group size for a row kernel over rows of `len` elements, written as "-DWGS=n" into
  * opts. CPUs (PoCL): 16, one SIMD vector of floats, since the runtime vectorises a work-group
  * across lanes and each reduction step is then a single vector operation (measured 4-6x
  * faster than 64 for LayerNorm on 64-wide rows). GPUs: the smallest power of two >= len, at
- * most 64, so short rows leave few work-items idle. */
+ * most 64, so short rows leave few work-items idle; also on a CPU when CLVIT_ROW_KERNELS=group
+ * forces the GPU form, so tests run the GPU sizes. Either is halved until it is within the
+ * device's max_work_group_size (emulated included); the kernel's own limit is only known once
+ * it is built, and clvit_launch_rows checks it. */
 size_t clvit_row_wgs(const clvit_ctx *ctx, int len, char *opts, size_t size);
+/* "-cl-std=CL1.2" for a device whose CL_DEVICE_OPENCL_C_VERSION (opencl_c_version) is
+ * OpenCL C 1.2 or later, else "" (1.0 and 1.1 compilers then use their own version; an
+ * unreadable string gets "" too). The kernels are written to OpenCL C 1.2. */
+const char *clvit_cl_std_option(const char *opencl_c_version);
+/* "OpenCL C 1.2 ..." -> 102, "OpenCL C 3.0" -> 300: major * 100 + minor; 0 when the string
+ * does not start with "OpenCL C " and a version. */
+int clvit_opencl_c_version(const char *opencl_c_version);
+/* Parses a byte count: digits, optionally followed by K, M or G (any case; powers of 1024).
+ * 1 and *bytes on success; 0 for anything else, 0 itself and overflow. */
+int clvit_parse_size(const char *s, uint64_t *bytes);
 /* Whether row kernels (LayerNorm) run one work-item per row: on CPUs, or as
  * CLVIT_ROW_KERNELS=item|group forces (so tests can run both forms on one device). */
 int clvit_row_kernels_per_item(const clvit_ctx *ctx);
@@ -98,7 +125,8 @@ int clvit_row_kernels_per_item(const clvit_ctx *ctx);
 clvit_status clvit_grow_buffer(clvit_ctx *ctx, cl_mem *buf, size_t *have, size_t floats);
 /* Grows ctx->scratch to at least `floats` floats. */
 clvit_status clvit_scratch(clvit_ctx *ctx, size_t floats);
-/* One work-group of `local` items per row, `rows` groups. */
+/* One work-group of `local` items per row, `rows` groups. A local above clvit_local_limit
+ * fails as clvit_launch's does. */
 clvit_status clvit_launch_rows(clvit_ctx *ctx, cl_kernel k, const char *label, size_t rows,
                                size_t local);
 /* Releases the recorded profiling events (ctx->prof) and empties the list. */

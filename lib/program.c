@@ -5,15 +5,20 @@
  * developer may set CLVIT_KERNEL_DIR=path/to/cl to read them from disk instead. Cache, two levels:
  *   memory  ctx->programs keyed by (file, options); kernels created once per program;
  *   disk    CLVIT_CACHE_DIR (default $XDG_CACHE_HOME/clvit or ~/.cache/clvit; "off"
- *           disables), one binary per hash of (source, options, device name, driver and
- *           platform version). Written to a temporary file and renamed, so readers never see
- *           half a file; a binary the driver rejects is rebuilt from source. Not on PoCL, which
- *           keeps compiled kernels in its own cache and, asked for a program's binary,
- *           compiles every kernel of it first (a cold first training step took 37 s with
- *           clvit's binaries, 23 s without); CLVIT_BINARY_CACHE=1 or 0 overrides.
+ *           disables), one binary per hash of (source, the options as built, device name,
+ *           driver, platform and device version). Written to a temporary file and renamed,
+ *           so readers never see half a file; a binary the driver rejects is rebuilt from
+ *           source. Not on PoCL, which keeps compiled kernels in its own cache and, asked for
+ *           a program's binary, compiles every kernel of it first (a cold first training step
+ *           took 37 s with clvit's binaries, 23 s without); CLVIT_BINARY_CACHE=1 or 0
+ *           overrides.
+ * Every build gets "-cl-std=CL1.2" before its options where the device's OpenCL C version is
+ * 1.2 or later, and nothing on 1.0 / 1.1 devices, whose compilers reject it. It is fixed per
+ * device, so a context's memory cache needs no more key; the disk key includes it.
  */
 #include "device.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +32,20 @@ struct clvit_embedded_kernel {
 };
 extern const struct clvit_embedded_kernel clvit_embedded_kernels[];
 
-#define BASE_OPTIONS "-cl-std=CL1.2"
+int clvit_opencl_c_version(const char *s) {
+    static const char prefix[] = "OpenCL C ";
+    if (!s || strncmp(s, prefix, sizeof prefix - 1)) return 0;
+    s += sizeof prefix - 1;
+    int major = 0, minor = 0, len = 0;
+    if (sscanf(s, "%3d.%3d%n", &major, &minor, &len) != 2 || len == 0 || major < 1 || minor < 0 ||
+        !isdigit((unsigned char)s[0]))
+        return 0;
+    return major * 100 + minor;
+}
+
+const char *clvit_cl_std_option(const char *opencl_c_version) {
+    return clvit_opencl_c_version(opencl_c_version) >= 102 ? "-cl-std=CL1.2" : "";
+}
 
 const char *clvit_cache_dir_default(char *buf, size_t size) {
     const char *env = getenv("CLVIT_CACHE_DIR");
@@ -152,8 +170,10 @@ static clvit_status build_program(clvit_ctx *ctx, const char *file, const char *
     size_t len;
     char *owned;
     CLVIT_CHECK(kernel_source(file, &src, &len, &owned));
+    /* the options as built, -cl-std included: the disk cache's key */
     char opts[512];
-    snprintf(opts, sizeof opts, "%s %s", BASE_OPTIONS, options);
+    const char *std = clvit_cl_std_option(ctx->info.opencl_c_version);
+    snprintf(opts, sizeof opts, "%s%s%s", std, *std && *options ? " " : "", options);
     double t0 = clvit_now_seconds();
     char path[600] = "";
     if (ctx->cache_dir[0] && ctx->cache_binaries) {

@@ -1,11 +1,15 @@
 /*
- * runtime.c - OpenCL platforms and devices: enumeration, selection by spec
- * ("P:D", "gpu", "cpu", or a name substring; else CLVIT_DEVICE; else first GPU, else first
- * device), the context with its in-order profiling queue, buffers and launches.
+ * runtime.c - OpenCL platforms and devices: enumeration (with the device-limit emulation of
+ * CLVIT_MAX_ALLOC and CLVIT_MAX_WORK_GROUP), selection by spec ("P:D", "gpu", "cpu", or a
+ * name substring; else CLVIT_DEVICE; else the default device: discrete GPU, integrated GPU,
+ * other accelerator, CPU), the context with its in-order profiling queue, buffers and
+ * launches with explicit work-group sizes checked against the device's and the kernel's
+ * limits.
  */
 #include "gemm_plan.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,7 +24,65 @@ static void get_str(cl_device_id d, cl_device_info what, char *dst, size_t size)
     dst[size - 1] = '\0';
 }
 
-static void fill_info(cl_platform_id p, cl_device_id d, int pi, int di, clvit_device_info *info) {
+int clvit_parse_size(const char *s, uint64_t *bytes) {
+    if (!s || !isdigit((unsigned char)s[0])) return 0;
+    errno = 0;
+    char *end;
+    const unsigned long long v = strtoull(s, &end, 10);
+    if (errno == ERANGE) return 0;
+    int shift = 0;
+    switch (toupper((unsigned char)*end)) {
+    case 'K':
+        shift = 10;
+        break;
+    case 'M':
+        shift = 20;
+        break;
+    case 'G':
+        shift = 30;
+        break;
+    default:
+        break;
+    }
+    if (shift) end++;
+    if (*end || v == 0 || v > (UINT64_MAX >> shift)) return 0;
+    *bytes = (uint64_t)v << shift;
+    return 1;
+}
+
+/* The emulated limits from CLVIT_MAX_ALLOC and CLVIT_MAX_WORK_GROUP, 0 where unset. */
+typedef struct emulated_limits {
+    uint64_t max_alloc;
+    size_t max_work_group;
+} emulated_limits;
+
+static clvit_status read_emulated_limits(emulated_limits *lim) {
+    lim->max_alloc = 0;
+    lim->max_work_group = 0;
+    const char *a = getenv("CLVIT_MAX_ALLOC");
+    if (a && *a && !clvit_parse_size(a, &lim->max_alloc))
+        return clvit_fail(CLVIT_ERR_INVALID_ARG,
+                          "CLVIT_MAX_ALLOC='%s': expected a size above 0 in bytes, or with a K, "
+                          "M or G suffix (e.g. 64M)",
+                          a);
+    const char *w = getenv("CLVIT_MAX_WORK_GROUP");
+    uint64_t wg = 0;
+    if (w && *w) {
+        char *end;
+        errno = 0;
+        wg = isdigit((unsigned char)w[0]) ? strtoull(w, &end, 10) : 0;
+        if (wg == 0 || errno == ERANGE || *end || wg > SIZE_MAX)
+            return clvit_fail(CLVIT_ERR_INVALID_ARG,
+                              "CLVIT_MAX_WORK_GROUP='%s': expected a whole number of work-items "
+                              "above 0 (e.g. 64)",
+                              w);
+    }
+    lim->max_work_group = (size_t)wg;
+    return CLVIT_SUCCESS;
+}
+
+static void fill_info(cl_platform_id p, cl_device_id d, int pi, int di, const emulated_limits *lim,
+                      clvit_device_info *info) {
     memset(info, 0, sizeof *info);
     info->platform_index = pi;
     info->device_index = di;
@@ -38,6 +100,11 @@ static void fill_info(cl_platform_id p, cl_device_id d, int pi, int di, clvit_de
     clGetDeviceInfo(d, CL_DEVICE_TYPE, sizeof type, &type, NULL);
     info->is_gpu = (type & CL_DEVICE_TYPE_GPU) != 0;
     info->is_cpu = (type & CL_DEVICE_TYPE_CPU) != 0;
+    cl_bool unified = CL_FALSE;
+    if (clGetDeviceInfo(d, CL_DEVICE_HOST_UNIFIED_MEMORY, sizeof unified, &unified, NULL) !=
+        CL_SUCCESS)
+        unified = CL_FALSE;
+    info->host_unified_memory = unified != CL_FALSE;
     cl_uint u = 0;
     clGetDeviceInfo(d, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof u, &u, NULL);
     info->compute_units = u;
@@ -56,21 +123,35 @@ static void fill_info(cl_platform_id p, cl_device_id d, int pi, int di, clvit_de
     size_t wg = 0;
     clGetDeviceInfo(d, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof wg, &wg, NULL);
     info->max_work_group_size = wg;
+    /* the emulated limits replace the device's where they are smaller (or it reports none) */
+    if (lim->max_alloc && (!info->max_alloc_bytes || lim->max_alloc < info->max_alloc_bytes)) {
+        info->max_alloc_bytes = lim->max_alloc;
+        info->limits_emulated |= CLVIT_EMULATED_MAX_ALLOC;
+    }
+    if (lim->max_work_group &&
+        (!info->max_work_group_size || lim->max_work_group < info->max_work_group_size)) {
+        info->max_work_group_size = lim->max_work_group;
+        info->limits_emulated |= CLVIT_EMULATED_MAX_WORK_GROUP;
+    }
     char ext[8192];
     get_str(d, CL_DEVICE_EXTENSIONS, ext, sizeof ext);
     info->fp16 = strstr(ext, "cl_khr_fp16") != NULL;
     info->fp64 = strstr(ext, "cl_khr_fp64") != NULL;
 }
 
+/* The OpenCL handles of a listed device; its clvit_device_info sits at the same index. */
 typedef struct found_device {
     cl_platform_id platform;
     cl_device_id device;
-    clvit_device_info info;
 } found_device;
 
-static clvit_status enumerate(found_device **out, int *count) {
-    *out = NULL;
+/* Every device: *ids and *infos malloc'ed, *count >= 1. */
+static clvit_status enumerate(found_device **ids, clvit_device_info **infos, int *count) {
+    *ids = NULL;
+    *infos = NULL;
     *count = 0;
+    emulated_limits lim;
+    CLVIT_CHECK(read_emulated_limits(&lim));
     cl_platform_id plats[MAX_PLATFORMS];
     cl_uint np = 0;
     cl_int e = clGetPlatformIDs(MAX_PLATFORMS, plats, &np);
@@ -80,7 +161,12 @@ static clvit_status enumerate(found_device **out, int *count) {
     CLVIT_CHECK_CL(e);
     if (np > MAX_PLATFORMS) np = MAX_PLATFORMS;
     found_device *list = calloc(MAX_PLATFORMS * MAX_DEVICES, sizeof *list);
-    if (!list) return clvit_fail(CLVIT_ERR_NOMEM, "device list");
+    clvit_device_info *info = calloc(MAX_PLATFORMS * MAX_DEVICES, sizeof *info);
+    if (!list || !info) {
+        free(list);
+        free(info);
+        return clvit_fail(CLVIT_ERR_NOMEM, "device list");
+    }
     int n = 0;
     for (cl_uint p = 0; p < np; p++) {
         cl_device_id devs[MAX_DEVICES];
@@ -91,15 +177,18 @@ static clvit_status enumerate(found_device **out, int *count) {
         for (cl_uint d = 0; d < nd; d++) {
             list[n].platform = plats[p];
             list[n].device = devs[d];
-            fill_info(plats[p], devs[d], (int)p, (int)d, &list[n].info);
+            fill_info(plats[p], devs[d], (int)p, (int)d, &lim, &info[n]);
             n++;
         }
     }
     if (n == 0) {
         free(list);
+        free(info);
         return clvit_fail(CLVIT_ERR_NO_DEVICE, "OpenCL platforms found but no device");
     }
-    *out = list;
+    clvit_device_info *fit = realloc(info, (size_t)n * sizeof *fit); /* shrinking */
+    *ids = list;
+    *infos = fit ? fit : info;
     *count = n;
     return CLVIT_SUCCESS;
 }
@@ -107,18 +196,8 @@ static clvit_status enumerate(found_device **out, int *count) {
 clvit_status clvit_list_devices(clvit_device_info **infos, int *count) {
     if (!infos || !count) return clvit_fail(CLVIT_ERR_INVALID_ARG, "clvit_list_devices: NULL");
     found_device *list;
-    int n;
-    CLVIT_CHECK(enumerate(&list, &n));
-    clvit_device_info *out = malloc((size_t)n * sizeof *out);
-    if (!out) {
-        free(list);
-        return clvit_fail(CLVIT_ERR_NOMEM, "device list");
-    }
-    for (int i = 0; i < n; i++)
-        out[i] = list[i].info;
+    CLVIT_CHECK(enumerate(&list, infos, count));
     free(list);
-    *infos = out;
-    *count = n;
     return CLVIT_SUCCESS;
 }
 
@@ -134,62 +213,97 @@ static int contains_nocase(const char *hay, const char *needle) {
     return nl == 0;
 }
 
-/* Index into list chosen by spec, or -1 with an error recorded. */
-static int choose(const found_device *list, int n, const char *spec, const char *origin) {
-    if (!spec || !*spec) {
-        for (int i = 0; i < n; i++)
-            if (list[i].info.is_gpu) return i;
-        return 0;
+/* The default rule's kind: 0 discrete GPU, 1 integrated GPU, 2 other accelerator, 3 CPU. */
+static int device_kind(const clvit_device_info *d) {
+    if (d->is_gpu) return d->host_unified_memory ? 1 : 0;
+    return d->is_cpu ? 3 : 2;
+}
+
+/* Whether a is preferred to b by the default rule (a strict order; ties keep list order). */
+static int preferred(const clvit_device_info *a, const clvit_device_info *b) {
+    const int ka = device_kind(a), kb = device_kind(b);
+    if (ka != kb) return ka < kb;
+    const uint64_t pa = (uint64_t)a->compute_units * a->clock_mhz,
+                   pb = (uint64_t)b->compute_units * b->clock_mhz;
+    if (pa != pb) return pa > pb;
+    return a->global_mem_bytes > b->global_mem_bytes;
+}
+
+/* The preferred device among those of infos[0..n-1] that pass `want` (0 all, 1 GPUs, 2 CPUs);
+ * -1 when none does. */
+static int best_device(const clvit_device_info *infos, int n, int want) {
+    int best = -1;
+    for (int i = 0; i < n; i++) {
+        if ((want == 1 && !infos[i].is_gpu) || (want == 2 && !infos[i].is_cpu)) continue;
+        if (best < 0 || preferred(&infos[i], &infos[best])) best = i;
     }
+    return best;
+}
+
+int clvit_default_device_index(const clvit_device_info *infos, int n) {
+    return infos ? best_device(infos, n, 0) : -1;
+}
+
+/* Index into infos chosen by spec, or -1 with an error recorded. */
+static int choose(const clvit_device_info *infos, int n, const char *spec, const char *origin) {
+    if (!spec || !*spec) return best_device(infos, n, 0);
     int p, d;
     char tail;
     if (sscanf(spec, "%d:%d%c", &p, &d, &tail) == 2) {
         for (int i = 0; i < n; i++)
-            if (list[i].info.platform_index == p && list[i].info.device_index == d) return i;
+            if (infos[i].platform_index == p && infos[i].device_index == d) return i;
         clvit_fail(CLVIT_ERR_NO_DEVICE, "%s '%s': no device %d:%d (see `clvit devices`)", origin,
                    spec, p, d);
         return -1;
     }
     if (!strcmp(spec, "gpu") || !strcmp(spec, "cpu")) {
-        int want_gpu = spec[0] == 'g';
-        for (int i = 0; i < n; i++)
-            if (want_gpu ? list[i].info.is_gpu : list[i].info.is_cpu) return i;
-        clvit_fail(CLVIT_ERR_NO_DEVICE, "%s '%s': no %s device (see `clvit devices`)", origin, spec,
-                   want_gpu ? "GPU" : "CPU");
-        return -1;
+        const int want_gpu = spec[0] == 'g';
+        const int i = best_device(infos, n, want_gpu ? 1 : 2);
+        if (i < 0)
+            clvit_fail(CLVIT_ERR_NO_DEVICE, "%s '%s': no %s device (see `clvit devices`)", origin,
+                       spec, want_gpu ? "GPU" : "CPU");
+        return i;
     }
     for (int i = 0; i < n; i++)
-        if (contains_nocase(list[i].info.name, spec)) return i;
+        if (contains_nocase(infos[i].name, spec)) return i;
     clvit_fail(CLVIT_ERR_NO_DEVICE, "%s '%s': no device name contains it (see `clvit devices`)",
                origin, spec);
     return -1;
 }
 
+clvit_status clvit_select_device(const clvit_device_info *infos, int n, const char *device_spec,
+                                 int *index) {
+    if (!infos || n <= 0 || !index)
+        return clvit_fail(CLVIT_ERR_INVALID_ARG, "clvit_select_device: no devices");
+    const char *origin = "--device";
+    if (!device_spec || !*device_spec) {
+        device_spec = getenv("CLVIT_DEVICE");
+        origin = "CLVIT_DEVICE";
+    }
+    const int i = choose(infos, n, device_spec, origin);
+    if (i < 0) return CLVIT_ERR_NO_DEVICE;
+    *index = i;
+    return CLVIT_SUCCESS;
+}
+
 clvit_status clvit_ctx_create(clvit_ctx **out, const char *spec) {
     if (!out) return clvit_fail(CLVIT_ERR_INVALID_ARG, "clvit_ctx_create: NULL");
     *out = NULL;
-    const char *origin = "--device";
-    if (!spec || !*spec) {
-        spec = getenv("CLVIT_DEVICE");
-        origin = "CLVIT_DEVICE";
-    }
     found_device *list;
-    int n;
-    CLVIT_CHECK(enumerate(&list, &n));
-    int i = choose(list, n, spec, origin);
-    if (i < 0) {
-        free(list);
-        return CLVIT_ERR_NO_DEVICE;
+    clvit_device_info *infos;
+    int n, i = 0;
+    CLVIT_CHECK(enumerate(&list, &infos, &n));
+    clvit_status sel = clvit_select_device(infos, n, spec, &i);
+    clvit_ctx *ctx = sel ? NULL : calloc(1, sizeof *ctx);
+    if (ctx) {
+        ctx->platform = list[i].platform;
+        ctx->device = list[i].device;
+        ctx->info = infos[i];
     }
-    clvit_ctx *ctx = calloc(1, sizeof *ctx);
-    if (!ctx) {
-        free(list);
-        return clvit_fail(CLVIT_ERR_NOMEM, "context");
-    }
-    ctx->platform = list[i].platform;
-    ctx->device = list[i].device;
-    ctx->info = list[i].info;
     free(list);
+    free(infos);
+    if (sel) return sel;
+    if (!ctx) return clvit_fail(CLVIT_ERR_NOMEM, "context");
     cl_int e;
     cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)ctx->platform, 0};
     ctx->context = clCreateContext(props, 1, &ctx->device, NULL, NULL, &e);
@@ -268,8 +382,11 @@ clvit_status clvit_buffer(clvit_ctx *ctx, size_t floats, cl_mem *out) {
         return clvit_fail(CLVIT_ERR_INVALID_ARG, "buffer of %zu floats overflows", floats);
     if (bytes > ctx->info.max_alloc_bytes && ctx->info.max_alloc_bytes)
         return clvit_fail(CL_INVALID_BUFFER_SIZE,
-                          "buffer of %.1f MiB exceeds the device's max allocation of %.1f MiB",
-                          bytes / 1048576.0, ctx->info.max_alloc_bytes / 1048576.0);
+                          "buffer of %.1f MiB exceeds the device's max allocation of %.1f MiB%s",
+                          bytes / 1048576.0, ctx->info.max_alloc_bytes / 1048576.0,
+                          ctx->info.limits_emulated & CLVIT_EMULATED_MAX_ALLOC
+                              ? " (emulated by CLVIT_MAX_ALLOC)"
+                              : "");
     cl_int e;
     *out = clCreateBuffer(ctx->context, CL_MEM_READ_WRITE, bytes, NULL, &e);
     if (e != CL_SUCCESS)
@@ -348,33 +465,98 @@ void clvit_prof_reset(clvit_ctx *ctx) {
     ctx->num_prof = 0;
 }
 
+size_t clvit_local_limit(clvit_ctx *ctx, cl_kernel k) {
+    size_t limit = ctx->info.max_work_group_size, kmax = 0;
+    if (clGetKernelWorkGroupInfo(k, ctx->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof kmax, &kmax,
+                                 NULL) == CL_SUCCESS &&
+        kmax && (!limit || kmax < limit))
+        limit = kmax;
+    return limit ? limit : 1;
+}
+
+int clvit_local_mem_fits(clvit_ctx *ctx, cl_kernel k, uint64_t bytes) {
+    cl_ulong used = 0;
+    if (clGetKernelWorkGroupInfo(k, ctx->device, CL_KERNEL_LOCAL_MEM_SIZE, sizeof used, &used,
+                                 NULL) != CL_SUCCESS)
+        return 0;
+    return used <= ctx->info.local_mem_bytes && bytes <= ctx->info.local_mem_bytes - used;
+}
+
+/* The largest power of two <= cap (cap >= 1). */
+static size_t pow2_floor(size_t cap) {
+    size_t w = 1;
+    while (w <= cap / 2)
+        w <<= 1;
+    return w;
+}
+
+/* Fails, naming the kernel, when `local` work-items per group exceed the limit for k. */
+static clvit_status check_local(clvit_ctx *ctx, cl_kernel k, const char *label, size_t local) {
+    const size_t limit = clvit_local_limit(ctx, k);
+    if (local <= limit) return CLVIT_SUCCESS;
+    size_t kmax = 0;
+    clGetKernelWorkGroupInfo(k, ctx->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof kmax, &kmax, NULL);
+    return clvit_fail(CL_INVALID_WORK_GROUP_SIZE,
+                      "kernel %s: work-group size %zu exceeds the limit %zu (device %zu%s, "
+                      "kernel %zu)",
+                      label, local, limit, ctx->info.max_work_group_size,
+                      ctx->info.limits_emulated & CLVIT_EMULATED_MAX_WORK_GROUP
+                          ? " emulated by CLVIT_MAX_WORK_GROUP"
+                          : "",
+                      kmax);
+}
+
 static clvit_status enqueue(clvit_ctx *ctx, cl_kernel k, const char *label, size_t global,
-                            const size_t *local) {
+                            size_t local) {
     cl_event *ev = clvit_prof_slot(ctx, label, 0, 0.0);
-    cl_int e = clEnqueueNDRangeKernel(ctx->queue, k, 1, NULL, &global, local, 0, NULL, ev);
+    cl_int e = clEnqueueNDRangeKernel(ctx->queue, k, 1, NULL, &global, &local, 0, NULL, ev);
     if (e != CL_SUCCESS)
         return clvit_fail(e, "launching kernel %s (global %zu, local %zu): %s", label, global,
-                          local ? *local : 0, clvit_status_string(e));
+                          local, clvit_status_string(e));
     return CLVIT_SUCCESS;
 }
 
 clvit_status clvit_launch(clvit_ctx *ctx, cl_kernel k, const char *label, size_t global,
                           size_t local) {
     if (global == 0) return CLVIT_SUCCESS;
-    if (local == 0) return enqueue(ctx, k, label, global, NULL);
-    size_t rounded = (global + local - 1) / local * local;
-    return enqueue(ctx, k, label, rounded, &local);
+    if (local == 0) { /* a power of two, at most 64, no larger than global needs */
+        const size_t limit = clvit_local_limit(ctx, k), cap = pow2_floor(limit < 64 ? limit : 64);
+        for (local = 1; local < cap && local < global;)
+            local <<= 1;
+    } else {
+        CLVIT_CHECK(check_local(ctx, k, label, local));
+    }
+    if (global > SIZE_MAX - local)
+        return clvit_fail(CLVIT_ERR_SHAPE, "kernel %s: %zu work-items overflow", label, global);
+    return enqueue(ctx, k, label, (global + local - 1) / local * local, local);
 }
 
 clvit_status clvit_launch3(clvit_ctx *ctx, cl_kernel k, const char *label, size_t g0, size_t g1,
                            size_t g2) {
     if (g0 == 0 || g1 == 0 || g2 == 0) return CLVIT_SUCCESS;
-    const size_t global[3] = {g0, g1, g2};
+    /* up to 64 items, split between dimensions 0 and 1 as evenly as they need (8 x 8 for
+     * large ones); dimension 2 is never padded */
+    const size_t limit = clvit_local_limit(ctx, k), cap = pow2_floor(limit < 64 ? limit : 64);
+    size_t l0 = 1, l1 = 1;
+    while (l0 * l1 < cap) {
+        if (l0 < g0 && (l0 <= l1 || l1 >= g1))
+            l0 <<= 1;
+        else if (l1 < g1)
+            l1 <<= 1;
+        else
+            break;
+    }
+    if (g0 > SIZE_MAX - l0 || g1 > SIZE_MAX - l1)
+        return clvit_fail(CLVIT_ERR_SHAPE, "kernel %s: %zu x %zu work-items overflow", label, g0,
+                          g1);
+    const size_t global[3] = {(g0 + l0 - 1) / l0 * l0, (g1 + l1 - 1) / l1 * l1, g2};
+    const size_t local[3] = {l0, l1, 1};
     cl_event *ev = clvit_prof_slot(ctx, label, 0, 0.0);
-    cl_int e = clEnqueueNDRangeKernel(ctx->queue, k, 3, NULL, global, NULL, 0, NULL, ev);
+    cl_int e = clEnqueueNDRangeKernel(ctx->queue, k, 3, NULL, global, local, 0, NULL, ev);
     if (e != CL_SUCCESS)
-        return clvit_fail(e, "launching kernel %s (global %zu x %zu x %zu): %s", label, g0, g1, g2,
-                          clvit_status_string(e));
+        return clvit_fail(e,
+                          "launching kernel %s (global %zu x %zu x %zu, local %zu x %zu x 1): %s",
+                          label, global[0], global[1], g2, l0, l1, clvit_status_string(e));
     return CLVIT_SUCCESS;
 }
 
@@ -398,9 +580,12 @@ clvit_status clvit_scratch(clvit_ctx *ctx, size_t floats) {
 
 size_t clvit_row_wgs(const clvit_ctx *ctx, int len, char *opts, size_t size) {
     size_t w = 16;
-    if (!ctx->info.is_cpu)
+    if (!ctx->info.is_cpu || ctx->row_mode == 1) /* a GPU, or the GPU form forced */
         for (w = 1; w < (size_t)len && w < 64;)
             w <<= 1;
+    /* never above the device's limit (emulated included), and still a power of two */
+    while (w > 1 && ctx->info.max_work_group_size && w > ctx->info.max_work_group_size)
+        w >>= 1;
     snprintf(opts, size, "-DWGS=%zu", w);
     return w;
 }
@@ -408,5 +593,10 @@ size_t clvit_row_wgs(const clvit_ctx *ctx, int len, char *opts, size_t size) {
 clvit_status clvit_launch_rows(clvit_ctx *ctx, cl_kernel k, const char *label, size_t rows,
                                size_t local) {
     if (rows == 0) return CLVIT_SUCCESS;
-    return enqueue(ctx, k, label, rows * local, &local);
+    if (local == 0) return clvit_fail(CLVIT_ERR_INVALID_ARG, "kernel %s: local size 0", label);
+    CLVIT_CHECK(check_local(ctx, k, label, local));
+    if (rows > SIZE_MAX / local)
+        return clvit_fail(CLVIT_ERR_SHAPE, "kernel %s: %zu rows of %zu overflow", label, rows,
+                          local);
+    return enqueue(ctx, k, label, rows * local, local);
 }

@@ -61,6 +61,18 @@ expect 2 "predict without images" -- "$CLVIT" predict --preset vit_mnist
 expect 0 "devices" -- "$CLVIT" devices
 has "device 0:0" "devices lists 0:0"
 has "compute units" "devices shows compute units"
+has "(default" "devices marks the default device"
+if [[ $(grep -c "  (default" "$T/out") == 1 ]]; then ok "devices marks one default"; else bad "devices marks one default"; fi
+expect 0 "devices --help" -- "$CLVIT" devices --help
+has "discrete GPU, else an integrated" "devices --help states the default rule"
+expect 0 "devices with emulated limits" -- env CLVIT_MAX_ALLOC=64M CLVIT_MAX_WORK_GROUP=64 "$CLVIT" devices
+has "max allocation 64.0 MiB" "devices shows the emulated max allocation"
+has "emulated limits: .*CLVIT_MAX_ALLOC.*max work-group 64 (CLVIT_MAX_WORK_GROUP)" "devices says the limits are emulated"
+expect 1 "devices with a bad CLVIT_MAX_ALLOC" -- env CLVIT_MAX_ALLOC=64Q "$CLVIT" devices
+has "CLVIT_MAX_ALLOC='64Q'" "bad CLVIT_MAX_ALLOC is named"
+one_line "bad CLVIT_MAX_ALLOC"
+expect 1 "devices with a bad CLVIT_MAX_WORK_GROUP" -- env CLVIT_MAX_WORK_GROUP=0 "$CLVIT" devices
+has "CLVIT_MAX_WORK_GROUP='0'" "bad CLVIT_MAX_WORK_GROUP is named"
 expect 1 "unknown device" -- "$CLVIT" forward --preset vit_mnist --device no-such-device --input x --output y
 expect 0 "info --list" -- "$CLVIT" info --list
 has "vit_base_patch16_224 " "presets include ViT-B/16"
