@@ -47,14 +47,14 @@
  * float16 into narrower vectors makes Oclgrind 21.10's --uninitialized check report false
  * errors, and adding extracted lanes crashes it (hence dot() for the last step); on PoCL this
  * costs a few percent over swizzles. */
-inline float hsum16(float16 v) {
+static inline float hsum16(float16 v) {
     float t[16];
     vstore16(v, 0, t);
     const float8 a = vload8(0, t) + vload8(1, t);
     return dot(a.lo + a.hi, (float4)1.0f);
 }
 
-inline float hmax16(float16 v) {
+static inline float hmax16(float16 v) {
     float t[16];
     vstore16(v, 0, t);
     const float8 a = fmax(vload8(0, t), vload8(1, t));
@@ -76,7 +76,7 @@ typedef float16 vec;
 typedef float8 vec;
 #define VLOAD vload8
 #define VSTORE vstore8
-inline float hsum(float8 v) {
+static inline float hsum(float8 v) {
     return dot(v.lo + v.hi, (float4)1.0f);
 }
 #elif HD % 4 == 0
@@ -84,7 +84,7 @@ inline float hsum(float8 v) {
 typedef float4 vec;
 #define VLOAD vload4
 #define VSTORE vstore4
-inline float hsum(float4 v) {
+static inline float hsum(float4 v) {
     return dot(v, (float4)1.0f);
 }
 #elif HD % 2 == 0
@@ -92,7 +92,7 @@ inline float hsum(float4 v) {
 typedef float2 vec;
 #define VLOAD vload2
 #define VSTORE vstore2
-inline float hsum(float2 v) {
+static inline float hsum(float2 v) {
     return dot(v, (float2)1.0f);
 }
 #else
@@ -100,7 +100,7 @@ inline float hsum(float2 v) {
 typedef float vec;
 #define VLOAD(i, ptr) ((ptr)[i])
 #define VSTORE(v, i, ptr) ((ptr)[i] = (v))
-inline float hsum(float v) {
+static inline float hsum(float v) {
     return v;
 }
 #endif
@@ -109,7 +109,7 @@ inline float hsum(float v) {
 /* uniform01 of cl/dropout.cl on 16 indices at once; it must stay the same hash: attention
  * dropout regenerates the masks clvit_dropout_apply would draw over the flat (B, H, N, N)
  * index with per_sample 1 (the tests compare them). */
-inline float16 uniform01_16(uint seed, uint site, uint16 i) {
+static inline float16 uniform01_16(uint seed, uint site, uint16 i) {
     uint16 h = i * 0x9E3779B1u ^ seed ^ (site * 0x85EBCA77u);
     h ^= h >> 16;
     h *= 0x7FEB352Du;
@@ -123,7 +123,7 @@ inline float16 uniform01_16(uint seed, uint site, uint16 i) {
 }
 
 /* keep_scale of cl/dropout.cl with p_path 0: 0 or 1 / (1 - p_drop), per lane. */
-inline float16 keep16(uint seed, uint site, uint16 i, float p_drop) {
+static inline float16 keep16(uint seed, uint site, uint16 i, float p_drop) {
     return select((float16)0.0f, (float16)(1.0f / (1.0f - p_drop)),
                   isgreaterequal(uniform01_16(seed, site, i), (float16)p_drop));
 }
@@ -131,7 +131,7 @@ inline float16 keep16(uint seed, uint site, uint16 i, float p_drop) {
 #define LANES (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
 
 /* The first n (1..16) floats at x; the other lanes 0. */
-inline float16 load16(__global const float *x, int n) {
+static inline float16 load16(__global const float *x, int n) {
     if (n == 16) return vload16(0, x);
     float t[16];
     for (int k = 0; k < 16; k++)
@@ -140,7 +140,7 @@ inline float16 load16(__global const float *x, int n) {
 }
 
 /* The first n (1..16) lanes of v to x. */
-inline void store16(float16 v, __global float *x, int n) {
+static inline void store16(float16 v, __global float *x, int n) {
     if (n == 16) {
         vstore16(v, 0, x);
         return;
@@ -169,8 +169,7 @@ inline void store16(float16 v, __global float *x, int n) {
 #define ROW_FINISH(ACC, M, L, LD)                                                                  \
     {                                                                                              \
         const float inv = 1.0f / (L);                                                              \
-        _Pragma("unroll")                                                                          \
-        for (int c = 0; c < NV; c++)                                                               \
+        _Pragma("unroll") for (int c = 0; c < NV; c++)                                             \
             VSTORE(((ACC)[c] + (has_bias ? VLOAD(c, bv) * (LD) : (vec)0.0f)) * inv, c, orow);      \
         if (save) {                                                                                \
             int j = 0;                                                                             \
@@ -482,8 +481,7 @@ __kernel void attention_backward_kv(__global float *dqkv, ulong dqkv_off,
                                     __global const float *att, ulong att_off,
                                     __global const float *qkv, ulong qkv_off,
                                     __global const float *p, ulong bias_off, int has_bias,
-                                    float scale, int N, int H, float p_drop, uint seed,
-                                    uint site) {
+                                    float scale, int N, int H, float p_drop, uint seed, uint site) {
     const int j0 = get_global_id(0) * KR;
     if (j0 >= N) return;
     const int D = H * HD, bh = get_global_id(1), b = bh / H, h = bh - b * H;
@@ -519,8 +517,8 @@ __kernel void attention_backward_kv(__global float *dqkv, ulong dqkv_off,
             }
             sdsv[r] += vload16(0, ds[r]);
             if (p_drop > 0.0f) {
-                const uint16 idx = (uint16)(mbase + (uint)i0 * (uint)N + (uint)j) +
-                                   convert_uint16(lane) * (uint)N;
+                const uint16 idx =
+                    (uint16)(mbase + (uint)i0 * (uint)N + (uint)j) + convert_uint16(lane) * (uint)N;
                 vstore16(vload16(0, pd[r]) * keep16(seed, site, idx, p_drop), 0, pd[r]);
             }
         }

@@ -10,7 +10,7 @@
  */
 
 /* uniform [0, 1) from (seed, site, index): a 32-bit integer hash (lowbias32). */
-inline float uniform01(uint seed, uint site, uint i) {
+static inline float uniform01(uint seed, uint site, uint i) {
     uint h = i * 0x9E3779B1u ^ seed ^ (site * 0x85EBCA77u);
     h ^= h >> 16;
     h *= 0x7FEB352Du;
@@ -24,39 +24,39 @@ inline float uniform01(uint seed, uint site, uint i) {
 }
 
 /* The scale element i of a (B, per_sample) tensor gets: dropout mask times drop-path mask. */
-inline float keep_scale(uint seed, uint site, uint i, uint per_sample, float p_drop,
-                        float p_path) {
+static inline float keep_scale(uint seed, uint site, uint i, uint per_sample, float p_drop,
+                               float p_path) {
     float s = 1.0f;
     if (p_drop > 0.0f) s = uniform01(seed, site, i) >= p_drop ? 1.0f / (1.0f - p_drop) : 0.0f;
     if (p_path > 0.0f)
         s *= uniform01(seed, site + 0x10000u, i / per_sample) >= p_path ? 1.0f / (1.0f - p_path)
-                                                                       : 0.0f;
+                                                                        : 0.0f;
     return s;
 }
 
 /* x *= mask (the same call is the forward and the backward). */
-__kernel void dropout_apply(__global float *x, uint x_off, uint n, uint per_sample,
-                            float p_drop, float p_path, uint seed, uint site) {
-    const uint i = get_global_id(0);
+__kernel void dropout_apply(__global float *x, ulong x_off, ulong n, uint per_sample, float p_drop,
+                            float p_path, uint seed, uint site) {
+    const size_t i = get_global_id(0);
     if (i >= n) return;
-    x[x_off + i] *= keep_scale(seed, site, i, per_sample, p_drop, p_path);
+    x[x_off + i] *= keep_scale(seed, site, (uint)i, per_sample, p_drop, p_path);
 }
 
 /* y = res + mask * y (forward of a dropped residual branch). */
-__kernel void dropout_residual(__global float *y, uint y_off, __global const float *res,
-                               uint res_off, uint n, uint per_sample, float p_drop,
-                               float p_path, uint seed, uint site) {
-    const uint i = get_global_id(0);
+__kernel void dropout_residual(__global float *y, ulong y_off, __global const float *res,
+                               ulong res_off, ulong n, uint per_sample, float p_drop, float p_path,
+                               uint seed, uint site) {
+    const size_t i = get_global_id(0);
     if (i >= n) return;
     y[y_off + i] = res[res_off + i] +
-                   keep_scale(seed, site, i, per_sample, p_drop, p_path) * y[y_off + i];
+                   keep_scale(seed, site, (uint)i, per_sample, p_drop, p_path) * y[y_off + i];
 }
 
 /* out = mask * dy (backward of a dropped branch, into a separate buffer). */
-__kernel void dropout_copy(__global float *out, uint out_off, __global const float *dy,
-                           uint dy_off, uint n, uint per_sample, float p_drop, float p_path,
+__kernel void dropout_copy(__global float *out, ulong out_off, __global const float *dy,
+                           ulong dy_off, ulong n, uint per_sample, float p_drop, float p_path,
                            uint seed, uint site) {
-    const uint i = get_global_id(0);
+    const size_t i = get_global_id(0);
     if (i >= n) return;
-    out[out_off + i] = keep_scale(seed, site, i, per_sample, p_drop, p_path) * dy[dy_off + i];
+    out[out_off + i] = keep_scale(seed, site, (uint)i, per_sample, p_drop, p_path) * dy[dy_off + i];
 }

@@ -9,8 +9,8 @@
  * not pooled get gradient 0), with a BLAS-style beta.
  */
 
-__kernel void pool_forward(__global float *pooled, uint pooled_off, __global const float *x,
-                           uint x_off, int B, int N, int D, int T, int tok, int avg) {
+__kernel void pool_forward(__global float *pooled, ulong pooled_off, __global const float *x,
+                           ulong x_off, int B, int N, int D, int T, int tok, int avg) {
     const size_t i = get_global_id(0);
     if (i >= (size_t)B * D) return;
     const int d = i % D, b = i / D;
@@ -18,7 +18,8 @@ __kernel void pool_forward(__global float *pooled, uint pooled_off, __global con
     float v;
     if (avg) {
         float s = 0.0f;
-        for (int n = T; n < N; n++) s += xb[(size_t)n * D];
+        for (int n = T; n < N; n++)
+            s += xb[(size_t)n * D];
         v = s / (N - T);
     } else {
         v = xb[(size_t)tok * D];
@@ -26,16 +27,16 @@ __kernel void pool_forward(__global float *pooled, uint pooled_off, __global con
     pooled[pooled_off + i] = v;
 }
 
-__kernel void average2(__global float *out, uint out_off, __global const float *a, uint a_off,
-                       __global const float *b, uint b_off, int n) {
+__kernel void average2(__global float *out, ulong out_off, __global const float *a, ulong a_off,
+                       __global const float *b, ulong b_off, int n) {
     const int i = get_global_id(0);
     if (i >= n) return;
     out[out_off + i] = 0.5f * (a[a_off + i] + b[b_off + i]);
 }
 
 /* One work-item per element of dx (B, N, D). beta == 0 never reads dx. */
-__kernel void pool_backward(__global float *dx, uint dx_off, float beta,
-                            __global const float *dpooled, uint dpooled_off, int B, int N, int D,
+__kernel void pool_backward(__global float *dx, ulong dx_off, float beta,
+                            __global const float *dpooled, ulong dpooled_off, int B, int N, int D,
                             int T, int tok, int avg) {
     const size_t i = get_global_id(0);
     if (i >= (size_t)B * N * D) return;

@@ -23,7 +23,7 @@
 #endif
 
 /* Sum of v over the work-group; every item gets the result. scratch holds WGS floats. */
-inline float group_sum(float v, __local float *scratch) {
+static inline float group_sum(float v, __local float *scratch) {
     const int lid = get_local_id(0);
     scratch[lid] = v;
     barrier(CLK_LOCAL_MEM_FENCE);
@@ -37,9 +37,9 @@ inline float group_sum(float v, __local float *scratch) {
 }
 
 __kernel __attribute__((reqd_work_group_size(WGS, 1, 1))) void
-layernorm_forward(__global float *out, uint out_off, __global float *mean, uint mean_off,
-                  __global float *rstd, uint rstd_off, __global const float *x, uint x_off,
-                  __global const float *p, uint w_off, uint b_off, int C, float eps) {
+layernorm_forward(__global float *out, ulong out_off, __global float *mean, ulong mean_off,
+                  __global float *rstd, ulong rstd_off, __global const float *x, ulong x_off,
+                  __global const float *p, ulong w_off, ulong b_off, int C, float eps) {
     __local float scratch[WGS];
     const int row = get_group_id(0), lid = get_local_id(0);
     __global const float *xr = x + x_off + (size_t)row * C;
@@ -63,10 +63,10 @@ layernorm_forward(__global float *out, uint out_off, __global float *mean, uint 
 }
 
 __kernel __attribute__((reqd_work_group_size(WGS, 1, 1))) void
-layernorm_backward(__global float *dx, uint dx_off, float beta, __global const float *dout,
-                   uint dout_off, __global const float *x, uint x_off, __global const float *mean,
-                   uint mean_off, __global const float *rstd, uint rstd_off,
-                   __global const float *p, uint w_off, int C) {
+layernorm_backward(__global float *dx, ulong dx_off, float beta, __global const float *dout,
+                   ulong dout_off, __global const float *x, ulong x_off, __global const float *mean,
+                   ulong mean_off, __global const float *rstd, ulong rstd_off,
+                   __global const float *p, ulong w_off, int C) {
     __local float scratch[WGS];
     const int row = get_group_id(0), lid = get_local_id(0);
     const size_t base = (size_t)row * C;
@@ -91,10 +91,10 @@ layernorm_backward(__global float *dx, uint dx_off, float beta, __global const f
 
 /* g[dw_off + c] (+)= sum_r dout[r, c] * xhat[r, c]; g[db_off + c] (+)= sum_r dout[r, c]. */
 __kernel __attribute__((reqd_work_group_size(TILE_C * LANES, 1, 1))) void
-layernorm_param_backward(__global float *g, uint dw_off, uint db_off, float beta,
-                         __global const float *dout, uint dout_off, __global const float *x,
-                         uint x_off, __global const float *mean, uint mean_off,
-                         __global const float *rstd, uint rstd_off, int rows, int C) {
+layernorm_param_backward(__global float *g, ulong dw_off, ulong db_off, float beta,
+                         __global const float *dout, ulong dout_off, __global const float *x,
+                         ulong x_off, __global const float *mean, ulong mean_off,
+                         __global const float *rstd, ulong rstd_off, int rows, int C) {
     __local float part_w[LANES][TILE_C], part_b[LANES][TILE_C];
     const int lid = get_local_id(0), tc = lid % TILE_C, lane = lid / TILE_C;
     const int c = get_group_id(0) * TILE_C + tc;

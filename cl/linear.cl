@@ -32,7 +32,7 @@ __kernel void bias_residual(__global float *y, ulong y_off, __global const float
  * erfcc: relative error below 1.2e-7 for every z >= 0), because exp vectorises where the
  * erf builtin is a scalar library call on some CPUs (7x slower on PoCL), and because
  * Phi(x) = erfc(-x/sqrt2)/2 stays accurate in the negative tail where 1 + erf cancels. */
-inline float normal_cdf(float x) {
+static inline float normal_cdf(float x) {
     const float z = fabs(x) * 0.70710678118654752f;
     const float t = 1.0f / (1.0f + 0.5f * z);
     const float poly =

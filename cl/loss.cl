@@ -12,18 +12,18 @@
 #define WGS 64
 #endif
 
-__kernel __attribute__((reqd_work_group_size(WGS, 1, 1)))
-void softmax_xent(__global float *losses, uint losses_off, __global float *dlogits,
-                  uint dlogits_off, __global const float *logits, uint logits_off,
-                  __global const float *labels, uint labels_off, int K, float smoothing,
-                  float grad_scale) {
+__kernel __attribute__((reqd_work_group_size(WGS, 1, 1))) void
+softmax_xent(__global float *losses, ulong losses_off, __global float *dlogits, ulong dlogits_off,
+             __global const float *logits, ulong logits_off, __global const float *labels,
+             ulong labels_off, int K, float smoothing, float grad_scale) {
     __local float scratch[WGS];
     const int b = get_group_id(0), lid = get_local_id(0);
     __global const float *z = logits + logits_off + (size_t)b * K;
     __global float *dz = dlogits + dlogits_off + (size_t)b * K;
     const int y = (int)labels[labels_off + b];
     float m = -INFINITY;
-    for (int k = lid; k < K; k += WGS) m = fmax(m, z[k]);
+    for (int k = lid; k < K; k += WGS)
+        m = fmax(m, z[k]);
     scratch[lid] = m;
     barrier(CLK_LOCAL_MEM_FENCE);
     for (int s = WGS / 2; s > 0; s >>= 1) {

@@ -13,8 +13,8 @@
  * column sums (lib/reduce.c).
  */
 
-__kernel void im2col(__global float *cols, uint cols_off, __global const float *img,
-                     uint img_off, int B, int C, int Hi, int Wi, int p) {
+__kernel void im2col(__global float *cols, ulong cols_off, __global const float *img, ulong img_off,
+                     int B, int C, int Hi, int Wi, int p) {
     const size_t i = get_global_id(0);
     const int gw = Wi / p, gh = Hi / p, P = gw * gh, K = C * p * p;
     if (i >= (size_t)B * P * K) return;
@@ -26,10 +26,9 @@ __kernel void im2col(__global float *cols, uint cols_off, __global const float *
     cols[cols_off + i] = img[img_off + (((size_t)b * C + c) * Hi + y) * Wi + x];
 }
 
-__kernel void embed_forward(__global float *x, uint x_off, __global const float *pe,
-                            uint pe_off, __global const float *p, uint cls_off, uint dist_off,
-                            uint bias_off, __global const float *pos, uint pos_off, int B,
-                            int N, int T, int D) {
+__kernel void embed_forward(__global float *x, ulong x_off, __global const float *pe, ulong pe_off,
+                            __global const float *p, ulong cls_off, ulong dist_off, ulong bias_off,
+                            __global const float *pos, ulong pos_off, int B, int N, int T, int D) {
     const size_t i = get_global_id(0);
     if (i >= (size_t)B * N * D) return;
     const int d = i % D, n = (i / D) % N, b = i / ((size_t)D * N);
@@ -44,8 +43,8 @@ __kernel void embed_forward(__global float *x, uint x_off, __global const float 
 }
 
 /* One work-item per element of dpe: dpe[b, i, d] = dx[b, T + i, d]. */
-__kernel void embed_backward(__global float *dpe, uint dpe_off, __global const float *dx,
-                             uint dx_off, int B, int N, int T, int D) {
+__kernel void embed_backward(__global float *dpe, ulong dpe_off, __global const float *dx,
+                             ulong dx_off, int B, int N, int T, int D) {
     const size_t i = get_global_id(0);
     const int P = N - T;
     if (i >= (size_t)B * P * D) return;

@@ -17,19 +17,21 @@
 #define LANES 8
 #endif
 
-__kernel __attribute__((reqd_work_group_size(TILE_C * LANES, 1, 1)))
-void colsum(__global float *out, uint out_off, float beta, __global const float *x, uint x_off,
-            int rows, int cols, int ld) {
+__kernel __attribute__((reqd_work_group_size(TILE_C * LANES, 1, 1))) void
+colsum(__global float *out, ulong out_off, float beta, __global const float *x, ulong x_off,
+       int rows, int cols, int ld) {
     __local float part[LANES][TILE_C];
     const int lid = get_local_id(0), tc = lid % TILE_C, lane = lid / TILE_C;
     const int c = get_group_id(0) * TILE_C + tc;
     float s = 0.0f;
     if (c < cols)
-        for (int r = lane; r < rows; r += LANES) s += x[x_off + (size_t)r * ld + c];
+        for (int r = lane; r < rows; r += LANES)
+            s += x[x_off + (size_t)r * ld + c];
     part[lane][tc] = s;
     barrier(CLK_LOCAL_MEM_FENCE);
     if (lane != 0 || c >= cols) return;
     float t = 0.0f;
-    for (int l = 0; l < LANES; l++) t += part[l][tc];
+    for (int l = 0; l < LANES; l++)
+        t += part[l][tc];
     out[out_off + c] = beta == 0.0f ? t : beta * out[out_off + c] + t;
 }

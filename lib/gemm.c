@@ -138,7 +138,7 @@ static clvit_status clblast_epilogue(clvit_ctx *ctx, const char *label, const cl
         CLVIT_CHECK(clvit_args(k, 8, CLVIT_A(op->c.buf), CLVIT_A(yo), CLVIT_A(op->aux.buf),
                                CLVIT_A(ao), CLVIT_A(op->bias.buf), CLVIT_A(bo), CLVIT_A(rows),
                                CLVIT_A(cols)));
-    return clvit_launch(ctx, k, names[op->epi], op->m * op->n, 64);
+    return clvit_launch(ctx, k, names[op->epi], op->m * op->n, 0);
 }
 
 /* ---------------------------------------------------------------- own kernels */
@@ -230,6 +230,12 @@ static clvit_status run_own(clvit_ctx *ctx, const char *label, const clvit_gemm_
                            CLVIT_A(bias), CLVIT_A(biaso), CLVIT_A(aux), CLVIT_A(ro), CLVIT_A(ldr),
                            CLVIT_A(rowsum), CLVIT_A(so), CLVIT_A(dsum)));
     size_t g0, g1, local[3] = {(size_t)c->lx, (size_t)c->ly, 1};
+    const size_t limit = clvit_local_limit(ctx, k);
+    if (local[0] * local[1] > limit)
+        return clvit_fail(CL_INVALID_WORK_GROUP_SIZE,
+                          "GEMM %s: candidate %s needs work-groups of %zu, the kernel's limit "
+                          "here is %zu",
+                          label, c->name, local[0] * local[1], limit);
     switch (c->kind) {
     case GEMM_VN:
     case GEMM_PACK_VN:

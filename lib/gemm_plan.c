@@ -45,9 +45,19 @@ struct clvit_gemm_plan {
     char path[700];  /* "" when there is no disk cache */
 };
 
+/* The device class's first choice that fits its work-group and local-memory limits (the
+ * last entries need 8 and 1 work-items). */
 static int default_cand(const clvit_ctx *ctx, int tb) {
-    if (!ctx->info.is_cpu) return clvit_gemm_cand_find("local_16x16_4x4");
-    return clvit_gemm_cand_find(tb ? "pack_vn_6x32_wg4x4" : "vn_6x32_wg4x4");
+    static const char *gpu[] = {"local_16x16_4x4", "local_8x8_4x4", "vn_2x16_gpu", "vn_6x32"};
+    static const char *cpu_nn[] = {"vn_6x32_wg4x4", "vn_6x32", "vn_8x8"};
+    static const char *cpu_nt[] = {"pack_vn_6x32_wg4x4", "pack_vn_6x32", "vn_8x8"};
+    const char **list = !ctx->info.is_cpu ? gpu : tb ? cpu_nt : cpu_nn;
+    const int n = !ctx->info.is_cpu ? 4 : 3;
+    for (int i = 0; i < n; i++) {
+        const int c = clvit_gemm_cand_find(list[i]);
+        if (c >= 0 && clvit_gemm_cand_fits(ctx, &clvit_gemm_cands[c])) return c;
+    }
+    return clvit_gemm_cand_find("clblast");
 }
 
 static int add_entry(struct clvit_gemm_plan *p, const plan_entry *e) {
@@ -144,6 +154,9 @@ static clvit_status plan_get(clvit_ctx *ctx, struct clvit_gemm_plan **out) {
         uint64_t h = clvit_kernel_file_hash("gemm.cl");
         for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
             h = clvit_fnv1a(h, parts[i], strlen(parts[i]) + 1);
+        /* the limits decide which candidates can run (CLVIT_MAX_WORK_GROUP emulates lower) */
+        const uint64_t limits[2] = {ctx->info.max_work_group_size, ctx->info.local_mem_bytes};
+        h = clvit_fnv1a(h, limits, sizeof limits);
         snprintf(p->path, sizeof p->path, "%s/gemm-plan-%016llx.txt", ctx->cache_dir,
                  (unsigned long long)h);
         load_plan(p);
@@ -273,7 +286,8 @@ clvit_status clvit_gemm_plan_choose(clvit_ctx *ctx, const char *label, const clv
     for (int i = 0; i < p->n; i++) {
         const plan_entry *e = &p->e[i];
         if (e->ta == op->ta && e->tb == op->tb && e->m == op->m && e->n == op->n && e->k == op->k &&
-            e->batch == batch && (p->mode != 2 || e->deep)) {
+            e->batch == batch && (p->mode != 2 || e->deep) &&
+            clvit_gemm_cand_fits(ctx, &clvit_gemm_cands[e->cand])) {
             *cand = e->cand;
             return CLVIT_SUCCESS;
         }

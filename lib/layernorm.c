@@ -37,8 +37,7 @@ clvit_status clvit_layernorm_forward(clvit_ctx *ctx, clvit_tensor out_t, clvit_t
     char opts[32];
     const size_t wgs = clvit_row_wgs(ctx, C, opts, sizeof opts);
     CLVIT_CHECK(clvit_kernel(ctx, "layernorm.cl", "layernorm_forward", opts, &k));
-    cl_uint o = (cl_uint)out_off, mo = (cl_uint)mean_off, ro = (cl_uint)rstd_off,
-            xo = (cl_uint)x_off, wo = (cl_uint)w_off, bo = (cl_uint)b_off;
+    cl_ulong o = out_off, mo = mean_off, ro = rstd_off, xo = x_off, wo = w_off, bo = b_off;
     CLVIT_CHECK(clvit_args(k, 13, CLVIT_A(out), CLVIT_A(o), CLVIT_A(mean), CLVIT_A(mo),
                            CLVIT_A(rstd), CLVIT_A(ro), CLVIT_A(x), CLVIT_A(xo), CLVIT_A(p),
                            CLVIT_A(wo), CLVIT_A(bo), CLVIT_A(C), CLVIT_A(eps)));
@@ -69,9 +68,9 @@ clvit_status clvit_layernorm_backward(clvit_ctx *ctx, clvit_tensor dx_t, float b
                                CLVIT_A(xo), CLVIT_A(mean), CLVIT_A(mo), CLVIT_A(rstd), CLVIT_A(ro),
                                CLVIT_A(rows), CLVIT_A(C)));
         const size_t groups = ((size_t)C + LN_ROW_VEC - 1) / LN_ROW_VEC;
-        const size_t global[2] = {groups, LN_ROW_LANES};
+        const size_t global[2] = {groups, LN_ROW_LANES}, local[2] = {1, LN_ROW_LANES};
         cl_event *ev = clvit_prof_slot(ctx, "layernorm_param_backward", 0, 0.0);
-        CLVIT_CHECK_CL(clEnqueueNDRangeKernel(ctx->queue, k, 2, NULL, global, NULL, 0, NULL, ev));
+        CLVIT_CHECK_CL(clEnqueueNDRangeKernel(ctx->queue, k, 2, NULL, global, local, 0, NULL, ev));
         CLVIT_CHECK(clvit_kernel(ctx, "layernorm.cl", "layernorm_param_finish", NULL, &k));
         CLVIT_CHECK(clvit_args(k, 6, CLVIT_A(g), CLVIT_A(dwo), CLVIT_A(dbo), CLVIT_A(beta_w),
                                CLVIT_A(ctx->scratch), CLVIT_A(C)));
@@ -83,18 +82,20 @@ clvit_status clvit_layernorm_backward(clvit_ctx *ctx, clvit_tensor dx_t, float b
                                CLVIT_A(C)));
         return clvit_launch(ctx, k, "layernorm_backward", (size_t)rows, 8);
     }
-    cl_uint dxo = (cl_uint)dx_off, dwo = (cl_uint)dw_off, dbo = (cl_uint)db_off,
-            go = (cl_uint)dout_off, xo = (cl_uint)x_off, mo = (cl_uint)mean_off,
-            ro = (cl_uint)rstd_off, wo = (cl_uint)w_off;
+    cl_ulong dxo = dx_off, dwo = dw_off, dbo = db_off, go = dout_off, xo = x_off, mo = mean_off,
+             ro = rstd_off, wo = w_off;
     cl_kernel k;
     /* parameter gradients first: they read dout, which dx may overwrite in place */
-    CLVIT_CHECK(clvit_kernel(ctx, "layernorm.cl", "layernorm_param_backward", "-DWGS=64", &k));
+    const size_t pwg = clvit_fixed_wgs(ctx, LN_PARAM_TILE_C * LN_PARAM_LANES);
+    const size_t tile_c = pwg < LN_PARAM_TILE_C ? pwg : LN_PARAM_TILE_C, lanes = pwg / tile_c;
+    char popts[48];
+    snprintf(popts, sizeof popts, "-DTILE_C=%zu -DLANES=%zu", tile_c, lanes);
+    CLVIT_CHECK(clvit_kernel(ctx, "layernorm.cl", "layernorm_param_backward", popts, &k));
     CLVIT_CHECK(clvit_args(k, 14, CLVIT_A(g), CLVIT_A(dwo), CLVIT_A(dbo), CLVIT_A(beta_w),
                            CLVIT_A(dout), CLVIT_A(go), CLVIT_A(x), CLVIT_A(xo), CLVIT_A(mean),
                            CLVIT_A(mo), CLVIT_A(rstd), CLVIT_A(ro), CLVIT_A(rows), CLVIT_A(C)));
-    const size_t tiles = ((size_t)C + LN_PARAM_TILE_C - 1) / LN_PARAM_TILE_C;
-    CLVIT_CHECK(clvit_launch_rows(ctx, k, "layernorm_param_backward", tiles,
-                                  LN_PARAM_TILE_C * LN_PARAM_LANES));
+    const size_t tiles = ((size_t)C + tile_c - 1) / tile_c;
+    CLVIT_CHECK(clvit_launch_rows(ctx, k, "layernorm_param_backward", tiles, pwg));
     char opts[32];
     const size_t wgs = clvit_row_wgs(ctx, C, opts, sizeof opts);
     CLVIT_CHECK(clvit_kernel(ctx, "layernorm.cl", "layernorm_backward", opts, &k));

@@ -144,4 +144,14 @@ clvit_status clvit_colsum(clvit_ctx *ctx, clvit_tensor out, float beta, clvit_te
 clvit_status clvit_colsum_strided(clvit_ctx *ctx, clvit_tensor out, float beta, clvit_tensor x,
                                   int rows, int cols, int ld);
 
+/* The largest power of two <= want that the device's work-group limit (CLVIT_MAX_WORK_GROUP
+ * included) allows: the size of kernels whose work-group size is fixed when they are built. */
+static inline size_t clvit_fixed_wgs(const clvit_ctx *ctx, size_t want) {
+    const size_t limit = ctx->info.max_work_group_size ? ctx->info.max_work_group_size : want;
+    size_t w = 1;
+    while (w * 2 <= want && w * 2 <= limit)
+        w *= 2;
+    return w;
+}
+
 #endif

@@ -65,7 +65,7 @@ clvit_status clvit_linear_backward(clvit_ctx *ctx, const char *label, clvit_epil
         CLVIT_CHECK(clvit_args(k, 8, CLVIT_A(g->dpre.buf), CLVIT_A(dpo), CLVIT_A(dy.buf),
                                CLVIT_A(dyo), CLVIT_A(saved.buf), CLVIT_A(so), CLVIT_A(rows),
                                CLVIT_A(out)));
-        CLVIT_CHECK(clvit_launch(ctx, k, name, n, 64));
+        CLVIT_CHECK(clvit_launch(ctx, k, name, n, 0));
         dy = g->dpre; /* from here on a biased Linear with output gradient dpre */
     }
     /* dW (out, in) = beta_w * dW + dy^T (out, rows) x (rows, in), and in the same launch
@@ -119,7 +119,7 @@ clvit_status clvit_linear_backward(clvit_ctx *ctx, const char *label, clvit_epil
         CLVIT_CHECK(clvit_kernel(ctx, "linear.cl", "add_inplace", NULL, &k));
         CLVIT_CHECK(clvit_args(k, 6, CLVIT_A(g->dres.buf), CLVIT_A(ro), CLVIT_A(dy.buf),
                                CLVIT_A(dyo), CLVIT_A(rows), CLVIT_A(out)));
-        CLVIT_CHECK(clvit_launch(ctx, k, "residual_backward", n, 64));
+        CLVIT_CHECK(clvit_launch(ctx, k, "residual_backward", n, 0));
     }
     return CLVIT_SUCCESS;
 }

@@ -28,22 +28,21 @@ clvit_status clvit_patch_embed_forward(clvit_ctx *ctx, clvit_tensor x_t, clvit_t
                  pos_off = pos_t.off;
     const int g = img_size / patch, P = g * g, K = C * patch * patch, N = T + P;
     cl_kernel k;
-    cl_uint co = (cl_uint)cols_off, io = (cl_uint)img_off;
+    cl_ulong co = cols_off, io = img_off;
     CLVIT_CHECK(clvit_kernel(ctx, "patch_embed.cl", "im2col", NULL, &k));
     CLVIT_CHECK(clvit_args(k, 9, CLVIT_A(cols), CLVIT_A(co), CLVIT_A(img), CLVIT_A(io), CLVIT_A(B),
                            CLVIT_A(C), CLVIT_A(img_size), CLVIT_A(img_size), CLVIT_A(patch)));
-    CLVIT_CHECK(clvit_launch(ctx, k, "im2col", (size_t)B * P * K, 64));
+    CLVIT_CHECK(clvit_launch(ctx, k, "im2col", (size_t)B * P * K, 0));
     /* pe (B*P, D) = cols (B*P, K) W^T, W (D, K); the conv bias is added in embed_forward */
     CLVIT_CHECK(clvit_gemm(ctx, "patch_embed", 0, 1, (size_t)B * P, (size_t)D, (size_t)K, 1.0f,
                            cols, cols_off, (size_t)K, w_t.buf, w_t.off, (size_t)K, 0.0f, pe, pe_off,
                            (size_t)D));
-    cl_uint xo = (cl_uint)x_off, peo = (cl_uint)pe_off, clo = (cl_uint)cls_off,
-            dio = (cl_uint)dist_off, bo = (cl_uint)b_off, poo = (cl_uint)pos_off;
+    cl_ulong xo = x_off, peo = pe_off, clo = cls_off, dio = dist_off, bo = b_off, poo = pos_off;
     CLVIT_CHECK(clvit_kernel(ctx, "patch_embed.cl", "embed_forward", NULL, &k));
     CLVIT_CHECK(clvit_args(k, 14, CLVIT_A(x), CLVIT_A(xo), CLVIT_A(pe), CLVIT_A(peo), CLVIT_A(p),
                            CLVIT_A(clo), CLVIT_A(dio), CLVIT_A(bo), CLVIT_A(pos), CLVIT_A(poo),
                            CLVIT_A(B), CLVIT_A(N), CLVIT_A(T), CLVIT_A(D)));
-    return clvit_launch(ctx, k, "embed_forward", (size_t)B * N * D, 64);
+    return clvit_launch(ctx, k, "embed_forward", (size_t)B * N * D, 0);
 }
 
 clvit_status clvit_patch_embed_backward(clvit_ctx *ctx, clvit_tensor dw, clvit_tensor db,
@@ -60,11 +59,11 @@ clvit_status clvit_patch_embed_backward(clvit_ctx *ctx, clvit_tensor dw, clvit_t
     const int gr = img_size / patch, P = gr * gr, K = C * patch * patch, N = T + P;
     const int BP = B * P;
     cl_kernel k;
-    cl_uint peo = (cl_uint)dpe_off, xo = (cl_uint)dx_off;
+    cl_ulong peo = dpe_off, xo = dx_off;
     CLVIT_CHECK(clvit_kernel(ctx, "patch_embed.cl", "embed_backward", NULL, &k));
     CLVIT_CHECK(clvit_args(k, 8, CLVIT_A(dpe), CLVIT_A(peo), CLVIT_A(dx), CLVIT_A(xo), CLVIT_A(B),
                            CLVIT_A(N), CLVIT_A(T), CLVIT_A(D)));
-    CLVIT_CHECK(clvit_launch(ctx, k, "embed_backward", (size_t)BP * D, 64));
+    CLVIT_CHECK(clvit_launch(ctx, k, "embed_backward", (size_t)BP * D, 0));
     /* dW (D, K) = beta_w * dW + dpe^T (D, B*P) cols (B*P, K); for B = 0 the sums are empty
      * and a column sum over zero rows applies beta_w alone */
     if (BP == 0) {
