@@ -54,8 +54,16 @@ typedef struct settings {
     X(optimizer)                                                                                   \
     X(weight_decay)                                                                                \
     X(warmup)                                                                                      \
-    X(seed) X(val_split) X(label_smoothing) X(clip) X(drop) X(attn_drop) X(drop_path) X(rotate)    \
-        X(shift) X(min_lr)
+    X(seed)                                                                                        \
+    X(val_split)                                                                                   \
+    X(label_smoothing)                                                                             \
+    X(clip)                                                                                        \
+    X(drop)                                                                                        \
+    X(attn_drop)                                                                                   \
+    X(drop_path)                                                                                   \
+    X(rotate)                                                                                      \
+    X(shift)                                                                                       \
+    X(min_lr)
 
 /* Writes the checkpoint with the run's position and settings in its metadata. */
 static clvit_status save_checkpoint(clvit_trainer *t, const char *path, const char *epoch,
@@ -342,6 +350,14 @@ int cmd_train(int argc, char **argv) {
     printf("  device memory for training: %.1f MiB (parameters, gradients, Adam moments, "
            "activations)\n",
            clvit_trainer_device_bytes(trainer) / 1048576.0);
+    {
+        char plan[1024], *line = plan;
+        clvit_trainer_buffer_plan(trainer, plan, sizeof plan);
+        printf("  device buffers (at most %.0f MiB each):\n",
+               clvit_ctx_device(ctx)->max_alloc_bytes / 1048576.0);
+        for (char *nl; (nl = strchr(line, '\n')); line = nl + 1)
+            printf("    %.*s\n", (int)(nl - line), line);
+    }
     if (resume) printf("  resuming at epoch %ld, batch %ld\n", start_epoch + 1, start_batch);
     fflush(stdout);
 
@@ -362,37 +378,56 @@ int cmd_train(int argc, char **argv) {
         long correct = 0, seen = 0;
         long b0 = epoch == start_epoch ? start_batch : 0;
         long next_plain = 0;
+        /* the step pipeline: batch b is built and submitted while the device still runs
+         * step b - 1, whose results are collected (and shown) after the submit */
+        int in_flight_n[2] = {0, 0};
         for (long b = b0; b < steps_per_epoch; b++) {
             int n = (int)(ntr - b * batch < batch ? ntr - b * batch : batch);
             st = make_batch(&train, order + b * batch, n, cfg, &aug,
                             mix((uint64_t)seed, 1000003ULL * (uint64_t)epoch + 7), x, y);
-            clvit_step_result res;
-            if (!st) st = clvit_train_step(trainer, x, y, n, &res);
+            if (!st) st = clvit_train_submit(trainer, x, y, n);
+            in_flight_n[b & 1] = n;
+            const int last = b + 1 == steps_per_epoch || interrupted ||
+                             (max_steps_n && steps_this_run + 1 >= max_steps_n);
+            clvit_step_result res = {0};
+            long shown = b; /* the step whose result this iteration reports */
+            if (!st && clvit_train_pending(trainer) > 1) {
+                st = clvit_train_collect(trainer, &res);
+                loss_sum += res.loss * in_flight_n[(b - 1) & 1];
+                correct += res.correct;
+                seen += in_flight_n[(b - 1) & 1];
+                shown = b - 1;
+            }
+            if (!st && last) { /* the end of the epoch or run: nothing left in flight */
+                st = clvit_train_collect(trainer, &res);
+                loss_sum += res.loss * n;
+                correct += res.correct;
+                seen += n;
+                shown = b;
+            }
             if (st) {
                 r = cli_fail("train", st);
                 break;
             }
-            loss_sum += res.loss * n;
-            correct += res.correct;
-            seen += n;
             steps_this_run++;
+            if (seen == 0) continue; /* the first step of the epoch: nothing collected yet */
             double el = now() - t0, ips = seen / (el > 0 ? el : 1e-9);
-            long done_b = b + 1 - b0, left_b = steps_per_epoch - b - 1;
+            long done_b = shown + 1 - b0, left_b = steps_per_epoch - shown - 1;
             char eta[32];
             format_eta(el / done_b * left_b, eta, sizeof eta);
             if (tty) {
                 fprintf(stderr,
                         "\r  epoch %ld/%ld  %ld/%ld  %.0f img/s  loss %.4f  acc %.4f  "
                         "lr %.2e  ETA %s   ",
-                        epoch + 1, epochs, b + 1, steps_per_epoch, ips, loss_sum / seen,
+                        epoch + 1, epochs, shown + 1, steps_per_epoch, ips, loss_sum / seen,
                         (double)correct / seen, (double)res.lr, eta);
                 fflush(stderr);
-            } else if (b + 1 >= next_plain || b + 1 == steps_per_epoch) {
+            } else if (shown + 1 >= next_plain || shown + 1 == steps_per_epoch) {
                 printf("  epoch %ld/%ld  %ld/%ld  %.0f img/s  loss %.4f  acc %.4f  ETA %s\n",
-                       epoch + 1, epochs, b + 1, steps_per_epoch, ips, loss_sum / seen,
+                       epoch + 1, epochs, shown + 1, steps_per_epoch, ips, loss_sum / seen,
                        (double)correct / seen, eta);
                 fflush(stdout);
-                next_plain = b + 1 + (steps_per_epoch + 4) / 5;
+                next_plain = shown + 1 + (steps_per_epoch + 4) / 5;
             }
             if (interrupted || (max_steps_n && steps_this_run >= max_steps_n)) {
                 if (tty) fprintf(stderr, "\n");

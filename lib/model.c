@@ -26,7 +26,11 @@ static void add_param(clvit_model *m, const char *name, int ndim, int64_t d0, in
     }
     t->offset = m->num_params;
     m->num_params += t->numel;
-    *field = t->offset;
+    /* a LayerNorm kernel takes its weight and bias as one buffer with two offsets */
+    const char *dot = strrchr(name, '.');
+    if (strstr(name, "norm") && dot && !strcmp(dot, ".weight")) /* the bias follows */
+        clvit_arena_keep_together(&m->params, 2 * t->numel);
+    *field = clvit_arena_place(&m->params, t->numel);
 }
 
 clvit_status clvit_plan_params(clvit_model *m) {
@@ -51,7 +55,17 @@ clvit_status clvit_plan_params(clvit_model *m) {
     if (!m->table || !m->blocks) return clvit_fail(CLVIT_ERR_NOMEM, "parameter table");
     m->num_table = 0;
     m->num_params = 0;
-    /* absent tensors get offset 0 and are never read */
+    clvit_arena_begin(&m->params, "parameters", clvit_arena_cap(m->ctx));
+    /* absent tensors get offset 0 and are never read. The patch embedding's kernel takes
+     * the conv bias and the class and distillation tokens as one buffer. */
+    size_t top = 0;
+#define SUM_TOP(field, name, present, ndim, d0, d1, d2, d3)                                        \
+    if (present)                                                                                   \
+        top += (size_t)(d0) * ((ndim) > 1 ? (size_t)(d1) : 1) * ((ndim) > 2 ? (size_t)(d2) : 1) *  \
+               ((ndim) > 3 ? (size_t)(d3) : 1);
+    CLVIT_TOP_PARAMS(SUM_TOP)
+#undef SUM_TOP
+    clvit_arena_keep_together(&m->params, top);
 #define ADD_TOP(field, name, present, ndim, d0, d1, d2, d3)                                        \
     if (present) add_param(m, name, ndim, d0, d1, d2, d3, &m->top.field);
     CLVIT_TOP_PARAMS(ADD_TOP)
@@ -72,38 +86,33 @@ clvit_status clvit_plan_params(clvit_model *m) {
 }
 
 clvit_status clvit_plan_acts(clvit_model *m, int batch, int training) {
-    if (m->acts && m->acts_batch >= batch && m->acts_training == training) return CLVIT_SUCCESS;
+    if (m->acts.bufs && m->acts_batch >= batch && m->acts_training == training)
+        return CLVIT_SUCCESS;
     const clvit_dims *d = &m->dims;
     const int B = batch, N = d->N, D = d->D, P = d->P, K9 = d->K9, H = d->H, Hd = d->Hd, R = d->R,
               K = d->K, C = d->C, S = d->S;
     const int TR = training; /* the attention probabilities are kept for the backward */
     const int depth = m->cfg.depth;
-    size_t off = 0;
-#define PLACE_TOP(field, floats)                                                                   \
-    m->a_top.field = off;                                                                          \
-    off += (floats);
-    CLVIT_TOP_ACTS(PLACE_TOP)
-#undef PLACE_TOP
     clvit_block_acts *blocks = calloc((size_t)(depth > 0 ? depth : 1), sizeof *blocks);
     if (!blocks) return clvit_fail(CLVIT_ERR_NOMEM, "activation plan");
-    const size_t block_base = off;
-    for (int l = 0; l < depth; l++) {
-        /* inference: every block reuses the first block's tensors */
-        if (!training) off = block_base;
-#define PLACE_BLOCK(field, floats)                                                                 \
-    blocks[l].field = off;                                                                         \
-    off += (floats);
+    clvit_arena *a = &m->acts;
+    clvit_arena_begin(a, "activations", clvit_arena_cap(m->ctx));
+#define PLACE_TOP(field, floats) m->a_top.field = clvit_arena_place(a, (floats));
+    CLVIT_TOP_ACTS(PLACE_TOP)
+#undef PLACE_TOP
+    /* inference: every block reuses the first block's tensors */
+    for (int l = 0; l < (training ? depth : depth > 0 ? 1 : 0); l++) {
+#define PLACE_BLOCK(field, floats) blocks[l].field = clvit_arena_place(a, (floats));
         CLVIT_BLOCK_ACTS(PLACE_BLOCK)
 #undef PLACE_BLOCK
     }
-    if (m->acts) clReleaseMemObject(m->acts);
-    m->acts = NULL;
+    for (int l = training ? depth : 1; l < depth; l++)
+        blocks[l] = blocks[0];
     free(m->a_blocks);
     m->a_blocks = blocks;
     m->acts_batch = 0;
-    clvit_status st = clvit_buffer(m->ctx, off, &m->acts);
+    clvit_status st = clvit_arena_alloc(m->ctx, a);
     if (st != CLVIT_SUCCESS) return st;
-    m->acts_floats = off;
     m->acts_batch = batch;
     m->acts_training = training;
     return CLVIT_SUCCESS;
@@ -141,7 +150,7 @@ clvit_status clvit_model_alloc(clvit_ctx *ctx, const clvit_config *cfg, clvit_mo
     m->cfg = *cfg;
     clvit_dims_from_config(cfg, &m->dims);
     clvit_status st = clvit_plan_params(m);
-    if (st == CLVIT_SUCCESS) st = clvit_buffer(ctx, m->num_params, &m->params);
+    if (st == CLVIT_SUCCESS) st = clvit_arena_alloc(ctx, &m->params);
     if (st == CLVIT_SUCCESS && cfg->pos_embed == CLVIT_POS_SINCOS) {
         const clvit_dims *d = &m->dims;
         size_t n = (size_t)d->N * d->D;
@@ -164,9 +173,9 @@ clvit_status clvit_model_alloc(clvit_ctx *ctx, const clvit_config *cfg, clvit_mo
 
 void clvit_model_free(clvit_model *m) {
     if (!m) return;
-    if (m->params) clReleaseMemObject(m->params);
+    clvit_arena_release(&m->params);
     if (m->pos_fixed) clReleaseMemObject(m->pos_fixed);
-    if (m->acts) clReleaseMemObject(m->acts);
+    clvit_arena_release(&m->acts);
     free(m->table);
     free(m->blocks);
     free(m->a_blocks);
@@ -230,14 +239,15 @@ clvit_status clvit_model_create(clvit_ctx *ctx, const clvit_config *cfg, uint64_
     CLVIT_CHECK(clvit_model_alloc(ctx, cfg, &m));
     float *host = malloc(m->num_params * sizeof *host);
     if (!host) {
+        const size_t n = m->num_params;
         clvit_model_free(m);
-        return clvit_fail(CLVIT_ERR_NOMEM, "parameters (%zu floats)", m->num_params);
+        return clvit_fail(CLVIT_ERR_NOMEM, "parameters (%zu floats)", n);
     }
     uint64_t rng = seed ^ 0x5eedc1a5f00dULL;
     for (int i = 0; i < m->num_table; i++)
         init_param(&m->table[i], host + m->table[i].offset, &rng,
                    m->dims.D * m->dims.p * m->dims.p);
-    clvit_status st = clvit_write(ctx, m->params, 0, host, m->num_params);
+    clvit_status st = clvit_arena_write(ctx, &m->params, 0, host, m->num_params);
     free(host);
     if (st != CLVIT_SUCCESS) {
         clvit_model_free(m);
@@ -269,15 +279,19 @@ clvit_status clvit_model_reset_head(clvit_model **model, int num_classes) {
     cfg.representation_size = 0;
     clvit_model *m;
     CLVIT_CHECK(clvit_model_alloc(old->ctx, &cfg, &m));
-    clvit_status st = clvit_fill(m->ctx, m->params, 0, 0.0f, m->num_params);
+    clvit_status st = clvit_arena_fill(m->ctx, &m->params, 0.0f);
     for (int i = 0; !st && i < m->num_table; i++) {
         const clvit_param *p = &m->table[i];
         if (!strncmp(p->name, "head", 4)) continue; /* head.* and head_dist.*: zeros */
         for (int j = 0; j < old->num_table; j++) {
             if (strcmp(old->table[j].name, p->name)) continue;
-            cl_int e = clEnqueueCopyBuffer(
-                m->ctx->queue, old->params, m->params, old->table[j].offset * sizeof(float),
-                p->offset * sizeof(float), p->numel * sizeof(float), 0, NULL, NULL);
+            const clvit_tensor from =
+                clvit_at(&old->params, clvit_arena_from_dense(&old->params, old->table[j].offset));
+            const clvit_tensor to =
+                clvit_at(&m->params, clvit_arena_from_dense(&m->params, p->offset));
+            cl_int e = clEnqueueCopyBuffer(m->ctx->queue, from.buf, to.buf,
+                                           from.off * sizeof(float), to.off * sizeof(float),
+                                           p->numel * sizeof(float), 0, NULL, NULL);
             if (e != CL_SUCCESS) st = clvit_fail(e, "reset_head: copying %s", p->name);
             break;
         }
@@ -299,18 +313,20 @@ float clvit_drop_path_prob(const clvit_config *cfg, int l) {
     return cfg->drop_path_rate * (float)l / (float)(cfg->depth - 1);
 }
 
+/* Tensor handles from the arena offsets of the parameter and activation plans. */
+#define PT(off) clvit_at(&m->params, (off))
+#define AT(off) clvit_at(&m->acts, (off))
+
 /* A residual branch y = res + drop(x W^T + b): fused when nothing is dropped. */
-static clvit_status branch(clvit_model *m, const char *label, const clvit_drop *drop, cl_mem A,
-                           size_t y, size_t x, size_t w, size_t b, size_t res, int rows, int in,
-                           int out, size_t per_sample) {
+static clvit_status branch(clvit_model *m, const char *label, const clvit_drop *drop, size_t y,
+                           size_t x, size_t w, size_t b, size_t res, int rows, int in, int out,
+                           size_t per_sample) {
     if (!drop || (drop->p_drop <= 0.0f && drop->p_path <= 0.0f))
-        return clvit_linear_forward(m->ctx, label, CLVIT_EPI_RESIDUAL, CLVIT_T(A, y),
-                                    CLVIT_T(A, res), CLVIT_T(A, x), CLVIT_T(m->params, w),
-                                    CLVIT_T(m->params, b), rows, in, out);
-    CLVIT_CHECK(clvit_linear_forward(m->ctx, label, CLVIT_EPI_BIAS, CLVIT_T(A, y), CLVIT_T(NULL, 0),
-                                     CLVIT_T(A, x), CLVIT_T(m->params, w), CLVIT_T(m->params, b),
-                                     rows, in, out));
-    return clvit_dropout_residual(m->ctx, A, y, A, res, (size_t)rows * out, per_sample, drop);
+        return clvit_linear_forward(m->ctx, label, CLVIT_EPI_RESIDUAL, AT(y), AT(res), AT(x), PT(w),
+                                    PT(b), rows, in, out);
+    CLVIT_CHECK(clvit_linear_forward(m->ctx, label, CLVIT_EPI_BIAS, AT(y), CLVIT_T(NULL, 0), AT(x),
+                                     PT(w), PT(b), rows, in, out));
+    return clvit_dropout_residual(m->ctx, AT(y), AT(res), (size_t)rows * out, per_sample, drop);
 }
 
 clvit_status clvit_forward_device(clvit_model *m, int B, const uint32_t *drop_seed) {
@@ -318,92 +334,82 @@ clvit_status clvit_forward_device(clvit_model *m, int B, const uint32_t *drop_se
     const clvit_dims *d = &m->dims;
     const clvit_top_params *tp = &m->top;
     const clvit_top_acts *ta = &m->a_top;
-    cl_mem P = m->params, A = m->acts;
     const int BN = B * d->N;
-    cl_mem pos = m->pos_fixed ? m->pos_fixed : P;
-    size_t pos_off = m->pos_fixed ? 0 : tp->pos_embed;
-    CLVIT_CHECK(clvit_patch_embed_forward(
-        ctx, CLVIT_T(A, ta->x0), CLVIT_T(A, ta->pe), CLVIT_T(A, ta->cols), CLVIT_T(A, ta->img),
-        CLVIT_T(P, tp->patch_w), CLVIT_T(P, tp->patch_b), CLVIT_T(P, tp->cls_token),
-        CLVIT_T(P, tp->dist_token), CLVIT_T(pos, pos_off), B, d->C, d->S, d->p, d->T, d->D));
+    const clvit_tensor pos = m->pos_fixed ? CLVIT_T(m->pos_fixed, 0) : PT(tp->pos_embed);
+    CLVIT_CHECK(clvit_patch_embed_forward(ctx, AT(ta->x0), AT(ta->pe), AT(ta->cols),
+                                          m->img_in.buf ? m->img_in : AT(ta->img), PT(tp->patch_w),
+                                          PT(tp->patch_b), PT(tp->cls_token), PT(tp->dist_token),
+                                          pos, B, d->C, d->S, d->p, d->T, d->D));
     const size_t per_sample = (size_t)d->N * d->D;
     clvit_drop drop = {m->cfg.drop_rate, 0.0f, drop_seed ? *drop_seed : 0u, CLVIT_SITE_POS};
     if (drop_seed)
-        CLVIT_CHECK(clvit_dropout_apply(ctx, A, ta->x0, (size_t)BN * d->D, per_sample, &drop));
+        CLVIT_CHECK(clvit_dropout_apply(ctx, AT(ta->x0), (size_t)BN * d->D, per_sample, &drop));
     size_t x_in = ta->x0;
     for (int l = 0; l < m->cfg.depth; l++) {
         const clvit_block_params *bp = &m->blocks[l];
         const clvit_block_acts *ba = &m->a_blocks[l];
-        CLVIT_CHECK(clvit_layernorm_forward(
-            ctx, CLVIT_T(A, ba->ln1), CLVIT_T(A, ba->ln1_mean), CLVIT_T(A, ba->ln1_rstd),
-            CLVIT_T(A, x_in), CLVIT_T(P, bp->norm1_w), CLVIT_T(P, bp->norm1_b), BN, d->D));
-        CLVIT_CHECK(clvit_linear_forward(ctx, "qkv", CLVIT_EPI_NONE, CLVIT_T(A, ba->qkv),
-                                         CLVIT_T(NULL, 0), CLVIT_T(A, ba->ln1),
-                                         CLVIT_T(P, bp->qkv_w), CLVIT_T(P, 0), BN, d->D, 3 * d->D));
+        CLVIT_CHECK(clvit_layernorm_forward(ctx, AT(ba->ln1), AT(ba->ln1_mean), AT(ba->ln1_rstd),
+                                            AT(x_in), PT(bp->norm1_w), PT(bp->norm1_b), BN, d->D));
+        CLVIT_CHECK(clvit_linear_forward(ctx, "qkv", CLVIT_EPI_NONE, AT(ba->qkv), CLVIT_T(NULL, 0),
+                                         AT(ba->ln1), PT(bp->qkv_w), PT(0), BN, d->D, 3 * d->D));
         clvit_drop attn_d = {m->cfg.attn_drop_rate, 0.0f, drop.seed, CLVIT_SITE_BLOCK(l, 3)};
         /* activations planned for training keep the probabilities for the backward */
-        CLVIT_CHECK(clvit_attention_forward(
-            ctx, CLVIT_T(A, ba->att_m), CLVIT_T(m->acts_training ? A : NULL, ba->att),
-            CLVIT_T(A, ba->qkv), CLVIT_T(P, bp->qkv_b), m->cfg.qkv_bias, d->scale, B, d->N, d->H,
-            d->hd, drop_seed ? &attn_d : NULL));
+        CLVIT_CHECK(clvit_attention_forward(ctx, AT(ba->att_m),
+                                            m->acts_training ? AT(ba->att) : CLVIT_T(NULL, 0),
+                                            AT(ba->qkv), PT(bp->qkv_b), m->cfg.qkv_bias, d->scale,
+                                            B, d->N, d->H, d->hd, drop_seed ? &attn_d : NULL));
         drop.p_path = clvit_drop_path_prob(&m->cfg, l);
         drop.site = CLVIT_SITE_BLOCK(l, 0);
-        CLVIT_CHECK(branch(m, "proj", drop_seed ? &drop : NULL, A, ba->xa, ba->att_m, bp->proj_w,
+        CLVIT_CHECK(branch(m, "proj", drop_seed ? &drop : NULL, ba->xa, ba->att_m, bp->proj_w,
                            bp->proj_b, x_in, BN, d->D, d->D, per_sample));
-        CLVIT_CHECK(clvit_layernorm_forward(
-            ctx, CLVIT_T(A, ba->ln2), CLVIT_T(A, ba->ln2_mean), CLVIT_T(A, ba->ln2_rstd),
-            CLVIT_T(A, ba->xa), CLVIT_T(P, bp->norm2_w), CLVIT_T(P, bp->norm2_b), BN, d->D));
-        CLVIT_CHECK(clvit_linear_forward(
-            ctx, "fc1", CLVIT_EPI_GELU, CLVIT_T(A, ba->gelu), CLVIT_T(A, ba->fc1),
-            CLVIT_T(A, ba->ln2), CLVIT_T(P, bp->fc1_w), CLVIT_T(P, bp->fc1_b), BN, d->D, d->Hd));
+        CLVIT_CHECK(clvit_layernorm_forward(ctx, AT(ba->ln2), AT(ba->ln2_mean), AT(ba->ln2_rstd),
+                                            AT(ba->xa), PT(bp->norm2_w), PT(bp->norm2_b), BN,
+                                            d->D));
+        CLVIT_CHECK(clvit_linear_forward(ctx, "fc1", CLVIT_EPI_GELU, AT(ba->gelu), AT(ba->fc1),
+                                         AT(ba->ln2), PT(bp->fc1_w), PT(bp->fc1_b), BN, d->D,
+                                         d->Hd));
         if (drop_seed) { /* Mlp's dropout after GELU: element-wise only */
             clvit_drop gd = {m->cfg.drop_rate, 0.0f, drop.seed, CLVIT_SITE_BLOCK(l, 1)};
-            CLVIT_CHECK(clvit_dropout_apply(ctx, A, ba->gelu, (size_t)BN * d->Hd, 1, &gd));
+            CLVIT_CHECK(clvit_dropout_apply(ctx, AT(ba->gelu), (size_t)BN * d->Hd, 1, &gd));
         }
         drop.site = CLVIT_SITE_BLOCK(l, 2);
-        CLVIT_CHECK(branch(m, "fc2", drop_seed ? &drop : NULL, A, ba->xo, ba->gelu, bp->fc2_w,
+        CLVIT_CHECK(branch(m, "fc2", drop_seed ? &drop : NULL, ba->xo, ba->gelu, bp->fc2_w,
                            bp->fc2_b, ba->xa, BN, d->Hd, d->D, per_sample));
         x_in = ba->xo;
     }
-    CLVIT_CHECK(clvit_layernorm_forward(ctx, CLVIT_T(A, ta->lnf), CLVIT_T(A, ta->lnf_mean),
-                                        CLVIT_T(A, ta->lnf_rstd), CLVIT_T(A, x_in),
-                                        CLVIT_T(P, tp->norm_w), CLVIT_T(P, tp->norm_b), BN, d->D));
+    CLVIT_CHECK(clvit_layernorm_forward(ctx, AT(ta->lnf), AT(ta->lnf_mean), AT(ta->lnf_rstd),
+                                        AT(x_in), PT(tp->norm_w), PT(tp->norm_b), BN, d->D));
     const int avg = m->cfg.pool == CLVIT_POOL_AVG;
-    CLVIT_CHECK(clvit_pool_forward(ctx, CLVIT_T(A, ta->pooled), CLVIT_T(A, ta->lnf), B, d->N, d->D,
-                                   d->T, 0, avg));
+    CLVIT_CHECK(clvit_pool_forward(ctx, AT(ta->pooled), AT(ta->lnf), B, d->N, d->D, d->T, 0, avg));
     size_t feat = ta->pooled;
     if (d->R > 0) {
-        CLVIT_CHECK(clvit_linear_forward(
-            ctx, "pre_logits", CLVIT_EPI_TANH, CLVIT_T(A, ta->feat), CLVIT_T(A, ta->pre),
-            CLVIT_T(A, ta->pooled), CLVIT_T(P, tp->pre_w), CLVIT_T(P, tp->pre_b), B, d->D, d->R));
+        CLVIT_CHECK(clvit_linear_forward(ctx, "pre_logits", CLVIT_EPI_TANH, AT(ta->feat),
+                                         AT(ta->pre), AT(ta->pooled), PT(tp->pre_w), PT(tp->pre_b),
+                                         B, d->D, d->R));
         feat = ta->feat;
     }
     if (!m->cfg.distilled)
-        return clvit_linear_forward(ctx, "head", CLVIT_EPI_BIAS, CLVIT_T(A, ta->out),
-                                    CLVIT_T(NULL, 0), CLVIT_T(A, feat), CLVIT_T(P, tp->head_w),
-                                    CLVIT_T(P, tp->head_b), B, d->F, d->K);
-    CLVIT_CHECK(clvit_linear_forward(ctx, "head", CLVIT_EPI_BIAS, CLVIT_T(A, ta->logits),
-                                     CLVIT_T(NULL, 0), CLVIT_T(A, feat), CLVIT_T(P, tp->head_w),
-                                     CLVIT_T(P, tp->head_b), B, d->F, d->K));
-    CLVIT_CHECK(clvit_pool_forward(ctx, CLVIT_T(A, ta->pooled_d), CLVIT_T(A, ta->lnf), B, d->N,
-                                   d->D, d->T, 1, 0));
-    CLVIT_CHECK(clvit_linear_forward(
-        ctx, "head_dist", CLVIT_EPI_BIAS, CLVIT_T(A, ta->logits_d), CLVIT_T(NULL, 0),
-        CLVIT_T(A, ta->pooled_d), CLVIT_T(P, tp->hdist_w), CLVIT_T(P, tp->hdist_b), B, d->D, d->K));
-    return clvit_average2(ctx, CLVIT_T(A, ta->out), CLVIT_T(A, ta->logits),
-                          CLVIT_T(A, ta->logits_d), B * d->K);
+        return clvit_linear_forward(ctx, "head", CLVIT_EPI_BIAS, AT(ta->out), CLVIT_T(NULL, 0),
+                                    AT(feat), PT(tp->head_w), PT(tp->head_b), B, d->F, d->K);
+    CLVIT_CHECK(clvit_linear_forward(ctx, "head", CLVIT_EPI_BIAS, AT(ta->logits), CLVIT_T(NULL, 0),
+                                     AT(feat), PT(tp->head_w), PT(tp->head_b), B, d->F, d->K));
+    CLVIT_CHECK(clvit_pool_forward(ctx, AT(ta->pooled_d), AT(ta->lnf), B, d->N, d->D, d->T, 1, 0));
+    CLVIT_CHECK(clvit_linear_forward(ctx, "head_dist", CLVIT_EPI_BIAS, AT(ta->logits_d),
+                                     CLVIT_T(NULL, 0), AT(ta->pooled_d), PT(tp->hdist_w),
+                                     PT(tp->hdist_b), B, d->D, d->K));
+    return clvit_average2(ctx, AT(ta->out), AT(ta->logits), AT(ta->logits_d), B * d->K);
 }
 
-/* Images per device pass at inference: keep activations near 512 MiB (and within the
- * device's largest allocation). */
+/* Images per device pass at inference: activations near 512 MiB in all, and no one tensor
+ * larger than the device's largest allocation (the arena splits the rest over buffers). */
 static int inference_chunk(const clvit_model *m, int batch) {
     const clvit_dims *d = &m->dims;
     double per_image =
         (double)d->N * (d->D * 12.0 + d->Hd * 2.0) + (double)d->C * d->S * d->S * 2.0 + 8.0 * d->K;
+    double largest = fmax(fmax((double)d->N * d->Hd, 3.0 * d->N * d->D),
+                          fmax((double)d->P * d->K9, (double)d->C * d->S * d->S));
     double budget = 512.0 * 1048576.0 / sizeof(float);
-    if (m->ctx->info.max_alloc_bytes)
-        budget = fmin(budget, 0.9 * (double)m->ctx->info.max_alloc_bytes / sizeof(float));
-    int chunk = (int)(budget / per_image);
+    int chunk = (int)fmin(budget / per_image, (double)clvit_arena_cap(m->ctx) / largest);
     if (chunk < 1) chunk = 1;
     return chunk < batch ? chunk : batch;
 }
@@ -415,16 +421,17 @@ clvit_status clvit_model_forward(clvit_model *m, const float *images, int batch,
     const clvit_dims *d = &m->dims;
     int chunk = inference_chunk(m, batch);
     /* a trainer's activations already fit acts_batch images: reuse them, no reallocation */
-    if (m->acts && m->acts_training && chunk > m->acts_batch) chunk = m->acts_batch;
+    if (m->acts.bufs && m->acts_training && chunk > m->acts_batch) chunk = m->acts_batch;
     CLVIT_CHECK(clvit_plan_acts(m, chunk, m->acts_training));
     const size_t img_floats = (size_t)d->C * d->S * d->S;
     for (int b0 = 0; b0 < batch; b0 += chunk) {
         int nb = batch - b0 < chunk ? batch - b0 : chunk;
-        CLVIT_CHECK(clvit_write(m->ctx, m->acts, m->a_top.img, images + (size_t)b0 * img_floats,
+        const clvit_tensor img = AT(m->a_top.img), out = AT(m->a_top.out);
+        CLVIT_CHECK(clvit_write(m->ctx, img.buf, img.off, images + (size_t)b0 * img_floats,
                                 (size_t)nb * img_floats));
         CLVIT_CHECK(clvit_forward_device(m, nb, NULL));
-        CLVIT_CHECK(clvit_read(m->ctx, m->acts, m->a_top.out, logits + (size_t)b0 * d->K,
-                               (size_t)nb * d->K));
+        CLVIT_CHECK(
+            clvit_read(m->ctx, out.buf, out.off, logits + (size_t)b0 * d->K, (size_t)nb * d->K));
     }
     return CLVIT_SUCCESS;
 }

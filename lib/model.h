@@ -2,15 +2,18 @@
  * model.h - the model's memory plan, shared by model.c (create, forward), weights.c
  * (safetensors load/save) and the training code.
  *
- * Parameters live in one cl_mem, in PyTorch state_dict order; the table of names, shapes
- * and offsets is generated from the X-macro lists below, so each name is written once.
- * Activations live in one cl_mem too: top-level tensors once, then one set per block when
- * training (all blocks share one set at inference, since each block only reads the
- * previous block's output).
+ * Parameters live in an arena (arena.h: as many buffers as the device's allocation limit
+ * takes), placed in PyTorch state_dict order; the table of names, shapes and offsets is
+ * generated from the X-macro lists below, so each name is written once. Activations live in
+ * an arena too: top-level tensors once, then one set per block when training (all blocks
+ * share one set at inference, since each block only reads the previous block's output).
+ * The offset fields of the structs below are arena offsets (clvit_at turns them into tensor
+ * handles); the table's offsets are dense, into one flat host array.
  */
 #ifndef CLVIT_MODEL_H
 #define CLVIT_MODEL_H
 
+#include "arena.h"
 #include "layers.h"
 
 /* X(field, name, present, ndim, d0, d1, d2, d3). Sizes use the locals of
@@ -97,7 +100,7 @@ typedef struct clvit_param {
     char name[64];
     int ndim;
     int64_t shape[4];
-    size_t offset, numel; /* in floats, into the parameter buffer */
+    size_t offset, numel; /* in floats, dense: into one flat host array in table order */
 } clvit_param;
 
 /* Sizes derived from the configuration. */
@@ -116,12 +119,13 @@ struct clvit_model {
     size_t num_params; /* floats */
     clvit_top_params top;
     clvit_block_params *blocks; /* depth */
-    cl_mem params;
+    clvit_arena params;
     cl_mem pos_fixed; /* sine-cosine table (N, D) when cfg.pos_embed == SINCOS */
-    /* activations, planned for dims.B images; reallocated when the batch grows */
-    cl_mem acts;
-    size_t acts_floats;
+    /* activations, planned for acts_batch images; reallocated when the batch grows */
+    clvit_arena acts;
     int acts_batch, acts_training;
+    clvit_tensor img_in; /* when set, the forward reads its images here instead of acts' img
+                            (a trainer's zero-copy staging buffer) */
     clvit_top_acts a_top;
     clvit_block_acts *a_blocks; /* depth */
 };

@@ -40,7 +40,9 @@
     X(dpooled_d, (size_t)B *D)                                                                     \
     X(labels, (size_t)B)                                                                           \
     X(losses, (size_t)B)                                                                           \
-    X(losses_d, (size_t)B)
+    X(losses_d, (size_t)B)                                                                         \
+    X(clip, 2) /* the gradient norm and the clip factor (clvit_clip_factor) */                     \
+    X(norm_part, (size_t)CLVIT_NORM_GROUPS *NG)
 
 #define CLVIT_FIELD(field, floats) size_t field;
 typedef struct grad_acts {
@@ -48,15 +50,29 @@ typedef struct grad_acts {
 } grad_acts;
 #undef CLVIT_FIELD
 
+/* One step in flight (see "the step pipeline" below). */
+typedef struct step_slot {
+    cl_mem stage;    /* images (max_batch, C, S, S) then labels (max_batch), host-allocated */
+    float *mapped;   /* its host mapping; NULL while unmapped (zero copy, during its step) */
+    cl_event ready;  /* finishes before the host may write the staging memory again */
+    cl_event done;   /* the last read of the step's results */
+    float *out;      /* for a batch of B: losses (2B), gradient norm (1), logits (B, K) */
+    int32_t *labels; /* the batch's labels, for the accuracy */
+    int batch, pending, clipping;
+    long step;
+    float lr;
+} step_slot;
+
 struct clvit_trainer {
     clvit_model *m;
     clvit_train_config tc;
     int max_batch;
     long step;
-    cl_mem grads, adam_m, adam_v, scratch;
-    size_t scratch_floats;
+    clvit_arena grads, adam_m, adam_v, scratch;
     grad_acts ga;
-    float *host_out, *host_losses, *host_labels; /* B*K, 2*B, B */
+    int zero_copy; /* the device shares host memory: it reads the staging buffers in place */
+    step_slot slots[2];
+    int next_slot;
 };
 
 void clvit_train_config_default(clvit_train_config *tc) {
@@ -69,14 +85,16 @@ void clvit_train_config_default(clvit_train_config *tc) {
     tc->schedule = CLVIT_LR_CONSTANT;
 }
 
+static void slot_release(step_slot *sl, cl_command_queue q);
+
 void clvit_trainer_free(clvit_trainer *t) {
     if (!t) return;
-    cl_mem bufs[] = {t->grads, t->adam_m, t->adam_v, t->scratch};
-    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
-        if (bufs[i]) clReleaseMemObject(bufs[i]);
-    free(t->host_out);
-    free(t->host_losses);
-    free(t->host_labels);
+    for (int i = 0; i < 2; i++) /* first: it waits for the queue */
+        slot_release(&t->slots[i], t->m->ctx->queue);
+    clvit_arena_release(&t->grads);
+    clvit_arena_release(&t->adam_m);
+    clvit_arena_release(&t->adam_v);
+    clvit_arena_release(&t->scratch);
     free(t);
 }
 
@@ -102,27 +120,24 @@ clvit_status clvit_trainer_create(clvit_model *m, const clvit_train_config *tc, 
     t->max_batch = max_batch;
     const clvit_dims *d = &m->dims;
     const int B = max_batch, N = d->N, D = d->D, H = d->H, Hd = d->Hd, P = d->P, K = d->K, R = d->R;
-    size_t off = 0;
-#define PLACE(field, floats)                                                                       \
-    t->ga.field = off;                                                                             \
-    off += (floats);
+    const int NG = m->params.n; /* gradient buffers, one set of norm partials each */
+    clvit_ctx *ctx = m->ctx;
+    clvit_arena_begin(&t->scratch, "gradient scratch", clvit_arena_cap(ctx));
+#define PLACE(field, floats) t->ga.field = clvit_arena_place(&t->scratch, (floats));
     CLVIT_GRAD_ACTS(PLACE)
 #undef PLACE
-    t->scratch_floats = off;
-    clvit_ctx *ctx = m->ctx;
     clvit_status st = clvit_plan_acts(m, max_batch, 1);
-    if (!st) st = clvit_buffer(ctx, m->num_params, &t->grads);
-    if (!st) st = clvit_buffer(ctx, m->num_params, &t->adam_m);
-    if (!st) st = clvit_buffer(ctx, m->num_params, &t->adam_v);
-    if (!st) st = clvit_buffer(ctx, off, &t->scratch);
-    if (!st) st = clvit_fill(ctx, t->adam_m, 0, 0.0f, m->num_params);
-    if (!st) st = clvit_fill(ctx, t->adam_v, 0, 0.0f, m->num_params);
-    if (!st) st = clvit_fill(ctx, t->grads, 0, 0.0f, m->num_params);
-    t->host_out = malloc((size_t)B * K * sizeof(float));
-    t->host_losses = malloc((size_t)2 * B * sizeof(float));
-    t->host_labels = malloc((size_t)B * sizeof(float));
-    if (!st && (!t->host_out || !t->host_losses || !t->host_labels))
-        st = clvit_fail(CLVIT_ERR_NOMEM, "trainer host buffers");
+    if (!st) st = clvit_arena_like(ctx, &t->grads, &m->params, "gradients");
+    if (!st) st = clvit_arena_like(ctx, &t->adam_m, &m->params, "Adam first moments");
+    if (!st) st = clvit_arena_like(ctx, &t->adam_v, &m->params, "Adam second moments");
+    if (!st) st = clvit_arena_alloc(ctx, &t->scratch);
+    if (!st) st = clvit_arena_fill(ctx, &t->adam_m, 0.0f);
+    if (!st) st = clvit_arena_fill(ctx, &t->adam_v, 0.0f);
+    if (!st) st = clvit_arena_fill(ctx, &t->grads, 0.0f);
+    t->zero_copy = ctx->info.host_unified_memory;
+    const char *zc = getenv("CLVIT_ZERO_COPY"); /* 0 or 1 forces either path (tests) */
+    if (zc && (!strcmp(zc, "0") || !strcmp(zc, "1"))) t->zero_copy = zc[0] == '1';
+    (void)K;
     if (st) {
         clvit_trainer_free(t);
         return st;
@@ -133,7 +148,7 @@ clvit_status clvit_trainer_create(clvit_model *m, const clvit_train_config *tc, 
 
 size_t clvit_trainer_device_bytes(const clvit_trainer *t) {
     const clvit_model *m = t->m;
-    size_t floats = 4 * m->num_params + m->acts_floats + t->scratch_floats;
+    size_t floats = 4 * m->num_params + m->acts.total + t->scratch.total;
     if (m->pos_fixed) floats += (size_t)m->dims.N * m->dims.D;
     return floats * sizeof(float);
 }
@@ -166,6 +181,12 @@ static int has_dropout(const clvit_config *c) {
     return c->drop_rate > 0 || c->drop_path_rate > 0 || c->attn_drop_rate > 0;
 }
 
+/* Tensor handles from arena offsets: parameters, activations, gradients, gradient scratch. */
+#define PT(off) clvit_at(&t->m->params, (off))
+#define AT(off) clvit_at(&t->m->acts, (off))
+#define GT(off) clvit_at(&t->grads, (off))
+#define ST(off) clvit_at(&t->scratch, (off))
+
 /* Backward of a residual branch y = res + drop(x W^T + b): the branch gradient is dx masked
  * (or dx itself), the residual gradient passes through unchanged. x_gelu_pre != SIZE_MAX: x is
  * gelu(pre) with pre at that offset, and dxin receives the gradient of pre (one launch less). */
@@ -173,25 +194,23 @@ static clvit_status branch_backward(clvit_trainer *t, const char *label, const c
                                     size_t dxin, size_t x, size_t x_gelu_pre, size_t w, size_t b,
                                     int rows, int in, int out, size_t per_sample) {
     clvit_model *m = t->m;
-    cl_mem S = t->scratch, A = m->acts;
     size_t dy = t->ga.dx;
     if (drop && (drop->p_drop > 0.0f || drop->p_path > 0.0f)) {
-        CLVIT_CHECK(clvit_dropout_copy(m->ctx, S, t->ga.dbr, S, t->ga.dx, (size_t)rows * out,
+        CLVIT_CHECK(clvit_dropout_copy(m->ctx, ST(t->ga.dbr), ST(t->ga.dx), (size_t)rows * out,
                                        per_sample, drop));
         dy = t->ga.dbr;
     }
     return clvit_linear_backward(
         m->ctx, label, CLVIT_EPI_BIAS,
-        &(clvit_linear_grads){.dx = CLVIT_T(S, dxin),
+        &(clvit_linear_grads){.dx = ST(dxin),
                               .beta_dx = 0.0f,
-                              .dx_gelu = x_gelu_pre == SIZE_MAX ? CLVIT_T(NULL, 0)
-                                                                : CLVIT_T(A, x_gelu_pre),
-                              .dw = CLVIT_T(t->grads, w),
-                              .db = CLVIT_T(t->grads, b),
+                              .dx_gelu = x_gelu_pre == SIZE_MAX ? CLVIT_T(NULL, 0) : AT(x_gelu_pre),
+                              .dw = GT(w),
+                              .db = GT(b),
                               .beta_w = 0.0f,
                               .dres = CLVIT_T(NULL, 0),
                               .dpre = CLVIT_T(NULL, 0)},
-        CLVIT_T(S, dy), CLVIT_T(NULL, 0), CLVIT_T(A, x), CLVIT_T(m->params, w), rows, in, out);
+        ST(dy), CLVIT_T(NULL, 0), AT(x), PT(w), rows, in, out);
 }
 
 static clvit_status backward(clvit_trainer *t, int B, uint32_t seed, int dropping) {
@@ -201,7 +220,6 @@ static clvit_status backward(clvit_trainer *t, int B, uint32_t seed, int droppin
     const clvit_top_params *tp = &m->top;
     const clvit_top_acts *ta = &m->a_top;
     const grad_acts *ga = &t->ga;
-    cl_mem A = m->acts, S = t->scratch, G = t->grads, P = m->params;
     const int BN = B * d->N, avg = m->cfg.pool == CLVIT_POOL_AVG;
     const size_t per_sample = (size_t)d->N * d->D;
 
@@ -209,49 +227,46 @@ static clvit_status backward(clvit_trainer *t, int B, uint32_t seed, int droppin
     size_t feat = d->R > 0 ? ta->feat : ta->pooled;
     size_t dfeat = d->R > 0 ? ga->dfeat : ga->dpooled;
     CLVIT_CHECK(clvit_linear_backward(ctx, "head", CLVIT_EPI_BIAS,
-                                      &(clvit_linear_grads){.dx = CLVIT_T(S, dfeat),
+                                      &(clvit_linear_grads){.dx = ST(dfeat),
                                                             .beta_dx = 0.0f,
-                                                            .dw = CLVIT_T(G, tp->head_w),
-                                                            .db = CLVIT_T(G, tp->head_b),
+                                                            .dw = GT(tp->head_w),
+                                                            .db = GT(tp->head_b),
                                                             .beta_w = 0.0f,
                                                             .dres = CLVIT_T(NULL, 0),
                                                             .dpre = CLVIT_T(NULL, 0)},
-                                      CLVIT_T(S, ga->dlogits), CLVIT_T(NULL, 0), CLVIT_T(A, feat),
-                                      CLVIT_T(P, tp->head_w), B, d->F, d->K));
+                                      ST(ga->dlogits), CLVIT_T(NULL, 0), AT(feat), PT(tp->head_w),
+                                      B, d->F, d->K));
     if (d->R > 0)
         CLVIT_CHECK(clvit_linear_backward(ctx, "pre_logits", CLVIT_EPI_TANH,
-                                          &(clvit_linear_grads){.dx = CLVIT_T(S, ga->dpooled),
+                                          &(clvit_linear_grads){.dx = ST(ga->dpooled),
                                                                 .beta_dx = 0.0f,
-                                                                .dw = CLVIT_T(G, tp->pre_w),
-                                                                .db = CLVIT_T(G, tp->pre_b),
+                                                                .dw = GT(tp->pre_w),
+                                                                .db = GT(tp->pre_b),
                                                                 .beta_w = 0.0f,
                                                                 .dres = CLVIT_T(NULL, 0),
-                                                                .dpre = CLVIT_T(S, ga->dprer)},
-                                          CLVIT_T(S, ga->dfeat), CLVIT_T(A, ta->feat),
-                                          CLVIT_T(A, ta->pooled), CLVIT_T(P, tp->pre_w), B, d->D,
-                                          d->R));
-    CLVIT_CHECK(clvit_pool_backward(ctx, CLVIT_T(S, ga->dln), 0.0f, CLVIT_T(S, ga->dpooled), B,
-                                    d->N, d->D, d->T, 0, avg));
+                                                                .dpre = ST(ga->dprer)},
+                                          ST(ga->dfeat), AT(ta->feat), AT(ta->pooled),
+                                          PT(tp->pre_w), B, d->D, d->R));
+    CLVIT_CHECK(
+        clvit_pool_backward(ctx, ST(ga->dln), 0.0f, ST(ga->dpooled), B, d->N, d->D, d->T, 0, avg));
     if (m->cfg.distilled) {
         CLVIT_CHECK(clvit_linear_backward(ctx, "head_dist", CLVIT_EPI_BIAS,
-                                          &(clvit_linear_grads){.dx = CLVIT_T(S, ga->dpooled_d),
+                                          &(clvit_linear_grads){.dx = ST(ga->dpooled_d),
                                                                 .beta_dx = 0.0f,
-                                                                .dw = CLVIT_T(G, tp->hdist_w),
-                                                                .db = CLVIT_T(G, tp->hdist_b),
+                                                                .dw = GT(tp->hdist_w),
+                                                                .db = GT(tp->hdist_b),
                                                                 .beta_w = 0.0f,
                                                                 .dres = CLVIT_T(NULL, 0),
                                                                 .dpre = CLVIT_T(NULL, 0)},
-                                          CLVIT_T(S, ga->dlogits_d), CLVIT_T(NULL, 0),
-                                          CLVIT_T(A, ta->pooled_d), CLVIT_T(P, tp->hdist_w), B,
-                                          d->D, d->K));
-        CLVIT_CHECK(clvit_pool_backward(ctx, CLVIT_T(S, ga->dln), 1.0f, CLVIT_T(S, ga->dpooled_d),
-                                        B, d->N, d->D, d->T, 1, 0));
+                                          ST(ga->dlogits_d), CLVIT_T(NULL, 0), AT(ta->pooled_d),
+                                          PT(tp->hdist_w), B, d->D, d->K));
+        CLVIT_CHECK(clvit_pool_backward(ctx, ST(ga->dln), 1.0f, ST(ga->dpooled_d), B, d->N, d->D,
+                                        d->T, 1, 0));
     }
     size_t x_last = m->cfg.depth > 0 ? m->a_blocks[m->cfg.depth - 1].xo : ta->x0;
-    CLVIT_CHECK(clvit_layernorm_backward(
-        ctx, CLVIT_T(S, ga->dx), 0.0f, CLVIT_T(G, tp->norm_w), CLVIT_T(G, tp->norm_b), 0.0f,
-        CLVIT_T(S, ga->dln), CLVIT_T(A, x_last), CLVIT_T(A, ta->lnf_mean), CLVIT_T(A, ta->lnf_rstd),
-        CLVIT_T(P, tp->norm_w), BN, d->D));
+    CLVIT_CHECK(clvit_layernorm_backward(ctx, ST(ga->dx), 0.0f, GT(tp->norm_w), GT(tp->norm_b),
+                                         0.0f, ST(ga->dln), AT(x_last), AT(ta->lnf_mean),
+                                         AT(ta->lnf_rstd), PT(tp->norm_w), BN, d->D));
     /* blocks, last to first; dx is the gradient of the block output */
     clvit_drop drop = {m->cfg.drop_rate, 0.0f, seed, 0};
     for (int l = m->cfg.depth - 1; l >= 0; l--) {
@@ -268,160 +283,307 @@ static clvit_status backward(clvit_trainer *t, int B, uint32_t seed, int droppin
             gelu_drop ? SIZE_MAX : ba->fc1, bp->fc2_w, bp->fc2_b, BN, d->Hd, d->D, per_sample));
         if (gelu_drop) {
             clvit_drop gd = {m->cfg.drop_rate, 0.0f, seed, CLVIT_SITE_BLOCK(l, 1)};
-            CLVIT_CHECK(clvit_dropout_apply(ctx, S, ga->dgelu, (size_t)BN * d->Hd, 1, &gd));
+            CLVIT_CHECK(clvit_dropout_apply(ctx, ST(ga->dgelu), (size_t)BN * d->Hd, 1, &gd));
         }
         CLVIT_CHECK(clvit_linear_backward(ctx, "fc1", gelu_drop ? CLVIT_EPI_GELU : CLVIT_EPI_BIAS,
-                                          &(clvit_linear_grads){.dx = CLVIT_T(S, ga->dln),
+                                          &(clvit_linear_grads){.dx = ST(ga->dln),
                                                                 .beta_dx = 0.0f,
-                                                                .dw = CLVIT_T(G, bp->fc1_w),
-                                                                .db = CLVIT_T(G, bp->fc1_b),
+                                                                .dw = GT(bp->fc1_w),
+                                                                .db = GT(bp->fc1_b),
                                                                 .beta_w = 0.0f,
                                                                 .dres = CLVIT_T(NULL, 0),
-                                                                .dpre = CLVIT_T(S, ga->dpre)},
-                                          CLVIT_T(S, gelu_drop ? ga->dgelu : ga->dpre),
-                                          CLVIT_T(A, ba->fc1), CLVIT_T(A, ba->ln2),
-                                          CLVIT_T(P, bp->fc1_w), BN, d->D, d->Hd));
+                                                                .dpre = ST(ga->dpre)},
+                                          ST(gelu_drop ? ga->dgelu : ga->dpre), AT(ba->fc1),
+                                          AT(ba->ln2), PT(bp->fc1_w), BN, d->D, d->Hd));
         CLVIT_CHECK(clvit_layernorm_backward(
-            ctx, CLVIT_T(S, ga->dx), 1.0f, CLVIT_T(G, bp->norm2_w), CLVIT_T(G, bp->norm2_b), 0.0f,
-            CLVIT_T(S, ga->dln), CLVIT_T(A, ba->xa), CLVIT_T(A, ba->ln2_mean),
-            CLVIT_T(A, ba->ln2_rstd), CLVIT_T(P, bp->norm2_w), BN, d->D));
+            ctx, ST(ga->dx), 1.0f, GT(bp->norm2_w), GT(bp->norm2_b), 0.0f, ST(ga->dln), AT(ba->xa),
+            AT(ba->ln2_mean), AT(ba->ln2_rstd), PT(bp->norm2_w), BN, d->D));
         /* attention branch */
         drop.site = CLVIT_SITE_BLOCK(l, 0);
         CLVIT_CHECK(branch_backward(t, "proj", dropping ? &drop : NULL, ga->datt_m, ba->att_m,
                                     SIZE_MAX, bp->proj_w, bp->proj_b, BN, d->D, d->D, per_sample));
         clvit_drop attn_d = {m->cfg.attn_drop_rate, 0.0f, seed, CLVIT_SITE_BLOCK(l, 3)};
-        CLVIT_CHECK(clvit_attention_backward(
-            ctx, CLVIT_T(S, ga->dqkv), CLVIT_T(NULL, 0), 0.0f, CLVIT_T(S, ga->datt),
-            CLVIT_T(A, ba->att), CLVIT_T(S, ga->datt_m), CLVIT_T(A, ba->qkv), CLVIT_T(P, bp->qkv_b),
-            m->cfg.qkv_bias, d->scale, B, d->N, d->H, d->hd, dropping ? &attn_d : NULL));
+        CLVIT_CHECK(clvit_attention_backward(ctx, ST(ga->dqkv), CLVIT_T(NULL, 0), 0.0f,
+                                             ST(ga->datt), AT(ba->att), ST(ga->datt_m), AT(ba->qkv),
+                                             PT(bp->qkv_b), m->cfg.qkv_bias, d->scale, B, d->N,
+                                             d->H, d->hd, dropping ? &attn_d : NULL));
         CLVIT_CHECK(clvit_linear_backward(
             ctx, "qkv", m->cfg.qkv_bias ? CLVIT_EPI_BIAS : CLVIT_EPI_NONE,
-            &(clvit_linear_grads){.dx = CLVIT_T(S, ga->dln),
+            &(clvit_linear_grads){.dx = ST(ga->dln),
                                   .beta_dx = 0.0f,
-                                  .dw = CLVIT_T(G, bp->qkv_w),
-                                  .db = CLVIT_T(G, bp->qkv_b), /* the bias the attention added */
+                                  .dw = GT(bp->qkv_w),
+                                  .db = GT(bp->qkv_b), /* the bias the attention added */
                                   .beta_w = 0.0f,
                                   .dres = CLVIT_T(NULL, 0),
                                   .dpre = CLVIT_T(NULL, 0)},
-            CLVIT_T(S, ga->dqkv), CLVIT_T(NULL, 0), CLVIT_T(A, ba->ln1), CLVIT_T(P, bp->qkv_w), BN,
-            d->D, 3 * d->D));
+            ST(ga->dqkv), CLVIT_T(NULL, 0), AT(ba->ln1), PT(bp->qkv_w), BN, d->D, 3 * d->D));
         CLVIT_CHECK(clvit_layernorm_backward(
-            ctx, CLVIT_T(S, ga->dx), 1.0f, CLVIT_T(G, bp->norm1_w), CLVIT_T(G, bp->norm1_b), 0.0f,
-            CLVIT_T(S, ga->dln), CLVIT_T(A, x_in), CLVIT_T(A, ba->ln1_mean),
-            CLVIT_T(A, ba->ln1_rstd), CLVIT_T(P, bp->norm1_w), BN, d->D));
+            ctx, ST(ga->dx), 1.0f, GT(bp->norm1_w), GT(bp->norm1_b), 0.0f, ST(ga->dln), AT(x_in),
+            AT(ba->ln1_mean), AT(ba->ln1_rstd), PT(bp->norm1_w), BN, d->D));
     }
     if (dropping) {
         clvit_drop pd = {m->cfg.drop_rate, 0.0f, seed, CLVIT_SITE_POS};
-        CLVIT_CHECK(clvit_dropout_apply(ctx, S, ga->dx, (size_t)BN * d->D, per_sample, &pd));
+        CLVIT_CHECK(clvit_dropout_apply(ctx, ST(ga->dx), (size_t)BN * d->D, per_sample, &pd));
     }
     const clvit_tensor none = CLVIT_T(NULL, 0);
     return clvit_patch_embed_backward(
-        ctx, CLVIT_T(G, tp->patch_w), CLVIT_T(G, tp->patch_b), CLVIT_T(G, tp->cls_token),
-        m->cfg.distilled ? CLVIT_T(G, tp->dist_token) : none,
-        m->cfg.pos_embed == CLVIT_POS_LEARNED ? CLVIT_T(G, tp->pos_embed) : none, 0.0f,
-        CLVIT_T(S, ga->dpe), CLVIT_T(S, ga->dx), CLVIT_T(A, ta->cols), B, d->C, d->S, d->p, d->T,
-        d->D);
+        ctx, GT(tp->patch_w), GT(tp->patch_b), GT(tp->cls_token),
+        m->cfg.distilled ? GT(tp->dist_token) : none,
+        m->cfg.pos_embed == CLVIT_POS_LEARNED ? GT(tp->pos_embed) : none, 0.0f, ST(ga->dpe),
+        ST(ga->dx), AT(ta->cols), B, d->C, d->S, d->p, d->T, d->D);
 }
 
-/* Forward in training mode, loss, backward; fills res (loss, correct). */
-static clvit_status forward_backward(clvit_trainer *t, const float *images, const int32_t *labels,
-                                     int B, clvit_step_result *res) {
+/* ---------------------------------------------------------------- the step pipeline
+ *
+ * A step is enqueued without a blocking call: the batch goes into a staging buffer
+ * (CL_MEM_ALLOC_HOST_PTR, so pinned where the device is discrete), uploaded with a
+ * non-blocking write, or read in place by the patch embedding where the device shares host
+ * memory (zero copy: the buffer is unmapped for the step and mapped again after it). Then
+ * forward, loss, backward, the clip factor (on the device) and Adam, and non-blocking reads
+ * of the losses, logits and gradient norm. Two slots alternate, so the host builds and
+ * submits step s + 1 while the device runs step s; clvit_train_collect waits for the oldest
+ * step's reads only. */
+
+static void slot_release(step_slot *sl, cl_command_queue q) {
+    if (sl->done) clReleaseEvent(sl->done);
+    if (sl->ready) clReleaseEvent(sl->ready);
+    if (sl->stage) {
+        if (sl->mapped) clEnqueueUnmapMemObject(q, sl->stage, sl->mapped, 0, NULL, NULL);
+        clFinish(q);
+        clReleaseMemObject(sl->stage);
+    }
+    free(sl->out);
+    free(sl->labels);
+    memset(sl, 0, sizeof *sl);
+}
+
+static clvit_status slot_create(clvit_trainer *t, step_slot *sl) {
+    clvit_ctx *ctx = t->m->ctx;
+    const clvit_dims *d = &t->m->dims;
+    const size_t B = (size_t)t->max_batch;
+    const size_t floats = B * d->C * d->S * d->S + B;
+    cl_int e;
+    sl->stage = clCreateBuffer(ctx->context, CL_MEM_READ_ONLY | CL_MEM_ALLOC_HOST_PTR,
+                               floats * sizeof(float), NULL, &e);
+    if (e != CL_SUCCESS)
+        return clvit_fail(e, "staging buffer of %.1f MiB: %s", floats * 4.0 / 1048576.0,
+                          clvit_status_string(e));
+    sl->mapped = clEnqueueMapBuffer(ctx->queue, sl->stage, CL_TRUE, CL_MAP_WRITE, 0,
+                                    floats * sizeof(float), 0, NULL, NULL, &e);
+    if (e != CL_SUCCESS) return clvit_fail(e, "mapping the staging buffer");
+    sl->out = malloc((2 * B + B * d->K + 2) * sizeof *sl->out);
+    sl->labels = malloc(B * sizeof *sl->labels);
+    if (!sl->out || !sl->labels) return clvit_fail(CLVIT_ERR_NOMEM, "trainer host buffers");
+    return CLVIT_SUCCESS;
+}
+
+/* Waits for what must finish before the host writes the slot's staging memory again (long
+ * done in a running loop: it was the step before last). */
+static clvit_status slot_wait_ready(step_slot *sl) {
+    if (!sl->ready) return CLVIT_SUCCESS;
+    CLVIT_CHECK_CL(clWaitForEvents(1, &sl->ready));
+    clReleaseEvent(sl->ready);
+    sl->ready = NULL;
+    return CLVIT_SUCCESS;
+}
+
+/* Enqueues forward, loss and backward of one batch (and with `update` clipping and Adam),
+ * then the reads of its results into the slot. Returns without waiting for the device. */
+static clvit_status submit(clvit_trainer *t, const float *images, const int32_t *labels, int B,
+                           int update) {
     clvit_model *m = t->m;
+    clvit_ctx *ctx = m->ctx;
     const clvit_dims *d = &m->dims;
     if (!images || !labels || B < 1 || B > t->max_batch)
         return clvit_fail(CLVIT_ERR_INVALID_ARG, "train step: batch %d (trainer max %d)", B,
                           t->max_batch);
-    for (int b = 0; b < B; b++) {
+    for (int b = 0; b < B; b++)
         if (labels[b] < 0 || labels[b] >= d->K)
             return clvit_fail(CLVIT_ERR_INVALID_ARG,
-                              "train step: label %d of image %d is not in "
-                              "[0, %d)",
-                              labels[b], b, d->K);
-        t->host_labels[b] = (float)labels[b];
-    }
+                              "train step: label %d of image %d is not in [0, %d)", labels[b], b,
+                              d->K);
+    step_slot *sl = &t->slots[t->next_slot];
+    if (sl->pending)
+        return clvit_fail(
+            CLVIT_ERR_INVALID_ARG,
+            "train step: two steps in flight; collect one first (clvit_train_collect)");
     CLVIT_CHECK(clvit_plan_acts(m, t->max_batch, 1));
-    clvit_ctx *ctx = m->ctx;
-    CLVIT_CHECK(clvit_write(ctx, m->acts, m->a_top.img, images, (size_t)B * d->C * d->S * d->S));
-    CLVIT_CHECK(clvit_write(ctx, t->scratch, t->ga.labels, t->host_labels, (size_t)B));
+    if (!sl->stage) CLVIT_CHECK(slot_create(t, sl));
+    CLVIT_CHECK(slot_wait_ready(sl));
+    if (!sl->mapped) { /* zero copy: mapped again after the slot's last step */
+        cl_int e;
+        const size_t bytes = ((size_t)t->max_batch * d->C * d->S * d->S + t->max_batch) * 4;
+        sl->mapped = clEnqueueMapBuffer(ctx->queue, sl->stage, CL_TRUE, CL_MAP_WRITE, 0, bytes, 0,
+                                        NULL, NULL, &e);
+        if (e != CL_SUCCESS) return clvit_fail(e, "mapping the staging buffer");
+    }
+    const size_t img_floats = (size_t)B * d->C * d->S * d->S;
+    const size_t lab_at = (size_t)t->max_batch * d->C * d->S * d->S;
+    memcpy(sl->mapped, images, img_floats * sizeof(float));
+    for (int b = 0; b < B; b++) {
+        sl->mapped[lab_at + b] = (float)labels[b];
+        sl->labels[b] = labels[b];
+    }
+    clvit_tensor labels_t;
+    if (t->zero_copy) {
+        CLVIT_CHECK_CL(clEnqueueUnmapMemObject(ctx->queue, sl->stage, sl->mapped, 0, NULL, NULL));
+        sl->mapped = NULL;
+        m->img_in = CLVIT_T(sl->stage, 0);
+        labels_t = CLVIT_T(sl->stage, lab_at);
+    } else {
+        const clvit_tensor img = AT(m->a_top.img);
+        labels_t = ST(t->ga.labels);
+        CLVIT_CHECK_CL(clEnqueueWriteBuffer(ctx->queue, img.buf, CL_FALSE, img.off * 4,
+                                            img_floats * 4, sl->mapped, 0, NULL, NULL));
+        CLVIT_CHECK_CL(clEnqueueWriteBuffer(ctx->queue, labels_t.buf, CL_FALSE, labels_t.off * 4,
+                                            (size_t)B * 4, sl->mapped + lab_at, 0, NULL,
+                                            &sl->ready));
+    }
     const int dropping = has_dropout(&m->cfg);
     uint32_t seed = step_seed(t);
-    CLVIT_CHECK(clvit_forward_device(m, B, dropping ? &seed : NULL));
+    clvit_status st = clvit_forward_device(m, B, dropping ? &seed : NULL);
+    m->img_in = CLVIT_T(NULL, 0);
+    CLVIT_CHECK(st);
     const float smooth = t->tc.label_smoothing;
+    const grad_acts *ga = &t->ga;
     if (m->cfg.distilled) { /* loss = (CE(head) + CE(head_dist)) / 2 */
-        CLVIT_CHECK(clvit_xent_forward_backward(ctx, t->scratch, t->ga.losses, t->scratch,
-                                                t->ga.dlogits, m->acts, m->a_top.logits, t->scratch,
-                                                t->ga.labels, B, d->K, smooth, 0.5f / B));
-        CLVIT_CHECK(clvit_xent_forward_backward(
-            ctx, t->scratch, t->ga.losses_d, t->scratch, t->ga.dlogits_d, m->acts,
-            m->a_top.logits_d, t->scratch, t->ga.labels, B, d->K, smooth, 0.5f / B));
+        CLVIT_CHECK(clvit_xent_forward_backward(ctx, ST(ga->losses), ST(ga->dlogits),
+                                                AT(m->a_top.logits), labels_t, B, d->K, smooth,
+                                                0.5f / B));
+        CLVIT_CHECK(clvit_xent_forward_backward(ctx, ST(ga->losses_d), ST(ga->dlogits_d),
+                                                AT(m->a_top.logits_d), labels_t, B, d->K, smooth,
+                                                0.5f / B));
     } else {
-        CLVIT_CHECK(clvit_xent_forward_backward(ctx, t->scratch, t->ga.losses, t->scratch,
-                                                t->ga.dlogits, m->acts, m->a_top.out, t->scratch,
-                                                t->ga.labels, B, d->K, smooth, 1.0f / B));
+        CLVIT_CHECK(clvit_xent_forward_backward(ctx, ST(ga->losses), ST(ga->dlogits),
+                                                AT(m->a_top.out), labels_t, B, d->K, smooth,
+                                                1.0f / B));
     }
     CLVIT_CHECK(backward(t, B, seed, dropping));
-    /* loss and accuracy on the host from B losses and B*K logits */
-    CLVIT_CHECK(clvit_read(ctx, t->scratch, t->ga.losses, t->host_losses, (size_t)B));
+    const int clipping = update && t->tc.clip_norm > 0.0f;
+    sl->lr = clvit_trainer_lr(t, t->step);
+    if (clipping) /* torch.nn.utils.clip_grad_norm_, on the device */
+        CLVIT_CHECK(
+            clvit_clip_factor(ctx, ST(ga->clip), ST(ga->norm_part), &t->grads, t->tc.clip_norm));
+    if (update) {
+        const clvit_adam_args a = {sl->lr,
+                                   t->tc.beta1,
+                                   t->tc.beta2,
+                                   t->tc.eps,
+                                   t->tc.weight_decay,
+                                   t->tc.optimizer == CLVIT_ADAMW,
+                                   t->step + 1,
+                                   1.0f};
+        CLVIT_CHECK(clvit_adam_step(ctx, &m->params, &t->grads, &t->adam_m, &t->adam_v,
+                                    clipping ? ST(ga->clip + 1) : CLVIT_T(NULL, 0), &a));
+    }
+    if (t->zero_copy) { /* mapped again once the step has read it */
+        cl_int e;
+        const size_t bytes = (lab_at + (size_t)t->max_batch) * 4;
+        sl->mapped = clEnqueueMapBuffer(ctx->queue, sl->stage, CL_FALSE, CL_MAP_WRITE, 0, bytes, 0,
+                                        NULL, &sl->ready, &e);
+        if (e != CL_SUCCESS) return clvit_fail(e, "mapping the staging buffer");
+    }
+    /* the results, read without blocking: losses (B, then B for the distillation head),
+     * logits (B, K), the gradient norm */
+    float *out = sl->out;
+    const clvit_tensor lo = ST(ga->losses), lod = ST(ga->losses_d), z = AT(m->a_top.out),
+                       nm = ST(ga->clip);
+    CLVIT_CHECK_CL(clEnqueueReadBuffer(ctx->queue, lo.buf, CL_FALSE, lo.off * 4, (size_t)B * 4, out,
+                                       0, NULL, NULL));
     if (m->cfg.distilled)
-        CLVIT_CHECK(clvit_read(ctx, t->scratch, t->ga.losses_d, t->host_losses + B, (size_t)B));
-    CLVIT_CHECK(clvit_read(ctx, m->acts, m->a_top.out, t->host_out, (size_t)B * d->K));
+        CLVIT_CHECK_CL(clEnqueueReadBuffer(ctx->queue, lod.buf, CL_FALSE, lod.off * 4,
+                                           (size_t)B * 4, out + B, 0, NULL, NULL));
+    if (clipping)
+        CLVIT_CHECK_CL(clEnqueueReadBuffer(ctx->queue, nm.buf, CL_FALSE, nm.off * 4, 4,
+                                           out + 2 * (size_t)B, 0, NULL, NULL));
+    CLVIT_CHECK_CL(clEnqueueReadBuffer(ctx->queue, z.buf, CL_FALSE, z.off * 4, (size_t)B * d->K * 4,
+                                       out + 2 * (size_t)B + 1, 0, NULL, &sl->done));
+    CLVIT_CHECK_CL(clFlush(ctx->queue));
+    sl->batch = B;
+    sl->clipping = clipping;
+    sl->step = t->step;
+    sl->pending = 1;
+    t->next_slot ^= 1;
+    if (update) t->step++;
+    return CLVIT_SUCCESS;
+}
+
+int clvit_train_pending(const clvit_trainer *t) {
+    return t ? t->slots[0].pending + t->slots[1].pending : 0;
+}
+
+clvit_status clvit_train_collect(clvit_trainer *t, clvit_step_result *res) {
+    if (!t || !res) return clvit_fail(CLVIT_ERR_INVALID_ARG, "clvit_train_collect: NULL");
+    /* the oldest pending slot: the one the next submit would not use, if pending */
+    step_slot *sl = &t->slots[t->next_slot ^ 1];
+    if (t->slots[t->next_slot].pending) sl = &t->slots[t->next_slot];
+    if (!sl->pending) return clvit_fail(CLVIT_ERR_INVALID_ARG, "clvit_train_collect: no step");
+    sl->pending = 0;
+    CLVIT_CHECK_CL(clWaitForEvents(1, &sl->done));
+    clReleaseEvent(sl->done);
+    sl->done = NULL;
+    const clvit_model *m = t->m;
+    const int B = sl->batch, K = m->dims.K;
+    const float *out = sl->out, *logits = sl->out + 2 * (size_t)B + 1;
     double loss = 0.0;
     int correct = 0;
     for (int b = 0; b < B; b++) {
-        loss += m->cfg.distilled ? 0.5 * (t->host_losses[b] + t->host_losses[B + b])
-                                 : t->host_losses[b];
-        const float *z = t->host_out + (size_t)b * d->K;
+        loss += m->cfg.distilled ? 0.5 * (out[b] + out[B + b]) : out[b];
+        const float *z = logits + (size_t)b * K;
         int best = 0;
-        for (int k = 1; k < d->K; k++)
+        for (int k = 1; k < K; k++)
             if (z[k] > z[best]) best = k;
-        correct += best == labels[b];
+        correct += best == sl->labels[b];
     }
     res->loss = loss / B;
     res->correct = correct;
-    res->grad_norm = 0.0;
-    res->lr = clvit_trainer_lr(t, t->step);
+    res->grad_norm = sl->clipping ? out[2 * (size_t)B] : 0.0;
+    res->lr = sl->lr;
+    if (!isfinite(res->loss))
+        return clvit_fail(CLVIT_ERR_INVALID_ARG, "training diverged: loss is %g at step %ld",
+                          res->loss, sl->step + 1);
     return CLVIT_SUCCESS;
+}
+
+clvit_status clvit_train_submit(clvit_trainer *t, const float *images, const int32_t *labels,
+                                int batch) {
+    if (!t) return clvit_fail(CLVIT_ERR_INVALID_ARG, "clvit_train_submit: NULL");
+    return submit(t, images, labels, batch, 1);
+}
+
+/* Waits for every pending step (their results are dropped). */
+static clvit_status drain(clvit_trainer *t) {
+    clvit_step_result r;
+    clvit_status first = CLVIT_SUCCESS;
+    while (clvit_train_pending(t)) {
+        clvit_status st = clvit_train_collect(t, &r);
+        if (!first) first = st;
+    }
+    return first;
 }
 
 clvit_status clvit_train_grads(clvit_trainer *t, const float *images, const int32_t *labels,
                                int batch, clvit_step_result *res) {
     if (!t || !res) return clvit_fail(CLVIT_ERR_INVALID_ARG, "clvit_train_grads: NULL");
-    return forward_backward(t, images, labels, batch, res);
+    CLVIT_CHECK(drain(t));
+    CLVIT_CHECK(submit(t, images, labels, batch, 0));
+    return clvit_train_collect(t, res);
 }
 
 clvit_status clvit_train_step(clvit_trainer *t, const float *images, const int32_t *labels,
                               int batch, clvit_step_result *res) {
     if (!t || !res) return clvit_fail(CLVIT_ERR_INVALID_ARG, "clvit_train_step: NULL");
-    CLVIT_CHECK(forward_backward(t, images, labels, batch, res));
-    clvit_model *m = t->m;
-    float scale = 1.0f;
-    if (t->tc.clip_norm > 0.0f) { /* torch.nn.utils.clip_grad_norm_ */
-        CLVIT_CHECK(clvit_norm2(m->ctx, &res->grad_norm, t->grads, m->num_params));
-        double coef = t->tc.clip_norm / (res->grad_norm + 1e-6);
-        if (coef < 1.0) scale = (float)coef;
-    }
-    if (!isfinite(res->loss))
-        return clvit_fail(CLVIT_ERR_INVALID_ARG, "training diverged: loss is %g at step %ld",
-                          res->loss, t->step);
-    clvit_adam_args a = {res->lr,
-                         t->tc.beta1,
-                         t->tc.beta2,
-                         t->tc.eps,
-                         t->tc.weight_decay,
-                         t->tc.optimizer == CLVIT_ADAMW,
-                         t->step + 1,
-                         scale};
-    CLVIT_CHECK(
-        clvit_adam_step(m->ctx, m->params, t->grads, t->adam_m, t->adam_v, m->num_params, &a));
-    t->step++;
-    return CLVIT_SUCCESS;
+    CLVIT_CHECK(drain(t));
+    CLVIT_CHECK(submit(t, images, labels, batch, 1));
+    return clvit_train_collect(t, res);
 }
 
 clvit_status clvit_trainer_read_grads(clvit_trainer *t, float *host, size_t count) {
     if (!t || !host || count != t->m->num_params)
         return clvit_fail(CLVIT_ERR_INVALID_ARG, "read_grads: want %zu floats",
                           t ? t->m->num_params : 0);
-    return clvit_read(t->m->ctx, t->grads, 0, host, count);
+    CLVIT_CHECK(drain(t));
+    return clvit_arena_read(t->m->ctx, &t->grads, 0, host, count);
 }
 
 /* ---------------------------------------------------------------- checkpoints */
@@ -439,9 +601,10 @@ clvit_status clvit_trainer_save(clvit_trainer *t, const char *path, const char *
     clvit_meta *meta = malloc(sizeof *meta);
     clvit_status st =
         host && e && names && meta ? CLVIT_SUCCESS : clvit_fail(CLVIT_ERR_NOMEM, "saving %s", path);
-    if (!st) st = clvit_read(m->ctx, m->params, 0, host, n);
-    if (!st) st = clvit_read(m->ctx, t->adam_m, 0, host + n, n);
-    if (!st) st = clvit_read(m->ctx, t->adam_v, 0, host + 2 * n, n);
+    if (!st) st = drain(t);
+    if (!st) st = clvit_arena_read(m->ctx, &m->params, 0, host, n);
+    if (!st) st = clvit_arena_read(m->ctx, &t->adam_m, 0, host + n, n);
+    if (!st) st = clvit_arena_read(m->ctx, &t->adam_v, 0, host + 2 * n, n);
     if (!st) {
         clvit_config_metadata(&m->cfg, meta);
         char step[32];
@@ -514,10 +677,25 @@ clvit_status clvit_trainer_load_state(clvit_trainer *t, const char *path) {
                 st = clvit_st_read_f32(f, x, host + (size_t)part * n + p->offset);
         }
     }
-    if (!st) st = clvit_write(m->ctx, t->adam_m, 0, host, n);
-    if (!st) st = clvit_write(m->ctx, t->adam_v, 0, host + n, n);
+    if (!st) st = drain(t);
+    if (!st) st = clvit_arena_write(m->ctx, &t->adam_m, 0, host, n);
+    if (!st) st = clvit_arena_write(m->ctx, &t->adam_v, 0, host + n, n);
     if (!st) t->step = s;
     free(host);
     clvit_st_close(f);
     return st;
+}
+
+void clvit_trainer_buffer_plan(const clvit_trainer *t, char *buf, size_t size) {
+    const clvit_arena *roles[] = {&t->m->params, &t->grads,   &t->adam_m,
+                                  &t->adam_v,    &t->m->acts, &t->scratch};
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < sizeof roles / sizeof roles[0] && used < size; i++) {
+        char line[160];
+        clvit_arena_describe(roles[i], line, sizeof line);
+        int w = snprintf(buf + used, size - used, "%s: %s\n", roles[i]->what, line);
+        if (w < 0) break;
+        used += (size_t)w;
+    }
 }

@@ -6,13 +6,13 @@
 #ifndef CLVIT_TRAIN_OPS_H
 #define CLVIT_TRAIN_OPS_H
 
+#include "arena.h"
 #include "layers.h"
 
 /* losses (B) = per-image loss; dlogits (B, K) = grad_scale * (softmax - target). */
-clvit_status clvit_xent_forward_backward(clvit_ctx *ctx, cl_mem losses, size_t losses_off,
-                                         cl_mem dlogits, size_t dlogits_off, cl_mem logits,
-                                         size_t logits_off, cl_mem labels, size_t labels_off, int B,
-                                         int K, float smoothing, float grad_scale);
+clvit_status clvit_xent_forward_backward(clvit_ctx *ctx, clvit_tensor losses, clvit_tensor dlogits,
+                                         clvit_tensor logits, clvit_tensor labels, int B, int K,
+                                         float smoothing, float grad_scale);
 
 typedef struct clvit_adam_args {
     float lr, beta1, beta2, eps, weight_decay;
@@ -20,9 +20,19 @@ typedef struct clvit_adam_args {
     long step;     /* 1-based step for bias correction */
     float grad_scale;
 } clvit_adam_args;
-clvit_status clvit_adam_step(clvit_ctx *ctx, cl_mem p, cl_mem g, cl_mem m, cl_mem v, size_t n,
-                             const clvit_adam_args *a);
-/* Euclidean norm of x (n floats), reduced on the device, finished on the host in double. */
+/* One launch per chunk of the parameter arena p; g, m and v have its chunk layout. The
+ * gradient is scaled by a->grad_scale, times the float at clip when clip.buf is set (the
+ * factor clvit_clip_factor leaves on the device). */
+clvit_status clvit_adam_step(clvit_ctx *ctx, clvit_arena *p, clvit_arena *g, clvit_arena *m,
+                             clvit_arena *v, clvit_tensor clip, const clvit_adam_args *a);
+/* Partial sums per buffer of the gradient arena, for clvit_clip_factor. */
+#define CLVIT_NORM_GROUPS 64
+/* Global-norm clipping without a host round trip: out[0] = the norm of every gradient in g,
+ * out[1] = min(1, max_norm / (norm + 1e-6)) (torch.nn.utils.clip_grad_norm_). part: scratch of
+ * CLVIT_NORM_GROUPS floats per buffer of g. */
+clvit_status clvit_clip_factor(clvit_ctx *ctx, clvit_tensor out, clvit_tensor part,
+                               const clvit_arena *g, float max_norm);
+/* Euclidean norm of x (n floats), reduced on the device (blocking; for tests and tools). */
 clvit_status clvit_norm2(clvit_ctx *ctx, double *norm, cl_mem x, size_t n);
 
 /* Dropout (element-wise, probability p_drop) and drop-path (per image of per_sample
@@ -32,14 +42,13 @@ struct clvit_drop {
     uint32_t seed, site;
 };
 /* x *= mask: the forward of a dropout and, with the same arguments, its backward. */
-clvit_status clvit_dropout_apply(clvit_ctx *ctx, cl_mem x, size_t x_off, size_t n,
-                                 size_t per_sample, const clvit_drop *d);
+clvit_status clvit_dropout_apply(clvit_ctx *ctx, clvit_tensor x, size_t n, size_t per_sample,
+                                 const clvit_drop *d);
 /* y = res + mask * y */
-clvit_status clvit_dropout_residual(clvit_ctx *ctx, cl_mem y, size_t y_off, cl_mem res,
-                                    size_t res_off, size_t n, size_t per_sample,
-                                    const clvit_drop *d);
+clvit_status clvit_dropout_residual(clvit_ctx *ctx, clvit_tensor y, clvit_tensor res, size_t n,
+                                    size_t per_sample, const clvit_drop *d);
 /* out = mask * dy */
-clvit_status clvit_dropout_copy(clvit_ctx *ctx, cl_mem out, size_t out_off, cl_mem dy,
-                                size_t dy_off, size_t n, size_t per_sample, const clvit_drop *d);
+clvit_status clvit_dropout_copy(clvit_ctx *ctx, clvit_tensor out, clvit_tensor dy, size_t n,
+                                size_t per_sample, const clvit_drop *d);
 
 #endif

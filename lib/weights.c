@@ -273,7 +273,7 @@ clvit_status clvit_model_load(clvit_ctx *ctx, const char *path, const char *pres
         const clvit_param *p = &m->table[i];
         st = clvit_st_read_f32(f, clvit_st_find(f, p->name), host + p->offset);
     }
-    if (st == CLVIT_SUCCESS) st = clvit_write(ctx, m->params, 0, host, m->num_params);
+    if (st == CLVIT_SUCCESS) st = clvit_arena_write(ctx, &m->params, 0, host, m->num_params);
     free(host);
     clvit_st_close(f);
     if (st != CLVIT_SUCCESS) {
@@ -325,7 +325,7 @@ clvit_status clvit_model_save(clvit_model *m, const char *path) {
     clvit_st_entry *entries = calloc((size_t)m->num_table, sizeof *entries);
     clvit_status st = CLVIT_SUCCESS;
     if (!host || !entries) st = clvit_fail(CLVIT_ERR_NOMEM, "saving %s", path);
-    if (st == CLVIT_SUCCESS) st = clvit_read(m->ctx, m->params, 0, host, m->num_params);
+    if (st == CLVIT_SUCCESS) st = clvit_arena_read(m->ctx, &m->params, 0, host, m->num_params);
     if (st == CLVIT_SUCCESS) {
         for (int i = 0; i < m->num_table; i++) {
             const clvit_param *p = &m->table[i];

@@ -478,7 +478,7 @@ static inline double *dev_attention_mask(const clvit_drop *d, size_t n) {
     cl_mem b = NULL;
     TU_OK(clvit_buffer(tu_ctx(), n, &b));
     dev_set(b, 0, 1.0f, n);
-    TU_OK(clvit_dropout_apply(tu_ctx(), b, 0, n, 1, d));
+    TU_OK(clvit_dropout_apply(tu_ctx(), CLVIT_T(b, 0), n, 1, d));
     float *m = ref_allocf(n);
     TU_OK(clvit_read(tu_ctx(), b, 0, m, n));
     clReleaseMemObject(b);

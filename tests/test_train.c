@@ -146,7 +146,7 @@ static void check_optimizer(const char *name, int adamw) {
     }
     size_t n = fx.m->num_params;
     float *p = malloc(n * sizeof *p);
-    assert_int_equal(clvit_read(tu_ctx(), fx.m->params, 0, p, n), CLVIT_SUCCESS);
+    assert_int_equal(clvit_arena_read(tu_ctx(), &fx.m->params, 0, p, n), CLVIT_SUCCESS);
     int ok = 1;
     const size_t D = (size_t)fx.m->cfg.embed_dim;
     for (int i = 0; i < fx.m->num_table; i++) {
@@ -284,8 +284,8 @@ static void test_resume_exact(void **s) {
 
     size_t n = a->num_params;
     float *pa = malloc(n * sizeof *pa), *pc = malloc(n * sizeof *pc);
-    assert_int_equal(clvit_read(tu_ctx(), a->params, 0, pa, n), CLVIT_SUCCESS);
-    assert_int_equal(clvit_read(tu_ctx(), c->params, 0, pc, n), CLVIT_SUCCESS);
+    assert_int_equal(clvit_arena_read(tu_ctx(), &a->params, 0, pa, n), CLVIT_SUCCESS);
+    assert_int_equal(clvit_arena_read(tu_ctx(), &c->params, 0, pc, n), CLVIT_SUCCESS);
     size_t differ = 0;
     for (size_t i = 0; i < n; i++)
         differ += pa[i] != pc[i];
@@ -293,7 +293,7 @@ static void test_resume_exact(void **s) {
     assert_int_equal(differ, 0);
     /* and training really moved them: a fresh model differs */
     clvit_model *fresh = small_model(11);
-    assert_int_equal(clvit_read(tu_ctx(), fresh->params, 0, pc, n), CLVIT_SUCCESS);
+    assert_int_equal(clvit_arena_read(tu_ctx(), &fresh->params, 0, pc, n), CLVIT_SUCCESS);
     differ = 0;
     for (size_t i = 0; i < n; i++)
         differ += pa[i] != pc[i];
@@ -461,15 +461,15 @@ static void test_gradcheck_with_dropout(void **s) {
         for (size_t i = lo; i < hi; i++)
             if (fabsf(g[i]) > fabsf(g[best])) best = i;
         float v;
-        assert_int_equal(clvit_read(tu_ctx(), m->params, best, &v, 1), CLVIT_SUCCESS);
+        assert_int_equal(clvit_arena_read(tu_ctx(), &m->params, best, &v, 1), CLVIT_SUCCESS);
         double loss[2];
         for (int sgn = 0; sgn < 2; sgn++) {
             float w = v + (sgn ? -h : h);
-            assert_int_equal(clvit_write(tu_ctx(), m->params, best, &w, 1), CLVIT_SUCCESS);
+            assert_int_equal(clvit_arena_write(tu_ctx(), &m->params, best, &w, 1), CLVIT_SUCCESS);
             assert_int_equal(clvit_train_grads(t, x, y, B, &r2), CLVIT_SUCCESS);
             loss[sgn] = r2.loss;
         }
-        assert_int_equal(clvit_write(tu_ctx(), m->params, best, &v, 1), CLVIT_SUCCESS);
+        assert_int_equal(clvit_arena_write(tu_ctx(), &m->params, best, &v, 1), CLVIT_SUCCESS);
         double fd = (loss[0] - loss[1]) / (2.0 * h), gv = g[best];
         int good = fabs(fd - gv) <= 1e-3 + 5e-2 * fabs(gv);
         printf("  %-26s[%zu] grad %+.6f finite difference %+.6f%s\n", picks[q].name,
@@ -489,17 +489,18 @@ static void test_reset_head(void **s) {
     fixture fx;
     open_fixture("tiny_noqkvbias_repr", &fx);
     clvit_model *m = fx.m;
-    const size_t keep = m->top.norm_b; /* a tensor every model has, before the head */
+    const clvit_tensor keep = clvit_at(&m->params, m->top.norm_b); /* every model has it */
     const size_t n_keep = (size_t)m->cfg.embed_dim;
     float before[64], after[64];
     assert_true(n_keep <= 64);
-    assert_int_equal(clvit_read(tu_ctx(), m->params, keep, before, n_keep), CLVIT_SUCCESS);
+    assert_int_equal(clvit_read(tu_ctx(), keep.buf, keep.off, before, n_keep), CLVIT_SUCCESS);
     assert_int_equal(clvit_model_reset_head(&fx.m, 5), CLVIT_SUCCESS);
     m = fx.m;
     const clvit_config *c = clvit_model_config(m);
     assert_int_equal(c->num_classes, 5);
     assert_int_equal(c->representation_size, 0);
-    assert_int_equal(clvit_read(tu_ctx(), m->params, m->top.norm_b, after, n_keep), CLVIT_SUCCESS);
+    const clvit_tensor kept = clvit_at(&m->params, m->top.norm_b);
+    assert_int_equal(clvit_read(tu_ctx(), kept.buf, kept.off, after, n_keep), CLVIT_SUCCESS);
     assert_memory_equal(before, after, n_keep * sizeof *before);
     float logits[16 * 5];
     assert_int_equal(clvit_model_forward(m, fx.input, fx.B, logits), CLVIT_SUCCESS);
@@ -518,5 +519,5 @@ int main(void) {
                                        cmocka_unit_test(test_gradcheck_with_dropout),
                                        cmocka_unit_test(test_reset_head),
                                        cmocka_unit_test(test_learns_synthetic)};
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, NULL, tu_teardown);
 }

@@ -38,8 +38,9 @@ static void test_xent_smoothing(void **s) {
     const size_t oz = 1, ol = B * K + 3, oloss = ol + B, odz = oloss + B + 2;
     assert_int_equal(clvit_write(ctx, buf, oz, z, B * K), CLVIT_SUCCESS);
     assert_int_equal(clvit_write(ctx, buf, ol, labels, B), CLVIT_SUCCESS);
-    assert_int_equal(clvit_xent_forward_backward(ctx, buf, oloss, buf, odz, buf, oz, buf, ol, B, K,
-                                                 smooth, scale),
+    assert_int_equal(clvit_xent_forward_backward(ctx, CLVIT_T(buf, oloss), CLVIT_T(buf, odz),
+                                                 CLVIT_T(buf, oz), CLVIT_T(buf, ol), B, K, smooth,
+                                                 scale),
                      CLVIT_SUCCESS);
     assert_int_equal(clvit_read(ctx, buf, oloss, losses, B), CLVIT_SUCCESS);
     assert_int_equal(clvit_read(ctx, buf, odz, dz, B * K), CLVIT_SUCCESS);
@@ -98,7 +99,7 @@ static void test_dropout(void **s) {
     assert_int_equal(clvit_buffer(ctx, N, &buf), CLVIT_SUCCESS);
     clvit_drop d = {0.3f, 0.0f, 1234u, 17u};
     assert_int_equal(clvit_write(ctx, buf, 0, x, N), CLVIT_SUCCESS);
-    assert_int_equal(clvit_dropout_apply(ctx, buf, 0, N, PER, &d), CLVIT_SUCCESS);
+    assert_int_equal(clvit_dropout_apply(ctx, CLVIT_T(buf, 0), N, PER, &d), CLVIT_SUCCESS);
     assert_int_equal(clvit_read(ctx, buf, 0, y, N), CLVIT_SUCCESS);
     int kept = 0;
     for (int i = 0; i < N; i++) {
@@ -111,12 +112,12 @@ static void test_dropout(void **s) {
     assert_true(fabs((double)kept / N - 0.7) < 0.01);
     /* the same (seed, site) regenerates the same mask; another site gives another */
     assert_int_equal(clvit_write(ctx, buf, 0, x, N), CLVIT_SUCCESS);
-    assert_int_equal(clvit_dropout_apply(ctx, buf, 0, N, PER, &d), CLVIT_SUCCESS);
+    assert_int_equal(clvit_dropout_apply(ctx, CLVIT_T(buf, 0), N, PER, &d), CLVIT_SUCCESS);
     assert_int_equal(clvit_read(ctx, buf, 0, y2, N), CLVIT_SUCCESS);
     assert_memory_equal(y, y2, N * sizeof *y);
     d.site = 18;
     assert_int_equal(clvit_write(ctx, buf, 0, x, N), CLVIT_SUCCESS);
-    assert_int_equal(clvit_dropout_apply(ctx, buf, 0, N, PER, &d), CLVIT_SUCCESS);
+    assert_int_equal(clvit_dropout_apply(ctx, CLVIT_T(buf, 0), N, PER, &d), CLVIT_SUCCESS);
     assert_int_equal(clvit_read(ctx, buf, 0, y2, N), CLVIT_SUCCESS);
     int same = 0;
     for (int i = 0; i < N; i++)
@@ -125,7 +126,7 @@ static void test_dropout(void **s) {
     /* drop-path: each image is kept whole (scaled) or dropped whole */
     clvit_drop dp = {0.0f, 0.5f, 99u, 3u};
     assert_int_equal(clvit_write(ctx, buf, 0, x, N), CLVIT_SUCCESS);
-    assert_int_equal(clvit_dropout_apply(ctx, buf, 0, N, PER, &dp), CLVIT_SUCCESS);
+    assert_int_equal(clvit_dropout_apply(ctx, CLVIT_T(buf, 0), N, PER, &dp), CLVIT_SUCCESS);
     assert_int_equal(clvit_read(ctx, buf, 0, y, N), CLVIT_SUCCESS);
     int images_kept = 0;
     for (int b = 0; b < IMAGES; b++) {
@@ -147,5 +148,5 @@ int main(void) {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_xent_smoothing),
                                        cmocka_unit_test(test_norm2),
                                        cmocka_unit_test(test_dropout)};
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, NULL, tu_teardown);
 }
