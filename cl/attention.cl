@@ -43,25 +43,7 @@
 #define HD 64
 #endif
 
-/* Horizontal sum and max of a float16 through a private array and float8 halves: swizzling a
- * float16 into narrower vectors makes Oclgrind 21.10's --uninitialized check report false
- * errors, and adding extracted lanes crashes it (hence dot() for the last step); on PoCL this
- * costs a few percent over swizzles. */
-static inline float hsum16(float16 v) {
-    float t[16];
-    vstore16(v, 0, t);
-    const float8 a = vload8(0, t) + vload8(1, t);
-    return dot(a.lo + a.hi, (float4)1.0f);
-}
-
-static inline float hmax16(float16 v) {
-    float t[16];
-    vstore16(v, 0, t);
-    const float8 a = fmax(vload8(0, t), vload8(1, t));
-    const float4 b = fmax(a.lo, a.hi);
-    const float2 c = fmax(b.lo, b.hi);
-    return fmax(c.x, c.y);
-}
+#include "common.cl"
 
 /* Rows of HD floats are handled as NV vectors of VW floats, VW the widest of 16, 8, 4, 2, 1
  * dividing HD: dot products are VW partial sums added at the end (hsum). */
@@ -76,51 +58,32 @@ typedef float16 vec;
 typedef float8 vec;
 #define VLOAD vload8
 #define VSTORE vstore8
-static inline float hsum(float8 v) {
-    return dot(v.lo + v.hi, (float4)1.0f);
-}
+#define hsum hsum8
 #elif HD % 4 == 0
 #define VW 4
 typedef float4 vec;
 #define VLOAD vload4
 #define VSTORE vstore4
-static inline float hsum(float4 v) {
-    return dot(v, (float4)1.0f);
-}
+#define hsum hsum4
 #elif HD % 2 == 0
 #define VW 2
 typedef float2 vec;
 #define VLOAD vload2
 #define VSTORE vstore2
-static inline float hsum(float2 v) {
-    return dot(v, (float2)1.0f);
-}
+#define hsum hsum2
 #else
 #define VW 1
 typedef float vec;
 #define VLOAD(i, ptr) ((ptr)[i])
 #define VSTORE(v, i, ptr) ((ptr)[i] = (v))
-static inline float hsum(float v) {
-    return v;
-}
+#define hsum hsum1
 #endif
 #define NV (HD / VW)
 
 /* uniform01 of cl/dropout.cl on 16 indices at once; it must stay the same hash: attention
  * dropout regenerates the masks clvit_dropout_apply would draw over the flat (B, H, N, N)
  * index with per_sample 1 (the tests compare them). */
-static inline float16 uniform01_16(uint seed, uint site, uint16 i) {
-    uint16 h = i * 0x9E3779B1u ^ seed ^ (site * 0x85EBCA77u);
-    h ^= h >> 16;
-    h *= 0x7FEB352Du;
-    h ^= h >> 15;
-    h *= 0x846CA68Bu;
-    h ^= h >> 16;
-    h ^= seed >> 7;
-    h *= 0x7FEB352Du;
-    h ^= h >> 15;
-    return convert_float16(h >> 8) * (1.0f / 16777216.0f);
-}
+CLVIT_DEFINE_UNIFORM01(uniform01_16, uint16, float16, convert_float16)
 
 /* keep_scale of cl/dropout.cl with p_path 0: 0 or 1 / (1 - p_drop), per lane. */
 static inline float16 keep16(uint seed, uint site, uint16 i, float p_drop) {

@@ -9,19 +9,10 @@
  * `site` tells the dropout locations apart (layer, position in the block).
  */
 
-/* uniform [0, 1) from (seed, site, index): a 32-bit integer hash (lowbias32). */
-static inline float uniform01(uint seed, uint site, uint i) {
-    uint h = i * 0x9E3779B1u ^ seed ^ (site * 0x85EBCA77u);
-    h ^= h >> 16;
-    h *= 0x7FEB352Du;
-    h ^= h >> 15;
-    h *= 0x846CA68Bu;
-    h ^= h >> 16;
-    h ^= seed >> 7;
-    h *= 0x7FEB352Du;
-    h ^= h >> 15;
-    return (h >> 8) * (1.0f / 16777216.0f);
-}
+#include "common.cl"
+
+/* uniform [0, 1) from (seed, site, index) */
+CLVIT_DEFINE_UNIFORM01(uniform01, uint, float, convert_float)
 
 /* The scale element i of a (B, per_sample) tensor gets: dropout mask times drop-path mask. */
 static inline float keep_scale(uint seed, uint site, uint i, uint per_sample, float p_drop,

@@ -103,27 +103,9 @@
 #define STORER(v, i, p) CAT(vstore, NR)(v, i, p)
 #endif
 
-/* The normal CDF Phi(x) through erfc (Numerical Recipes' erfcc, relative error < 1.2e-7),
- * accurate in the negative tail; the same formula as cl/linear.cl. Written once per type
- * (float, and the vector types the kernels store), because the epilogue must run on whole
- * vectors: a scalar exp per element costs more than the product itself on PoCL. */
-#define DEFINE_NORMAL_CDF(T, NAME)                                                                 \
-    static inline T NAME(T x) {                                                                    \
-        const T z = fabs(x) * 0.70710678118654752f;                                                \
-        const T t = 1.0f / (1.0f + 0.5f * z);                                                      \
-        const T poly =                                                                             \
-            -1.26551223f +                                                                         \
-            t * (1.00002368f +                                                                     \
-                 t * (0.37409196f +                                                                \
-                      t * (0.09678418f +                                                           \
-                           t * (-0.18628806f +                                                     \
-                                t * (0.27886807f +                                                 \
-                                     t * (-1.13520398f +                                           \
-                                          t * (1.48851587f +                                       \
-                                               t * (-0.82215223f + t * 0.17087277f))))))));        \
-        const T half_erfc = 0.5f * t * exp(-z * z + poly);                                         \
-        return select(half_erfc, 1.0f - half_erfc, x >= 0.0f);                                     \
-    }
+#include "common.cl"
+/* Phi(x) per stored vector type: the epilogues run on whole vectors (cl/common.cl) */
+#define DEFINE_NORMAL_CDF CLVIT_DEFINE_NORMAL_CDF
 
 /* Writes W consecutive elements of row m of C, from column n, through the epilogue;
  * v = alpha * (A B)[m, n .. n + W). */
@@ -295,25 +277,7 @@ __kernel void gemm_vn(GEMM_ARGS) {
 
 /* ---------------------------------------------------------------- gemm_dot */
 #if !defined(KIND) || KIND == 1
-static inline float hsum(floatV v) {
-#if VW == 16
-    float8 h8 = v.lo + v.hi;
-    float4 h4 = h8.lo + h8.hi;
-    float2 h2 = h4.lo + h4.hi;
-    return h2.x + h2.y;
-#elif VW == 8
-    float4 h4 = v.lo + v.hi;
-    float2 h2 = h4.lo + h4.hi;
-    return h2.x + h2.y;
-#elif VW == 4
-    float2 h2 = v.lo + v.hi;
-    return h2.x + h2.y;
-#elif VW == 2
-    return v.x + v.y;
-#else
-    return v;
-#endif
-}
+#define hsum CAT(hsum, VW)
 
 __kernel void gemm_dot(GEMM_ARGS) {
     const int n0 = (int)get_global_id(0) * NR, m0 = (int)get_global_id(1) * MR;

@@ -22,19 +22,7 @@
 #define LANES 8
 #endif
 
-/* Sum of v over the work-group; every item gets the result. scratch holds WGS floats. */
-static inline float group_sum(float v, __local float *scratch) {
-    const int lid = get_local_id(0);
-    scratch[lid] = v;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (int s = WGS / 2; s > 0; s >>= 1) {
-        if (lid < s) scratch[lid] += scratch[lid + s];
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    float r = scratch[0];
-    barrier(CLK_LOCAL_MEM_FENCE);
-    return r;
-}
+#include "common.cl"
 
 __kernel __attribute__((reqd_work_group_size(WGS, 1, 1))) void
 layernorm_forward(__global float *out, ulong out_off, __global float *mean, ulong mean_off,
@@ -134,14 +122,7 @@ layernorm_param_backward(__global float *g, ulong dw_off, ulong db_off, float be
 #define loadN LN_CAT(vload, VEC)
 #define storeN LN_CAT(vstore, VEC)
 
-static inline float ln_hsum(floatN v) {
-    float t[VEC];
-    storeN(v, 0, t);
-    float s = 0.0f;
-    for (int i = 0; i < VEC; i++)
-        s += t[i];
-    return s;
-}
+#define ln_hsum LN_CAT(hsum, VEC)
 
 __kernel void layernorm_forward_rows(__global float *out, ulong out_off, __global float *mean,
                                      ulong mean_off, __global float *rstd, ulong rstd_off,

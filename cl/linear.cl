@@ -27,26 +27,10 @@ __kernel void bias_residual(__global float *y, ulong y_off, __global const float
     y[y_off + i] += res[res_off + i] + p[b_off + i % cols];
 }
 
-/* Phi(x) = 0.5 * (1 + erf(x / sqrt 2)), the normal CDF that the exact GELU uses.
- * Through erfc(z) = t exp(-z^2 - 1.26551223 + t (...)), t = 1 / (1 + z/2) (Numerical Recipes'
- * erfcc: relative error below 1.2e-7 for every z >= 0), because exp vectorises where the
- * erf builtin is a scalar library call on some CPUs (7x slower on PoCL), and because
- * Phi(x) = erfc(-x/sqrt2)/2 stays accurate in the negative tail where 1 + erf cancels. */
-static inline float normal_cdf(float x) {
-    const float z = fabs(x) * 0.70710678118654752f;
-    const float t = 1.0f / (1.0f + 0.5f * z);
-    const float poly =
-        -1.26551223f +
-        t * (1.00002368f +
-             t * (0.37409196f +
-                  t * (0.09678418f +
-                       t * (-0.18628806f +
-                            t * (0.27886807f + t * (-1.13520398f +
-                                                    t * (1.48851587f + t * (-0.82215223f +
-                                                                            t * 0.17087277f))))))));
-    const float half_erfc = 0.5f * t * exp(-z * z + poly);
-    return x >= 0.0f ? 1.0f - half_erfc : half_erfc;
-}
+#include "common.cl"
+
+/* Phi(x), the normal CDF that the exact GELU uses (cl/common.cl) */
+CLVIT_DEFINE_NORMAL_CDF(float, normal_cdf)
 
 /* pre += bias; act = gelu(pre) = pre * Phi(pre), the exact erf form of torch.nn.GELU(). */
 __kernel void bias_gelu(__global float *act, ulong act_off, __global float *pre, ulong pre_off,

@@ -11,6 +11,7 @@
 #ifndef WGS
 #define WGS 64
 #endif
+#include "common.cl"
 
 __kernel __attribute__((reqd_work_group_size(WGS, 1, 1))) void
 softmax_xent(__global float *losses, ulong losses_off, __global float *dlogits, ulong dlogits_off,
@@ -24,34 +25,14 @@ softmax_xent(__global float *losses, ulong losses_off, __global float *dlogits, 
     float m = -INFINITY;
     for (int k = lid; k < K; k += WGS)
         m = fmax(m, z[k]);
-    scratch[lid] = m;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (int s = WGS / 2; s > 0; s >>= 1) {
-        if (lid < s) scratch[lid] = fmax(scratch[lid], scratch[lid + s]);
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    m = scratch[0];
-    barrier(CLK_LOCAL_MEM_FENCE);
+    m = group_max(m, scratch);
     float sum = 0.0f, zsum = 0.0f;
     for (int k = lid; k < K; k += WGS) {
         sum += exp(z[k] - m);
         zsum += z[k];
     }
-    scratch[lid] = sum;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (int s = WGS / 2; s > 0; s >>= 1) {
-        if (lid < s) scratch[lid] += scratch[lid + s];
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    const float lse = m + log(scratch[0]); /* log sum exp */
-    barrier(CLK_LOCAL_MEM_FENCE);
-    scratch[lid] = zsum;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (int s = WGS / 2; s > 0; s >>= 1) {
-        if (lid < s) scratch[lid] += scratch[lid + s];
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    const float mean_z = scratch[0] / K;
+    const float lse = m + log(group_sum(sum, scratch)); /* log sum exp */
+    const float mean_z = group_sum(zsum, scratch) / K;
     if (lid == 0)
         losses[losses_off + b] = (1.0f - smoothing) * (lse - z[y]) + smoothing * (lse - mean_z);
     const float off_target = smoothing / K;

@@ -12,6 +12,7 @@
 #ifndef WGS
 #define WGS 256
 #endif
+#include "common.cl"
 
 __kernel void adam_step(__global float *p, __global const float *g, __global float *m,
                         __global float *v, ulong n, float lr, float beta1, float beta2, float eps,
@@ -42,13 +43,8 @@ sumsq_partial(__global float *partial, ulong part_off, __global const float *x, 
     float s = 0.0f;
     for (size_t i = get_global_id(0); i < n; i += stride)
         s += x[i] * x[i];
-    scratch[lid] = s;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (int k = WGS / 2; k > 0; k >>= 1) {
-        if (lid < k) scratch[lid] += scratch[lid + k];
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    if (lid == 0) partial[part_off + get_group_id(0)] = scratch[0];
+    s = group_sum(s, scratch);
+    if (lid == 0) partial[part_off + get_group_id(0)] = s;
 }
 
 /* One work-item: out[0] = sqrt(sum of the partials), the global gradient norm, and
