@@ -17,10 +17,13 @@ typedef struct model_arg {
 
 /* Common option rows, to put in a command's cli_opt table. */
 #define MODEL_ARG_OPTS(ma)                                                                         \
-    {"--model", "FILE", "weights (.safetensors, timm names)", &(ma).model, NULL},                  \
+    {"--model", "FILE", "weights (.safetensors: timm, torchvision or Hugging Face names)",         \
+     &(ma).model, NULL},                                                                           \
         {"--preset", "NAME", "architecture preset (clvit info --list); alone: random weights",     \
          &(ma).preset, NULL},                                                                      \
-        {"--heads", "H", "number of heads when inferred from shapes (default dim/64)",             \
+        {"--heads", "H",                                                                           \
+         "number of heads when inferred from shapes (default: 12 for dim 768, 16 for 1024/1280, "  \
+         "else dim/64)",                                                                           \
          &(ma).heads, NULL},                                                                       \
     {                                                                                              \
         "--device", "SPEC", "P:D, gpu, cpu or part of a device name", &(ma).device, NULL           \

@@ -14,6 +14,13 @@ Usage:
                      architecture is inferred from the tensor shapes (num_heads from
                      --num-heads, else --arch, else embed_dim // 64); the weights are loaded
                      strictly into tools/vit_ref.py's VisionTransformer to prove they fit.
+                     A torchvision VisionTransformer state dict (vit_b_16 ... vit_h_14:
+                     conv_proj, class_token, encoder.*, heads.*) keeps torchvision's names,
+                     which clvit maps on load; num_heads from --num-heads, else --arch
+                     vit_b_16|vit_b_32|vit_l_16|vit_l_32|vit_h_14, else ViT-B/L/H's for
+                     widths 768/1024/1280 (else embed_dim // 64; not written then, so clvit
+                     says on load that it assumes it). Checked by a strict load into
+                     torchvision's own VisionTransformer when torchvision is installed.
   --factory NAME     a factory function of tools/vit_ref.py, weights from the seed's init
                      (deterministic: torch.manual_seed(--seed)).
   --random           with --factory: then overwrite every parameter with random values
@@ -25,13 +32,16 @@ Usage:
   --num-heads H      override the number of heads.
   --img-size, --global-pool token|avg, --pos-embed learned|sincos, --qk-scale,
   --mean, --std      settings that cannot be inferred from shapes.
+  --crop-pct F       torchvision only: the crop as a fraction of the resized image
+                     (default 0.875: torchvision's resize 256, crop 224).
 
 Metadata written (all values strings):
   format=pt, clvit.arch (only when the architecture is a known preset), img_size,
   patch_size, in_chans, num_classes, embed_dim, depth, num_heads, mlp_ratio,
   qkv_bias (1/0), qk_scale (0 = head_dim^-0.5), representation_size (0 = none; always 0
   for distilled models, where the seed ignores it), distilled (1/0),
-  global_pool (token/avg), pos_embed (learned/sincos), mean, std ("r,g,b").
+  global_pool (token/avg), pos_embed (learned/sincos), mean, std ("r,g,b"); for torchvision
+  state dicts also crop_pct, and mean/std default to ImageNet's.
 """
 
 import argparse
@@ -261,6 +271,114 @@ def infer_args(sd, num_heads=None, img_size=None, global_pool=False, pos_embed_t
     ))
 
 
+# torchvision's ViT builders: patch, layers, heads, hidden_dim, mlp_dim
+TV_ARCHS = {
+    "vit_b_16": (16, 12, 12, 768, 3072),
+    "vit_b_32": (32, 12, 12, 768, 3072),
+    "vit_l_16": (16, 24, 16, 1024, 4096),
+    "vit_l_32": (32, 24, 16, 1024, 4096),
+    "vit_h_14": (14, 32, 16, 1280, 5120),
+}
+# the head counts of ViT-B/L/H by width (torchvision and timm agree; clvit's loader too)
+KNOWN_HEADS = {768: 12, 1024: 16, 1280: 16}
+TV_LAYER = re.compile(r"encoder\.layers\.encoder_layer_(\d+)\.")
+
+
+def is_torchvision(sd):
+    return "conv_proj.weight" in sd or "class_token" in sd
+
+
+def torchvision_args(sd, num_heads=None, arch=None):
+    """torchvision VisionTransformer kwargs from a state dict's shapes, and whether the head
+    count was assumed."""
+    if "conv_proj.weight" not in sd:
+        raise SystemExit("no conv_proj.weight: a torchvision ViT with a convolutional stem is not "
+                         "supported")
+    hidden, in_c, ph, pw = sd["conv_proj.weight"].shape
+    if ph != pw:
+        raise SystemExit(f"non-square patches {ph}x{pw} are not supported")
+    layers = 1 + max(int(m.group(1)) for m in (TV_LAYER.match(k) for k in sd) if m)
+    n = sd["encoder.pos_embedding"].shape[1] - 1
+    g = int(round(math.sqrt(n)))
+    if g * g != n:
+        raise SystemExit(f"encoder.pos_embedding has {n} patch rows: not a square grid")
+    mlp = "encoder.layers.encoder_layer_0.mlp."
+    fc1 = sd.get(mlp + "0.weight", sd.get(mlp + "linear_1.weight"))
+    if fc1 is None:
+        raise SystemExit(f"no {mlp}0.weight: not a torchvision ViT state dict")
+    rep = sd["heads.pre_logits.weight"].shape[0] if "heads.pre_logits.weight" in sd else None
+    a = dict(image_size=g * ph, patch_size=ph, in_chans=in_c, num_layers=layers,
+             num_heads=num_heads, hidden_dim=hidden, mlp_dim=fc1.shape[0],
+             num_classes=sd["heads.head.weight"].shape[0], representation_size=rep)
+    if arch:
+        if arch not in TV_ARCHS:
+            raise SystemExit(f"--arch {arch}: not one of torchvision's {', '.join(TV_ARCHS)}")
+        p, n_layers, heads, hd, md = TV_ARCHS[arch]
+        if (p, n_layers, hd, md) != (ph, layers, hidden, a["mlp_dim"]):
+            raise SystemExit(f"checkpoint does not match --arch {arch}: patch {ph}, {layers} layers, "
+                             f"width {hidden}, mlp {a['mlp_dim']}")
+        a["num_heads"] = a["num_heads"] or heads
+    assumed = not a["num_heads"]
+    if assumed:
+        a["num_heads"] = KNOWN_HEADS.get(hidden, max(1, hidden // 64))
+    if hidden % a["num_heads"]:
+        raise SystemExit(f"width {hidden} is not divisible by {a['num_heads']} heads")
+    return a, assumed
+
+
+def check_torchvision(sd, a):
+    """Loads the state dict strictly into torchvision's VisionTransformer, when installed."""
+    try:
+        from torchvision.models.vision_transformer import VisionTransformer as TVViT
+    except ImportError:
+        print("note: torchvision is not installed; names and shapes not checked against it",
+              file=sys.stderr)
+        return
+    kw = {k: v for k, v in a.items() if k != "in_chans"}
+    model = TVViT(**kw)
+    legacy = {k.replace(".mlp.linear_1.", ".mlp.0.").replace(".mlp.linear_2.", ".mlp.3."): v
+              for k, v in sd.items()}
+    try:
+        model.load_state_dict(legacy, strict=True)
+    except RuntimeError as e:
+        raise SystemExit(f"state dict does not fit torchvision's VisionTransformer({kw}): {e}")
+
+
+def export_torchvision(sd, out, num_heads=None, arch=None, mean=None, std=None, crop_pct=None):
+    """Writes a torchvision ViT state dict under its own names, with clvit's metadata."""
+    a, assumed = torchvision_args(sd, num_heads, arch)
+    check_torchvision(sd, a)
+    mean = IMAGENET_MEAN if mean is None else mean
+    std = IMAGENET_STD if std is None else std
+    meta = {
+        "format": "pt",
+        "img_size": str(a["image_size"]),
+        "patch_size": str(a["patch_size"]),
+        "in_chans": str(a["in_chans"]),
+        "num_classes": str(a["num_classes"]),
+        "embed_dim": str(a["hidden_dim"]),
+        "depth": str(a["num_layers"]),
+        "mlp_ratio": _fmt(a["mlp_dim"] / a["hidden_dim"]),
+        "qkv_bias": "1" if "encoder.layers.encoder_layer_0.self_attention.in_proj_bias" in sd else "0",
+        "qk_scale": "0",
+        "representation_size": str(a["representation_size"] or 0),
+        "distilled": "0",
+        "global_pool": "token",
+        "pos_embed": "learned",
+        "mean": ",".join(_fmt(v) for v in mean),
+        "std": ",".join(_fmt(v) for v in std),
+        "crop_pct": _fmt(0.875 if crop_pct is None else crop_pct),
+    }
+    if assumed:
+        h = a["num_heads"]
+        print(f"note: no --num-heads or --arch; assuming {h} head{'s' if h != 1 else ''}, not "
+              "written, so clvit assumes it on load too (give --heads there)", file=sys.stderr)
+    else:
+        meta["num_heads"] = str(a["num_heads"])
+    write_safetensors(out, {k: v.detach().float().contiguous() for k, v in sd.items()}, meta)
+    return meta, sum(v.numel() for v in sd.values())
+
+
 def export(model, out, arch=None, mean=None, std=None):
     meta = metadata_from_args(model.arch_args, arch=arch, mean=mean, std=std)
     tensors = {k: v.detach().float().contiguous() for k, v in model.state_dict().items()}
@@ -293,6 +411,7 @@ def main(argv=None):
     ap.add_argument("--qk-scale", type=float)
     ap.add_argument("--mean", type=_floats3)
     ap.add_argument("--std", type=_floats3)
+    ap.add_argument("--crop-pct", type=float)
     o = ap.parse_args(argv)
 
     overrides = {}
@@ -321,6 +440,12 @@ def main(argv=None):
         if o.random:
             raise SystemExit("--random goes with --factory")
         sd = clean_state_dict(torch.load(o.checkpoint, map_location="cpu"))
+        if is_torchvision(sd):
+            meta, n = export_torchvision(sd, o.out, num_heads=o.num_heads, arch=o.arch,
+                                         mean=o.mean, std=o.std, crop_pct=o.crop_pct)
+            print(f"wrote {o.out} (torchvision names): {n} values, "
+                  + ", ".join(f"{k}={v}" for k, v in meta.items()))
+            return
         heads = o.num_heads
         if heads is None and o.arch:
             heads = factory_args(o.arch)["num_heads"]
