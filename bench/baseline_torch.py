@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """
-baseline_torch.py - the PyTorch CPU baseline for clvit-bench.
+baseline_torch.py - the PyTorch baseline for clvit-bench, on the CPU or (--device cuda) a
+CUDA GPU.
 
-Times the same presets and batch sizes as clvit-bench on the CPU with PyTorch (the model is
+Times the same presets and batch sizes as clvit-bench with PyTorch (the model is
 tools/vit_ref.py, the reference clvit is checked against) and writes the same JSON schema
 ("clvit-bench/1", see bench/bench_report.c), so that
 
@@ -22,7 +23,9 @@ Before timing: logits finite, and one image alone gives its logits inside the ba
 (|a - r| <= 1e-4 + 1e-4 |r|); matrix products against float64 on sampled entries.
 
 Threads: torch.set_num_threads(--threads), default every CPU the process may use, which is
-what PoCL uses too. Run with a Python that has torch (on Debian: /usr/bin/python3 with
+what PoCL uses too.
+--device cuda runs on the first CUDA (or ROCm) GPU in full float32 (TF32 off, as clvit
+computes), synchronising before each timer stops; the profile section is CPU only. Run with a Python that has torch (on Debian: /usr/bin/python3 with
 python3-torch). Without torch it says so and exits 1.
 """
 import os
@@ -72,7 +75,8 @@ def int_list(s):
 
 def parse_args(argv):
     p = argparse.ArgumentParser(
-        description="PyTorch CPU baseline for clvit-bench (same JSON schema).")
+        description="PyTorch baseline for clvit-bench (same JSON schema), on the CPU or a "
+                    "CUDA GPU.")
     p.add_argument("--quick", action="store_true", help="vit_mnist, batches 1,4, 3 runs")
     p.add_argument("--models", help=f"comma-separated presets (default {FULL_MODELS})")
     p.add_argument("--batch", type=int_list, help="batch sizes (default 1,8,32; --quick 1,4)")
@@ -92,6 +96,9 @@ def parse_args(argv):
                    "largest --batch)")
     p.add_argument("--mem-mib", type=int, help="copy buffer size (default 64; --quick 16)")
     p.add_argument("--threads", type=int, help="torch threads (default: every usable CPU)")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                   help="where PyTorch runs: cpu (default) or cuda, the first CUDA/ROCm GPU "
+                   "(float32, TF32 off; the profile section is skipped there)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--output", "-o", help="JSON file (default stdout)")
     a = p.parse_args(argv)
@@ -146,10 +153,21 @@ def log(msg):
     print(f"baseline_torch.py: {msg}", file=sys.stderr, flush=True)
 
 
+# torch.cuda.synchronize with --device cuda: GPU work is queued, so a timer stops only once
+# the device has finished what the timed call queued.
+_device_sync = None
+
+
+def sync():
+    if _device_sync:
+        _device_sync()
+
+
 def time_runs(args, fn):
     """warm-up, then up to --reps timed calls (stopping after --max-time once 3 are done)."""
     for _ in range(args.warmup):
         fn()
+    sync()
     out = []
     start = time.perf_counter()
     for r in range(args.reps):
@@ -157,14 +175,17 @@ def time_runs(args, fn):
             break
         t0 = time.perf_counter()
         fn()
+        sync()
         out.append(time.perf_counter() - t0)
     return out
 
 
 def iters_for(fn, min_time):
     fn()
+    sync()
     t0 = time.perf_counter()
     fn()
+    sync()
     t = time.perf_counter() - t0
     return max(1, min(10000, math.ceil(min_time / t))) if t > 0 else 1
 
@@ -222,7 +243,7 @@ def model_dims(m):
 
 def bench_memory(torch, args, rows):
     n = (args.mem_mib << 20) // 4
-    src = torch.arange(n, dtype=torch.float32)
+    src = torch.arange(n, dtype=torch.float32, device=args.device)
     dst = torch.empty_like(src)
     dst.copy_(src)
     if not torch.equal(dst, src):
@@ -242,8 +263,8 @@ def bench_memory(torch, args, rows):
 def gemm_measure(torch, args, rows, label, m, n, k, batch, trans_b, alpha=1.0, model="",
                  model_batch=0):
     g = torch.Generator().manual_seed(args.seed + m * 7 + n * 13 + k)
-    A = torch.rand(batch, m, k, generator=g) * 2 - 1
-    B = (torch.rand(batch, n, k, generator=g) if trans_b else torch.rand(batch, k, n, generator=g)) * 2 - 1
+    A = (torch.rand(batch, m, k, generator=g) * 2 - 1).to(args.device)
+    B = ((torch.rand(batch, n, k, generator=g) if trans_b else torch.rand(batch, k, n, generator=g)) * 2 - 1).to(args.device)
     if batch == 1:
         A2, B2 = A[0], B[0]
         fn = (lambda: torch.mm(A2, B2.t())) if trans_b else (lambda: torch.mm(A2, B2))
@@ -343,12 +364,12 @@ def bench_infer(torch, vit_ref, args, rows, peak):
     failures = 0
     for name in args.models:
         torch.manual_seed(args.seed)
-        model = make_model(torch, vit_ref, name).eval()
+        model = make_model(torch, vit_ref, name).eval().to(args.device)
         d = model_dims(model)
         flops = forward_flops(d, model.arch_args["depth"])
         for b in args.batch:
             log(f"infer: {name} batch {b}")
-            x = make_images(torch, d, b, args.seed)
+            x = make_images(torch, d, b, args.seed).to(args.device)
             with torch.inference_mode():
                 ok, note = check_model(torch, model, x, model(x))
                 if not ok:
@@ -452,7 +473,17 @@ def blas_info(torch):
     return f"BLAS {m.group(1) if m else '?'}, {torch.__config__.parallel_info().splitlines()[-1].strip()}"
 
 
+def cuda_info(torch):
+    """name, vendor, compute units, memory and driver line of the first CUDA/ROCm GPU."""
+    p = torch.cuda.get_device_properties(0)
+    hip = getattr(torch.version, "hip", None)
+    runtime = f"HIP {hip}" if hip else f"CUDA {torch.version.cuda}"
+    return (p.name, "AMD" if hip else "NVIDIA", p.multi_processor_count, p.total_memory,
+            f"torch {torch.__version__}, {runtime}")
+
+
 def main(argv):
+    global _device_sync
     args = parse_args(argv)
     try:
         import torch
@@ -468,6 +499,18 @@ def main(argv):
     torch.manual_seed(args.seed)
     name, vendor, mhz, mem = cpu_info()
     tool = f"PyTorch {torch.__version__} ({args.threads} thread{'s' if args.threads > 1 else ''})"
+    if args.device == "cuda":
+        if not torch.cuda.is_available():
+            print(f"baseline_torch.py: --device cuda, but this PyTorch ({torch.__version__}) "
+                  "sees no CUDA device; nothing measured.", file=sys.stderr)
+            return 1
+        # float32 as clvit computes it: no TF32 in matrix products or convolutions
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+        _device_sync = torch.cuda.synchronize
+        name, vendor, units, mem, driver = cuda_info(torch)
+        mhz = 0
+        tool = f"PyTorch {torch.__version__} (CUDA)"
     log(f"{tool} on {name}")
     if os.getloadavg()[0] > 0.5 * os.cpu_count():
         log(f"the machine is busy (load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} "
@@ -483,7 +526,9 @@ def main(argv):
         peak[0] = gemm_measure(torch, args, rows, "sgemm_square", n, n, n, 1, False)
     if "infer" in args.sections:
         failures += bench_infer(torch, vit_ref, args, rows, peak)
-    if "profile" in args.sections:
+    if "profile" in args.sections and args.device != "cpu":
+        log("profile: CPU only (self CPU time per op), skipped on --device cuda")
+    elif "profile" in args.sections:
         bench_profile(torch, vit_ref, args, rows, peak)
     log(f"done in {time.perf_counter() - t_start:.1f} s")
 
@@ -496,6 +541,9 @@ def main(argv):
         "max_work_group_size": 0, "fp16": False, "fp64": True, "tool": tool,
         "peak_gflops": peak[0],
     }
+    if args.device == "cuda":
+        dev.update({"spec": "cuda", "type": "GPU", "driver_version": driver,
+                    "device_version": "float32, TF32 off", "compute_units": units})
     u = os.uname()
     doc = {
         "schema": "clvit-bench/1",
@@ -511,12 +559,12 @@ def main(argv):
             "max_time_s": args.max_time, "min_time_s": args.min_time, "models": args.models,
             "batches": args.batch, "gemm_sizes": args.gemm_sizes, "gemm_batch": args.gemm_batch,
             "profile_batch": args.profile_batch, "startup_reps": 0, "startup_cold": None,
-            "mem_bytes": args.mem_mib << 20, "seed": args.seed, "device": "cpu",
+            "mem_bytes": args.mem_mib << 20, "seed": args.seed, "device": args.device,
             "all_devices": False, "sections": ",".join(args.sections), "threads": args.threads,
         },
         "env": {k: os.environ.get(k) for k in (
             "OMP_NUM_THREADS", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS",
-            "MKL_NUM_THREADS")},
+            "MKL_NUM_THREADS", "CUDA_VISIBLE_DEVICES")},
         "inventory": [dev],
         "devices": [dev],
         "rows": rows,
