@@ -374,7 +374,8 @@ int cmd_train(int argc, char **argv) {
         memcpy(order, tr_idx, (size_t)ntr * sizeof *order);
         uint64_t shuffle_rng = mix((uint64_t)seed, (uint64_t)epoch);
         clvit_shuffle(order, ntr, &shuffle_rng);
-        double t0 = now(), loss_sum = 0.0;
+        double t0 = now(), loss_sum = 0.0, t_warm = 0.0;
+        long seen_warm = 0, steps_warm = 0;
         long correct = 0, seen = 0;
         long b0 = epoch == start_epoch ? start_batch : 0;
         long next_plain = 0;
@@ -411,10 +412,23 @@ int cmd_train(int argc, char **argv) {
             }
             steps_this_run++;
             if (seen == 0) continue; /* the first step of the epoch: nothing collected yet */
-            double el = now() - t0, ips = seen / (el > 0 ? el : 1e-9);
-            long done_b = shown + 1 - b0, left_b = steps_per_epoch - shown - 1;
+            /* speed and ETA from the steps after the first collected one, so a slow first
+             * step (kernel builds, GEMM tuning) does not inflate them */
+            const double t_now = now();
+            if (t_warm == 0.0) {
+                t_warm = t_now;
+                seen_warm = seen;
+                steps_warm = shown + 1 - b0;
+            }
+            const long done_b = shown + 1 - b0, left_b = steps_per_epoch - shown - 1;
+            const int warm = done_b > steps_warm && t_now > t_warm;
+            const double el = t_now - t0,
+                         ips = warm ? (seen - seen_warm) / (t_now - t_warm)
+                                    : seen / (el > 0 ? el : 1e-9),
+                         per_step = warm ? (t_now - t_warm) / (double)(done_b - steps_warm)
+                                         : el / (double)done_b;
             char eta[32];
-            format_eta(el / done_b * left_b, eta, sizeof eta);
+            format_eta(per_step * (double)left_b, eta, sizeof eta);
             if (tty) {
                 fprintf(stderr,
                         "\r  epoch %ld/%ld  %ld/%ld  %.0f img/s  loss %.4f  acc %.4f  "
@@ -464,15 +478,20 @@ int cmd_train(int argc, char **argv) {
             }
         }
         double epoch_time = now() - t0;
-        printf("epoch %ld/%ld  train loss %.4f acc %.4f | val loss %.4f acc %.4f | %.1f s "
-               "(%.0f img/s)\n",
-               epoch + 1, epochs, loss_sum / seen, (double)correct / seen, ev.loss, ev.accuracy,
-               epoch_time, seen / train_time);
+        if (nva > 0)
+            printf("epoch %ld/%ld  train loss %.4f acc %.4f | val loss %.4f acc %.4f | %.1f s "
+                   "(%.0f img/s)\n",
+                   epoch + 1, epochs, loss_sum / seen, (double)correct / seen, ev.loss, ev.accuracy,
+                   epoch_time, seen / train_time);
+        else /* --val-split 0: no validation set, so no val figures */
+            printf("epoch %ld/%ld  train loss %.4f acc %.4f | %.1f s (%.0f img/s)\n", epoch + 1,
+                   epochs, loss_sum / seen, (double)correct / seen, epoch_time, seen / train_time);
         fflush(stdout);
         if (log) {
-            fprintf(log, "%ld,%ld,%.6f,%.6f,%.6f,%.6f,%.6g,%.3f,%.1f\n", epoch + 1,
-                    clvit_trainer_step_count(trainer), loss_sum / seen, (double)correct / seen,
-                    ev.loss, ev.accuracy,
+            char val[64] = ","; /* empty fields without a validation set */
+            if (nva > 0) snprintf(val, sizeof val, "%.6f,%.6f", ev.loss, ev.accuracy);
+            fprintf(log, "%ld,%ld,%.6f,%.6f,%s,%.6g,%.3f,%.1f\n", epoch + 1,
+                    clvit_trainer_step_count(trainer), loss_sum / seen, (double)correct / seen, val,
                     (double)clvit_trainer_lr(trainer, clvit_trainer_step_count(trainer) - 1),
                     epoch_time, seen / train_time);
             fflush(log);

@@ -146,9 +146,11 @@ typedef struct clvit_model clvit_model;
 clvit_status clvit_model_create(clvit_ctx *ctx, const clvit_config *cfg, uint64_t seed,
                                 clvit_model **model);
 /*
- * Loads safetensors weights. The architecture comes from the file's __metadata__ when
- * present, else from preset (may be NULL), else is inferred from tensor shapes
- * (num_heads = embed_dim / 64 unless heads_override > 0).
+ * Loads safetensors weights with timm, torchvision or Hugging Face tensor names (the naming is
+ * detected). The architecture comes from the file's __metadata__ when present, else from a
+ * Hugging Face config.json beside the file, else from preset (may be NULL), else is inferred
+ * from tensor shapes (num_heads: heads_override when > 0, else 12 for width 768, 16 for 1024
+ * and 1280, else width / 64, with a note on stderr that the count was assumed).
  */
 clvit_status clvit_model_load(clvit_ctx *ctx, const char *path, const char *preset,
                               int heads_override, clvit_model **model);

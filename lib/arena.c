@@ -100,7 +100,7 @@ clvit_status clvit_arena_alloc(clvit_ctx *ctx, clvit_arena *a) {
         char need[32], cap[32];
         fmt_bytes(a->failed_floats * 4.0, need, sizeof need);
         fmt_bytes(a->cap * 4.0, cap, sizeof cap);
-        return clvit_fail(CLVIT_ERR_NOMEM,
+        return clvit_fail(CL_INVALID_BUFFER_SIZE,
                           "%s: one tensor (or a group one kernel reads) needs %s, more than the "
                           "device's largest allocation (%s); use a smaller batch or another device",
                           a->what, need, cap);

@@ -86,12 +86,7 @@ static clvit_status launch_rows(clvit_ctx *ctx, cl_kernel k, const char *label, 
                                 size_t bh, size_t wg, double flops) {
     if (rows == 0 || bh == 0) return CLVIT_SUCCESS;
     const size_t global[2] = {(rows + wg - 1) / wg * wg, bh}, local[2] = {wg, 1};
-    cl_event *ev = clvit_prof_slot(ctx, label, 0, flops);
-    cl_int e = clEnqueueNDRangeKernel(ctx->queue, k, 2, NULL, global, local, 0, NULL, ev);
-    if (e != CL_SUCCESS)
-        return clvit_fail(e, "launching kernel %s (global %zu x %zu, local %zu): %s", label,
-                          global[0], bh, wg, clvit_status_string(e));
-    return CLVIT_SUCCESS;
+    return clvit_enqueue_kernel(ctx, k, label, 2, global, local, 0, flops);
 }
 
 /* The forward's variant: 1 tiled, 0 rows. */

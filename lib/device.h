@@ -21,6 +21,20 @@
                               clvit_status_string(clvit_cl_e_), clvit_cl_e_);                      \
     } while (0)
 
+/* Fault injection (runtime.c): CLVIT_FAULT=KIND:N fails the Nth operation of that kind on a
+ * context the way the driver would, through the caller's normal error path. Every context
+ * counts its operations per kind whether or not a fault is set. */
+typedef enum {
+    CLVIT_FAULT_ALLOC,   /* buffer creation: CL_MEM_OBJECT_ALLOCATION_FAILURE */
+    CLVIT_FAULT_ENQUEUE, /* kernel enqueue or CLBlast GEMM call: CL_OUT_OF_RESOURCES */
+    CLVIT_FAULT_WRITE,   /* host-to-device write, fill or copy: CL_OUT_OF_RESOURCES */
+    CLVIT_FAULT_READ,    /* device-to-host read: CL_OUT_OF_RESOURCES */
+    CLVIT_FAULT_MAP,     /* map or unmap of a staging buffer: CL_MAP_FAILURE */
+    CLVIT_FAULT_WAIT,    /* a wait for the device (clFinish, clWaitForEvents), where a failed
+                            command shows: CL_EXEC_STATUS_ERROR_FOR_EVENTS_IN_WAIT_LIST */
+    CLVIT_FAULT_KINDS
+} clvit_fault_kind;
+
 typedef struct clvit_program {
     char file[64];
     char options[256];
@@ -64,7 +78,34 @@ struct clvit_ctx {
     int profiling;
     clvit_prof_event *prof;
     int num_prof, cap_prof;
+    /* fault injection (CLVIT_FAULT): operations so far per kind, and the one that fails */
+    uint64_t fault_count[CLVIT_FAULT_KINDS];
+    int fault_kind; /* -1: none */
+    uint64_t fault_at;
+    int fault_report; /* CLVIT_FAULT=count: the counts go to stderr when the context is freed */
 };
+
+/* Sets the fault to inject from a CLVIT_FAULT value and zeroes the counts: NULL, "" or "off"
+ * none; "count" none, and the counts are printed when the context is freed; "KIND:N" with KIND
+ * alloc, enqueue, write, read, map or wait and N >= 1. Anything else is an error. */
+clvit_status clvit_fault_set(clvit_ctx *ctx, const char *spec);
+/* Counts one operation of `kind` that is about to run. When it is the one CLVIT_FAULT names,
+ * records "injected fault (CLVIT_FAULT=KIND:N): <what> failed with <code>" (what printf-style,
+ * formatted only then) and returns the driver's error code for that kind: the caller skips the
+ * call and returns the status. Else CLVIT_SUCCESS. */
+clvit_status clvit_fault(clvit_ctx *ctx, clvit_fault_kind kind, const char *what, ...)
+    CLVIT_PRINTF(3, 4);
+/* Operations of `kind` counted on ctx so far. */
+uint64_t clvit_fault_count(const clvit_ctx *ctx, clvit_fault_kind kind);
+/* Releases the scratch buffers the context grows on demand (reductions, packed GEMM operands,
+ * CLBlast's), so that the next work allocates them again as in a new context. */
+void clvit_ctx_release_scratch(clvit_ctx *ctx);
+/* clEnqueueNDRangeKernel of k over `dims` dimensions, through the fault hook, with a profiling
+ * slot (label, is_gemm, flops) when profiling is on. A failure names label, the kernel and the
+ * sizes. Every kernel launch of the library goes through here. */
+clvit_status clvit_enqueue_kernel(clvit_ctx *ctx, cl_kernel k, const char *label, cl_uint dims,
+                                  const size_t *global, const size_t *local, int is_gemm,
+                                  double flops);
 
 /* Kernel `name` from cl/<file> built with `options` (NULL = ""). Cached. */
 clvit_status clvit_kernel(clvit_ctx *ctx, const char *file, const char *name, const char *options,
@@ -193,6 +234,15 @@ clvit_status clvit_gemm_tuning_apply(clvit_ctx *ctx);
 /* Applies tuning text ("Kernel NAME=VALUE ..." lines, '#' comments); origin names it in
  * errors. */
 clvit_status clvit_gemm_tuning_apply_text(clvit_ctx *ctx, const char *text, const char *origin);
+/* The text handling of clvit_gemm_tuning_apply_text, without a device: each non-comment line
+ * "Kernel NAME=VALUE ..." is split and handed to fn (kernel, n >= 1 parameter names and
+ * whole-number values, origin and the 1-based line number); the first error, the parser's
+ * or fn's, stops it. */
+typedef clvit_status (*clvit_gemm_tuning_line_fn)(void *user, const char *kernel,
+                                                  const char **names, const size_t *values,
+                                                  size_t n, const char *origin, int lineno);
+clvit_status clvit_gemm_tuning_parse(const char *text, const char *origin,
+                                     clvit_gemm_tuning_line_fn fn, void *user);
 /* The built-in tuning text for the context's device, NULL when there is none. */
 const char *clvit_gemm_tuning_builtin(const clvit_ctx *ctx);
 /* The device's tuning file in the cache directory ("" when the cache is disabled). */

@@ -65,6 +65,7 @@ static clvit_status run_clblast(clvit_ctx *ctx, const char *label, const clvit_g
     const CLBlastTranspose ta = op->ta ? CLBlastTransposeYes : CLBlastTransposeNo,
                            tb = op->tb ? CLBlastTransposeYes : CLBlastTransposeNo;
     CLBlastStatusCode s;
+    CLVIT_CHECK(clvit_fault(ctx, CLVIT_FAULT_ENQUEUE, "CLBlast GEMM %s", label));
     if (op->batch > 1) {
         cl_event *ev = clvit_prof_slot(ctx, label, 1, flops);
         s = CLBlastSgemmStridedBatched(CLBlastLayoutRowMajor, ta, tb, op->m, op->n, op->k,
@@ -84,6 +85,7 @@ static clvit_status run_clblast(clvit_ctx *ctx, const char *label, const clvit_g
         if (ctx->gemm_temp) clReleaseMemObject(ctx->gemm_temp);
         ctx->gemm_temp = NULL;
         ctx->gemm_temp_bytes = 0;
+        CLVIT_CHECK(clvit_fault(ctx, CLVIT_FAULT_ALLOC, "clCreateBuffer(GEMM scratch)"));
         cl_int e;
         ctx->gemm_temp = clCreateBuffer(ctx->context, CL_MEM_READ_WRITE, need, NULL, &e);
         if (e != CL_SUCCESS)
@@ -255,12 +257,7 @@ static clvit_status run_own(clvit_ctx *ctx, const char *label, const clvit_gemm_
     g0 = (g0 + local[0] - 1) / local[0] * local[0];
     g1 = (g1 + local[1] - 1) / local[1] * local[1];
     const size_t global[3] = {g0, g1, op->batch > 1 ? op->batch : 1};
-    cl_event *ev = clvit_prof_slot(ctx, label, 1, flops);
-    cl_int e = clEnqueueNDRangeKernel(ctx->queue, k, 3, NULL, global, local, 0, NULL, ev);
-    if (e != CL_SUCCESS)
-        return clvit_fail(e, "launching GEMM %s (%s, %zu x %zu x %zu): %s", label, c->name, op->m,
-                          op->n, op->k, clvit_status_string(e));
-    return CLVIT_SUCCESS;
+    return clvit_enqueue_kernel(ctx, k, label, 3, global, local, 1, flops);
 }
 
 clvit_status clvit_gemm_launch(clvit_ctx *ctx, const char *label, const clvit_gemm_op *op,

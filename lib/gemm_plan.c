@@ -80,10 +80,9 @@ static int add_entry(struct clvit_gemm_plan *p, const plan_entry *e) {
     return 1;
 }
 
-/* Reads the plan file; any malformed line discards the whole file (it is then rewritten). */
-static void load_plan(struct clvit_gemm_plan *p) {
-    char *text = clvit_read_file(p->path, NULL);
-    if (!text) return;
+/* Fills p from the text of a plan file (modified in place); any malformed line empties the
+ * plan (the file is then rewritten). 0 when the text was discarded. */
+static int parse_plan(struct clvit_gemm_plan *p, char *text) {
     int ok = !strncmp(text, PLAN_MAGIC "\n", strlen(PLAN_MAGIC) + 1);
     char *save = NULL;
     for (char *line = ok ? strtok_r(text + strlen(PLAN_MAGIC) + 1, "\n", &save) : NULL; ok && line;
@@ -104,8 +103,27 @@ static void load_plan(struct clvit_gemm_plan *p) {
         e.deep = !strcmp(how, "deep");
         if (e.cand < 0 || !add_entry(p, &e)) ok = 0;
     }
-    free(text);
     if (!ok) p->n = 0;
+    return ok;
+}
+
+/* Reads the plan file, if there is one. */
+static void load_plan(struct clvit_gemm_plan *p) {
+    char *text = clvit_read_file(p->path, NULL);
+    if (!text) return;
+    parse_plan(p, text);
+    free(text);
+}
+
+int clvit_gemm_plan_parse_text(const char *text) {
+    struct clvit_gemm_plan p = {0};
+    char *copy = malloc(strlen(text) + 1);
+    if (!copy) return -1;
+    strcpy(copy, text);
+    const int n = parse_plan(&p, copy) ? p.n : -1;
+    free(copy);
+    free(p.e);
+    return n;
 }
 
 static void save_plan(const struct clvit_gemm_plan *p) {

@@ -35,5 +35,8 @@ clvit_status clvit_gemm_plan_choose(clvit_ctx *ctx, const char *label, const clv
                                     int *cand);
 /* Frees the plan (clvit_ctx_free). */
 void clvit_gemm_plan_free(clvit_ctx *ctx);
+/* Parses the text of a plan file as loading it does, without a device (tests, fuzzing): the
+ * number of distinct shapes it holds, or -1 when the whole file would be discarded. */
+int clvit_gemm_plan_parse_text(const char *text);
 
 #endif

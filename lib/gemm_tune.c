@@ -48,10 +48,14 @@ static const builtin_tuning builtins[] = {
      "WGD=32\n"},
 };
 
-/* Applies one "Kernel NAME=VALUE ..." line. */
-static clvit_status apply_line(clvit_ctx *ctx, char *line, const char *origin, int lineno) {
+/* Splits one "Kernel NAME=VALUE ..." line (in place) and hands it to fn. */
+static clvit_status parse_line(char *line, const char *origin, int lineno,
+                               clvit_gemm_tuning_line_fn fn, void *user) {
     char *save = NULL;
     char *kernel = strtok_r(line, " \t", &save);
+    if (strchr(kernel, '='))
+        return clvit_fail(CLVIT_ERR_FORMAT, "%s line %d: expected a kernel name first, got '%s'",
+                          origin, lineno, kernel);
     const char *names[MAX_PARAMS];
     size_t values[MAX_PARAMS];
     size_t n = 0;
@@ -72,19 +76,11 @@ static clvit_status apply_line(clvit_ctx *ctx, char *line, const char *origin, i
     if (n == 0)
         return clvit_fail(CLVIT_ERR_FORMAT, "%s line %d: kernel '%s' has no parameters", origin,
                           lineno, kernel);
-    CLBlastStatusCode s =
-        CLBlastOverrideParameters(ctx->device, kernel, CLBlastPrecisionSingle, n, names, values);
-    if (s != CLBlastSuccess)
-        return clvit_fail(
-            CLVIT_ERR_FORMAT, "%s line %d: CLBlast rejected the parameters for '%s': %s", origin,
-            lineno, kernel,
-            s == CLBlastInvalidOverrideKernel || s == CLBlastDatabaseError ? "no such kernel"
-            : s == CLBlastMissingOverrideParameter ? "every parameter of the kernel must be given"
-                                                   : "invalid parameters");
-    return CLVIT_SUCCESS;
+    return fn(user, kernel, names, values, n, origin, lineno);
 }
 
-clvit_status clvit_gemm_tuning_apply_text(clvit_ctx *ctx, const char *text, const char *origin) {
+clvit_status clvit_gemm_tuning_parse(const char *text, const char *origin,
+                                     clvit_gemm_tuning_line_fn fn, void *user) {
     char *copy = malloc(strlen(text) + 1);
     if (!copy) return clvit_fail(CLVIT_ERR_NOMEM, "GEMM tuning");
     strcpy(copy, text);
@@ -102,10 +98,30 @@ clvit_status clvit_gemm_tuning_apply_text(clvit_ctx *ctx, const char *text, cons
         if (hash) *hash = '\0';
         while (*line && isspace((unsigned char)*line))
             line++;
-        if (*line) st = apply_line(ctx, line, origin, lineno);
+        if (*line) st = parse_line(line, origin, lineno, fn, user);
     }
     free(copy);
     return st;
+}
+
+/* Hands one parsed line to CLBlast for the context's device. */
+static clvit_status override_line(void *user, const char *kernel, const char **names,
+                                  const size_t *values, size_t n, const char *origin, int lineno) {
+    const clvit_ctx *ctx = user;
+    CLBlastStatusCode s =
+        CLBlastOverrideParameters(ctx->device, kernel, CLBlastPrecisionSingle, n, names, values);
+    if (s != CLBlastSuccess)
+        return clvit_fail(
+            CLVIT_ERR_FORMAT, "%s line %d: CLBlast rejected the parameters for '%s': %s", origin,
+            lineno, kernel,
+            s == CLBlastInvalidOverrideKernel || s == CLBlastDatabaseError ? "no such kernel"
+            : s == CLBlastMissingOverrideParameter ? "every parameter of the kernel must be given"
+                                                   : "invalid parameters");
+    return CLVIT_SUCCESS;
+}
+
+clvit_status clvit_gemm_tuning_apply_text(clvit_ctx *ctx, const char *text, const char *origin) {
+    return clvit_gemm_tuning_parse(text, origin, override_line, ctx);
 }
 
 void clvit_gemm_tuning_path(const clvit_ctx *ctx, char *buf, size_t size) {

@@ -69,8 +69,8 @@ clvit_status clvit_layernorm_backward(clvit_ctx *ctx, clvit_tensor dx_t, float b
                                CLVIT_A(rows), CLVIT_A(C)));
         const size_t groups = ((size_t)C + LN_ROW_VEC - 1) / LN_ROW_VEC;
         const size_t global[2] = {groups, LN_ROW_LANES}, local[2] = {1, LN_ROW_LANES};
-        cl_event *ev = clvit_prof_slot(ctx, "layernorm_param_backward", 0, 0.0);
-        CLVIT_CHECK_CL(clEnqueueNDRangeKernel(ctx->queue, k, 2, NULL, global, local, 0, NULL, ev));
+        CLVIT_CHECK(
+            clvit_enqueue_kernel(ctx, k, "layernorm_param_backward", 2, global, local, 0, 0.0));
         CLVIT_CHECK(clvit_kernel(ctx, "layernorm.cl", "layernorm_param_finish", NULL, &k));
         CLVIT_CHECK(clvit_args(k, 6, CLVIT_A(g), CLVIT_A(dwo), CLVIT_A(dbo), CLVIT_A(beta_w),
                                CLVIT_A(ctx->scratch), CLVIT_A(C)));

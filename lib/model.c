@@ -112,7 +112,11 @@ clvit_status clvit_plan_acts(clvit_model *m, int batch, int training) {
     m->a_blocks = blocks;
     m->acts_batch = 0;
     clvit_status st = clvit_arena_alloc(m->ctx, a);
-    if (st != CLVIT_SUCCESS) return st;
+    if (st != CLVIT_SUCCESS) { /* no half-allocated plan stays (the next call plans again) */
+        clvit_arena_release(a);
+        m->acts_training = 0;
+        return st;
+    }
     m->acts_batch = batch;
     m->acts_training = training;
     return CLVIT_SUCCESS;
@@ -289,9 +293,12 @@ clvit_status clvit_model_reset_head(clvit_model **model, int num_classes) {
                 clvit_at(&old->params, clvit_arena_from_dense(&old->params, old->table[j].offset));
             const clvit_tensor to =
                 clvit_at(&m->params, clvit_arena_from_dense(&m->params, p->offset));
-            cl_int e = clEnqueueCopyBuffer(m->ctx->queue, from.buf, to.buf,
-                                           from.off * sizeof(float), to.off * sizeof(float),
-                                           p->numel * sizeof(float), 0, NULL, NULL);
+            st = clvit_fault(m->ctx, CLVIT_FAULT_WRITE, "clEnqueueCopyBuffer(%s)", p->name);
+            const cl_int e =
+                st ? CL_SUCCESS
+                   : clEnqueueCopyBuffer(m->ctx->queue, from.buf, to.buf, from.off * sizeof(float),
+                                         to.off * sizeof(float), p->numel * sizeof(float), 0, NULL,
+                                         NULL);
             if (e != CL_SUCCESS) st = clvit_fail(e, "reset_head: copying %s", p->name);
             break;
         }

@@ -91,12 +91,17 @@ clvit_status clvit_config_validate(const clvit_config *c) {
     REQUIRE(c->depth >= 0 && c->depth <= 256, "depth %d out of range", c->depth);
     REQUIRE(c->num_heads > 0 && c->embed_dim % c->num_heads == 0,
             "embed_dim %d is not divisible by num_heads %d", c->embed_dim, c->num_heads);
-    REQUIRE(c->mlp_ratio > 0.0f && (int)(c->embed_dim * c->mlp_ratio) >= 1 && c->mlp_ratio <= 64.0f,
+    /* the range before the conversion to int, which is undefined for large ratios */
+    REQUIRE(c->mlp_ratio > 0.0f && c->mlp_ratio <= 64.0f && (int)(c->embed_dim * c->mlp_ratio) >= 1,
             "mlp_ratio %g out of range", (double)c->mlp_ratio);
     REQUIRE(c->representation_size >= 0 && c->representation_size <= 65536,
             "representation_size %d out of range", c->representation_size);
-    REQUIRE(c->qk_scale >= 0.0f, "qk_scale %g must be >= 0 (0 = head_dim^-0.5)",
-            (double)c->qk_scale);
+    REQUIRE(c->qk_scale >= 0.0f && isfinite(c->qk_scale),
+            "qk_scale %g must be finite and >= 0 (0 = head_dim^-0.5)", (double)c->qk_scale);
+    for (int i = 0; i < 3; i++)
+        REQUIRE(isfinite(c->mean[i]) && isfinite(c->std[i]) && c->std[i] != 0.0f,
+                "mean[%d] %g and std[%d] %g must be finite, std non-zero", i, (double)c->mean[i], i,
+                (double)c->std[i]);
     REQUIRE(c->pool == CLVIT_POOL_TOKEN || c->pool == CLVIT_POOL_AVG, "bad pool %d", c->pool);
     REQUIRE(c->pos_embed == CLVIT_POS_LEARNED || c->pos_embed == CLVIT_POS_SINCOS,
             "bad pos_embed %d", c->pos_embed);

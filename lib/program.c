@@ -7,11 +7,12 @@
  *   disk    CLVIT_CACHE_DIR (default $XDG_CACHE_HOME/clvit or ~/.cache/clvit; "off"
  *           disables), one binary per hash of (source, the options as built, device name,
  *           driver, platform and device version). Written to a temporary file and renamed,
- *           so readers never see half a file; a binary the driver rejects is rebuilt from
- *           source. Not on PoCL, which keeps compiled kernels in its own cache and, asked for
- *           a program's binary, compiles every kernel of it first (a cold first training step
- *           took 37 s with clvit's binaries, 23 s without); CLVIT_BINARY_CACHE=1 or 0
- *           overrides.
+ *           so readers never see half a file; each file holds its size and hash
+ *           (clvit_blob_header), so a truncated or damaged one never reaches the driver; it
+ *           is rebuilt from source, as is a binary the driver rejects. Not on PoCL, which
+ *           keeps compiled kernels in its own cache and, asked for a program's binary,
+ *           compiles every kernel of it first (a cold first training step took 37 s with
+ *           clvit's binaries, 23 s without); CLVIT_BINARY_CACHE=1 or 0 overrides.
  * Every build gets "-cl-std=CL1.2" before its options where the device's OpenCL C version is
  * 1.2 or later, and nothing on 1.0 / 1.1 devices, whose compilers reject it. It is fixed per
  * device, so a context's memory cache needs no more key; the disk key includes it.
@@ -69,8 +70,9 @@ double clvit_now_seconds(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* Reads cl/<file> from CLVIT_KERNEL_DIR or the embedded table. *owned is set when malloc'ed. */
-static clvit_status kernel_source(const char *file, const char **src, size_t *len, char **owned) {
+/* Reads cl/<file> from CLVIT_KERNEL_DIR or the embedded table, as it is. *owned is set when
+ * malloc'ed. */
+static clvit_status raw_source(const char *file, const char **src, size_t *len, char **owned) {
     *owned = NULL;
     const char *dir = getenv("CLVIT_KERNEL_DIR");
     if (dir && *dir) {
@@ -90,6 +92,62 @@ static clvit_status kernel_source(const char *file, const char **src, size_t *le
         }
     }
     return clvit_fail(CLVIT_ERR_NOT_FOUND, "no kernel file cl/%s embedded", file);
+}
+
+/* cl/<file> with each line  #include "name.cl"  replaced by cl/name.cl's text (one level: the
+ * kernels share cl/common.cl this way; a standalone compiler finds it with -I cl). */
+static const char directive[] = "#include \"";
+
+/* The first line of src that starts with the directive, or NULL. */
+static const char *find_include(const char *src) {
+    for (const char *p = src; (p = strstr(p, directive)) != NULL; p++)
+        if (p == src || p[-1] == '\n') return p;
+    return NULL;
+}
+
+static clvit_status kernel_source(const char *file, const char **src, size_t *len, char **owned) {
+    CLVIT_CHECK(raw_source(file, src, len, owned));
+    for (;;) {
+        const char *at = find_include(*src);
+        if (!at) return CLVIT_SUCCESS;
+        const char *name = at + sizeof directive - 1, *quote = strchr(name, '"');
+        const char *eol = quote ? strchr(quote, '\n') : NULL;
+        char inc[64];
+        if (!quote || (size_t)(quote - name) >= sizeof inc) {
+            free(*owned);
+            return clvit_fail(CLVIT_ERR_FORMAT, "cl/%s: malformed #include", file);
+        }
+        memcpy(inc, name, (size_t)(quote - name));
+        inc[quote - name] = '\0';
+        const char *isrc;
+        size_t ilen;
+        char *iowned;
+        clvit_status st = raw_source(inc, &isrc, &ilen, &iowned);
+        if (!st && find_include(isrc))
+            st = clvit_fail(CLVIT_ERR_FORMAT, "cl/%s: nested #include", inc);
+        if (st) {
+            free(iowned);
+            free(*owned);
+            return st;
+        }
+        const size_t head = (size_t)(at - *src), tail_at = eol ? (size_t)(eol - *src) : *len;
+        const size_t n = head + ilen + (*len - tail_at);
+        char *out = malloc(n + 1);
+        if (!out) {
+            free(iowned);
+            free(*owned);
+            return clvit_fail(CLVIT_ERR_NOMEM, "kernel source %s", file);
+        }
+        memcpy(out, *src, head);
+        memcpy(out + head, isrc, ilen);
+        memcpy(out + head + ilen, *src + tail_at, *len - tail_at);
+        out[n] = '\0';
+        free(iowned);
+        free(*owned);
+        *owned = out;
+        *src = out;
+        *len = n;
+    }
 }
 
 uint64_t clvit_kernel_file_hash(const char *file) {
@@ -120,17 +178,19 @@ static void cache_path(clvit_ctx *ctx, const char *src, size_t len, const char *
 }
 
 static cl_program load_binary(clvit_ctx *ctx, const char *path, const char *options) {
-    size_t len = 0;
-    unsigned char *bin = (unsigned char *)clvit_read_file(path, &len);
+    size_t size = 0, len = 0;
+    unsigned char *file = (unsigned char *)clvit_read_file(path, &size);
+    /* only a whole, intact file reaches the driver (a damaged one is rebuilt and replaced) */
+    const unsigned char *bin = file ? clvit_blob_payload(file, size, &len) : NULL;
     if (!bin || len == 0) {
-        free(bin);
+        free(file);
         return NULL;
     }
     const unsigned char *bins[1] = {bin};
     cl_int status, e;
     cl_program p =
         clCreateProgramWithBinary(ctx->context, 1, &ctx->device, &len, bins, &status, &e);
-    free(bin);
+    free(file);
     if (e != CL_SUCCESS || status != CL_SUCCESS) {
         if (p) clReleaseProgram(p);
         return NULL;
@@ -156,7 +216,10 @@ static void save_binary(clvit_ctx *ctx, cl_program p, const char *path) {
         snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
         FILE *f = fopen(tmp, "wb");
         if (f) {
-            int ok = fwrite(bin, 1, len, f) == len;
+            unsigned char header[CLVIT_BLOB_HEADER];
+            clvit_blob_header(bin, len, header);
+            int ok = fwrite(header, 1, sizeof header, f) == sizeof header &&
+                     fwrite(bin, 1, len, f) == len;
             ok = (fclose(f) == 0) && ok;
             if (!ok || rename(tmp, path) != 0) remove(tmp);
         }

@@ -4,10 +4,12 @@
  * name substring; else CLVIT_DEVICE; else the default device: discrete GPU, integrated GPU,
  * other accelerator, CPU), the context with its in-order profiling queue, buffers and
  * launches with explicit work-group sizes checked against the device's and the kernel's
- * limits.
+ * limits, and fault injection (CLVIT_FAULT: the Nth allocation, kernel enqueue, write, read or
+ * map of a context fails as the driver would).
  */
 #include "gemm_plan.h"
 
+#include <clblast_c.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -319,6 +321,11 @@ clvit_status clvit_ctx_create(clvit_ctx **out, const char *spec) {
         free(ctx);
         return clvit_fail(e, "clCreateCommandQueue: %s", clvit_status_string(e));
     }
+    clvit_status st = clvit_fault_set(ctx, getenv("CLVIT_FAULT"));
+    if (st != CLVIT_SUCCESS) {
+        clvit_ctx_free(ctx);
+        return st;
+    }
     clvit_cache_dir_default(ctx->cache_dir, sizeof ctx->cache_dir);
     const char *bin = getenv("CLVIT_BINARY_CACHE");
     ctx->cache_binaries = bin && *bin ? strcmp(bin, "0") != 0
@@ -333,7 +340,7 @@ clvit_status clvit_ctx_create(clvit_ctx **out, const char *spec) {
         return clvit_fail(CLVIT_ERR_INVALID_ARG, "CLVIT_ROW_KERNELS='%s': expected group or item",
                           rows);
     }
-    clvit_status st = clvit_gemm_tuning_apply(ctx);
+    st = clvit_gemm_tuning_apply(ctx);
     if (st != CLVIT_SUCCESS) {
         clvit_ctx_free(ctx);
         return st;
@@ -344,6 +351,16 @@ clvit_status clvit_ctx_create(clvit_ctx **out, const char *spec) {
 
 void clvit_ctx_free(clvit_ctx *ctx) {
     if (!ctx) return;
+    if (ctx->fault_report)
+        fprintf(stderr,
+                "clvit: CLVIT_FAULT=count: alloc %llu, enqueue %llu, write %llu, read %llu, "
+                "map %llu, wait %llu\n",
+                (unsigned long long)ctx->fault_count[CLVIT_FAULT_ALLOC],
+                (unsigned long long)ctx->fault_count[CLVIT_FAULT_ENQUEUE],
+                (unsigned long long)ctx->fault_count[CLVIT_FAULT_WRITE],
+                (unsigned long long)ctx->fault_count[CLVIT_FAULT_READ],
+                (unsigned long long)ctx->fault_count[CLVIT_FAULT_MAP],
+                (unsigned long long)ctx->fault_count[CLVIT_FAULT_WAIT]);
     if (ctx->queue) clFinish(ctx->queue);
     clvit_prof_reset(ctx);
     free(ctx->prof);
@@ -357,12 +374,23 @@ void clvit_ctx_free(clvit_ctx *ctx) {
     }
     free(ctx->programs);
     clvit_gemm_plan_free(ctx);
-    if (ctx->gemm_temp) clReleaseMemObject(ctx->gemm_temp);
-    if (ctx->gemm_pack) clReleaseMemObject(ctx->gemm_pack);
-    if (ctx->scratch) clReleaseMemObject(ctx->scratch);
+    clvit_ctx_release_scratch(ctx);
+    /* CLBlast keeps the programs it built (each retaining this context) in a process-wide
+     * cache until its static destructors run at exit, where Oclgrind's runtime cannot take API
+     * calls any more (docs/oclgrind.md): release them with the context. Other live contexts,
+     * if any, rebuild CLBlast's kernels when they next use it. */
+    CLBlastClearCache();
     if (ctx->queue) clReleaseCommandQueue(ctx->queue);
     if (ctx->context) clReleaseContext(ctx->context);
     free(ctx);
+}
+
+void clvit_ctx_release_scratch(clvit_ctx *ctx) {
+    if (ctx->gemm_temp) clReleaseMemObject(ctx->gemm_temp);
+    if (ctx->gemm_pack) clReleaseMemObject(ctx->gemm_pack);
+    if (ctx->scratch) clReleaseMemObject(ctx->scratch);
+    ctx->gemm_temp = ctx->gemm_pack = ctx->scratch = NULL;
+    ctx->gemm_temp_bytes = ctx->gemm_pack_floats = ctx->scratch_floats = 0;
 }
 
 const clvit_device_info *clvit_ctx_device(const clvit_ctx *ctx) {
@@ -370,13 +398,79 @@ const clvit_device_info *clvit_ctx_device(const clvit_ctx *ctx) {
 }
 
 clvit_status clvit_ctx_finish(clvit_ctx *ctx) {
+    CLVIT_CHECK(clvit_fault(ctx, CLVIT_FAULT_WAIT, "clFinish"));
     CLVIT_CHECK_CL(clFinish(ctx->queue));
     return CLVIT_SUCCESS;
+}
+
+/* ---------------------------------------------------------------- fault injection */
+
+static const char *const fault_names[CLVIT_FAULT_KINDS] = {"alloc", "enqueue", "write",
+                                                           "read",  "map",     "wait"};
+
+clvit_status clvit_fault_set(clvit_ctx *ctx, const char *spec) {
+    memset(ctx->fault_count, 0, sizeof ctx->fault_count);
+    ctx->fault_kind = -1;
+    ctx->fault_at = 0;
+    ctx->fault_report = 0;
+    if (!spec || !*spec || !strcmp(spec, "off")) return CLVIT_SUCCESS;
+    if (!strcmp(spec, "count")) {
+        ctx->fault_report = 1;
+        return CLVIT_SUCCESS;
+    }
+    const char *colon = strchr(spec, ':');
+    for (int k = 0; colon && k < CLVIT_FAULT_KINDS; k++) {
+        if (strlen(fault_names[k]) != (size_t)(colon - spec) ||
+            strncmp(spec, fault_names[k], (size_t)(colon - spec)))
+            continue;
+        char *end;
+        errno = 0;
+        const unsigned long long n =
+            isdigit((unsigned char)colon[1]) ? strtoull(colon + 1, &end, 10) : 0;
+        if (n == 0 || errno == ERANGE || *end) break;
+        ctx->fault_kind = k;
+        ctx->fault_at = n;
+        return CLVIT_SUCCESS;
+    }
+    return clvit_fail(CLVIT_ERR_INVALID_ARG,
+                      "CLVIT_FAULT='%s': expected KIND:N (KIND alloc, enqueue, write, read, map "
+                      "or wait; N from 1: the Nth such operation fails), count or off",
+                      spec);
+}
+
+clvit_status clvit_fault(clvit_ctx *ctx, clvit_fault_kind kind, const char *what, ...) {
+    const uint64_t n = ++ctx->fault_count[kind];
+    if ((int)kind != ctx->fault_kind || n != ctx->fault_at) return CLVIT_SUCCESS;
+    static const cl_int codes[CLVIT_FAULT_KINDS] = {CL_MEM_OBJECT_ALLOCATION_FAILURE,
+                                                    CL_OUT_OF_RESOURCES,
+                                                    CL_OUT_OF_RESOURCES,
+                                                    CL_OUT_OF_RESOURCES,
+                                                    CL_MAP_FAILURE,
+                                                    CL_EXEC_STATUS_ERROR_FOR_EVENTS_IN_WAIT_LIST};
+    static const char *const code_names[CLVIT_FAULT_KINDS] = {
+        "CL_MEM_OBJECT_ALLOCATION_FAILURE",
+        "CL_OUT_OF_RESOURCES",
+        "CL_OUT_OF_RESOURCES",
+        "CL_OUT_OF_RESOURCES",
+        "CL_MAP_FAILURE",
+        "CL_EXEC_STATUS_ERROR_FOR_EVENTS_IN_WAIT_LIST"};
+    char op[160];
+    va_list ap;
+    va_start(ap, what);
+    vsnprintf(op, sizeof op, what, ap);
+    va_end(ap);
+    return clvit_fail(codes[kind], "injected fault (CLVIT_FAULT=%s:%llu): %s failed with %s (%d)",
+                      fault_names[kind], (unsigned long long)n, op, code_names[kind], codes[kind]);
+}
+
+uint64_t clvit_fault_count(const clvit_ctx *ctx, clvit_fault_kind kind) {
+    return ctx->fault_count[kind];
 }
 
 /* ---------------------------------------------------------------- buffers */
 
 clvit_status clvit_buffer(clvit_ctx *ctx, size_t floats, cl_mem *out) {
+    *out = NULL;
     size_t bytes;
     if (!clvit_mul_size(floats ? floats : 1, sizeof(float), &bytes))
         return clvit_fail(CLVIT_ERR_INVALID_ARG, "buffer of %zu floats overflows", floats);
@@ -387,6 +481,7 @@ clvit_status clvit_buffer(clvit_ctx *ctx, size_t floats, cl_mem *out) {
                           ctx->info.limits_emulated & CLVIT_EMULATED_MAX_ALLOC
                               ? " (emulated by CLVIT_MAX_ALLOC)"
                               : "");
+    CLVIT_CHECK(clvit_fault(ctx, CLVIT_FAULT_ALLOC, "clCreateBuffer(%.1f MiB)", bytes / 1048576.0));
     cl_int e;
     *out = clCreateBuffer(ctx->context, CL_MEM_READ_WRITE, bytes, NULL, &e);
     if (e != CL_SUCCESS)
@@ -397,6 +492,7 @@ clvit_status clvit_buffer(clvit_ctx *ctx, size_t floats, cl_mem *out) {
 
 clvit_status clvit_write(clvit_ctx *ctx, cl_mem buf, size_t off, const float *src, size_t n) {
     if (n == 0) return CLVIT_SUCCESS;
+    CLVIT_CHECK(clvit_fault(ctx, CLVIT_FAULT_WRITE, "clEnqueueWriteBuffer"));
     CLVIT_CHECK_CL(clEnqueueWriteBuffer(ctx->queue, buf, CL_TRUE, off * sizeof(float),
                                         n * sizeof(float), src, 0, NULL, NULL));
     return CLVIT_SUCCESS;
@@ -404,6 +500,7 @@ clvit_status clvit_write(clvit_ctx *ctx, cl_mem buf, size_t off, const float *sr
 
 clvit_status clvit_read(clvit_ctx *ctx, cl_mem buf, size_t off, float *dst, size_t n) {
     if (n == 0) return CLVIT_SUCCESS;
+    CLVIT_CHECK(clvit_fault(ctx, CLVIT_FAULT_READ, "clEnqueueReadBuffer"));
     CLVIT_CHECK_CL(clEnqueueReadBuffer(ctx->queue, buf, CL_TRUE, off * sizeof(float),
                                        n * sizeof(float), dst, 0, NULL, NULL));
     return CLVIT_SUCCESS;
@@ -411,6 +508,7 @@ clvit_status clvit_read(clvit_ctx *ctx, cl_mem buf, size_t off, float *dst, size
 
 clvit_status clvit_fill(clvit_ctx *ctx, cl_mem buf, size_t off, float value, size_t n) {
     if (n == 0) return CLVIT_SUCCESS;
+    CLVIT_CHECK(clvit_fault(ctx, CLVIT_FAULT_WRITE, "clEnqueueFillBuffer"));
     CLVIT_CHECK_CL(clEnqueueFillBuffer(ctx->queue, buf, &value, sizeof value, off * sizeof(float),
                                        n * sizeof(float), 0, NULL, NULL));
     return CLVIT_SUCCESS;
@@ -506,14 +604,36 @@ static clvit_status check_local(clvit_ctx *ctx, cl_kernel k, const char *label, 
                       kmax);
 }
 
+/* "a x b x c" */
+static void fmt_dims(char *buf, size_t size, cl_uint dims, const size_t *v) {
+    size_t used = 0;
+    buf[0] = '\0';
+    for (cl_uint i = 0; i < dims && used < size; i++) {
+        const int w = snprintf(buf + used, size - used, "%s%zu", i ? " x " : "", v[i]);
+        if (w < 0) break;
+        used += (size_t)w;
+    }
+}
+
+clvit_status clvit_enqueue_kernel(clvit_ctx *ctx, cl_kernel k, const char *label, cl_uint dims,
+                                  const size_t *global, const size_t *local, int is_gemm,
+                                  double flops) {
+    CLVIT_CHECK(clvit_fault(ctx, CLVIT_FAULT_ENQUEUE, "launching kernel %s", label));
+    cl_event *ev = clvit_prof_slot(ctx, label, is_gemm, flops);
+    const cl_int e = clEnqueueNDRangeKernel(ctx->queue, k, dims, NULL, global, local, 0, NULL, ev);
+    if (e == CL_SUCCESS) return CLVIT_SUCCESS;
+    char name[64] = "?", g[64], l[64];
+    clGetKernelInfo(k, CL_KERNEL_FUNCTION_NAME, sizeof name, name, NULL);
+    name[sizeof name - 1] = '\0';
+    fmt_dims(g, sizeof g, dims, global);
+    fmt_dims(l, sizeof l, dims, local);
+    return clvit_fail(e, "launching kernel %s (%s, global %s, local %s): %s", label, name, g, l,
+                      clvit_status_string(e));
+}
+
 static clvit_status enqueue(clvit_ctx *ctx, cl_kernel k, const char *label, size_t global,
                             size_t local) {
-    cl_event *ev = clvit_prof_slot(ctx, label, 0, 0.0);
-    cl_int e = clEnqueueNDRangeKernel(ctx->queue, k, 1, NULL, &global, &local, 0, NULL, ev);
-    if (e != CL_SUCCESS)
-        return clvit_fail(e, "launching kernel %s (global %zu, local %zu): %s", label, global,
-                          local, clvit_status_string(e));
-    return CLVIT_SUCCESS;
+    return clvit_enqueue_kernel(ctx, k, label, 1, &global, &local, 0, 0.0);
 }
 
 clvit_status clvit_launch(clvit_ctx *ctx, cl_kernel k, const char *label, size_t global,
@@ -551,13 +671,7 @@ clvit_status clvit_launch3(clvit_ctx *ctx, cl_kernel k, const char *label, size_
                           g1);
     const size_t global[3] = {(g0 + l0 - 1) / l0 * l0, (g1 + l1 - 1) / l1 * l1, g2};
     const size_t local[3] = {l0, l1, 1};
-    cl_event *ev = clvit_prof_slot(ctx, label, 0, 0.0);
-    cl_int e = clEnqueueNDRangeKernel(ctx->queue, k, 3, NULL, global, local, 0, NULL, ev);
-    if (e != CL_SUCCESS)
-        return clvit_fail(e,
-                          "launching kernel %s (global %zu x %zu x %zu, local %zu x %zu x 1): %s",
-                          label, global[0], global[1], g2, l0, l1, clvit_status_string(e));
-    return CLVIT_SUCCESS;
+    return clvit_enqueue_kernel(ctx, k, label, 3, global, local, 0, 0.0);
 }
 
 int clvit_row_kernels_per_item(const clvit_ctx *ctx) {

@@ -362,25 +362,36 @@ static clvit_status slot_create(clvit_trainer *t, step_slot *sl) {
     const clvit_dims *d = &t->m->dims;
     const size_t B = (size_t)t->max_batch;
     const size_t floats = B * d->C * d->S * d->S + B;
+    CLVIT_CHECK(clvit_fault(ctx, CLVIT_FAULT_ALLOC, "clCreateBuffer(staging)"));
     cl_int e;
     sl->stage = clCreateBuffer(ctx->context, CL_MEM_READ_ONLY | CL_MEM_ALLOC_HOST_PTR,
                                floats * sizeof(float), NULL, &e);
-    if (e != CL_SUCCESS)
+    if (e != CL_SUCCESS) {
+        sl->stage = NULL;
         return clvit_fail(e, "staging buffer of %.1f MiB: %s", floats * 4.0 / 1048576.0,
                           clvit_status_string(e));
-    sl->mapped = clEnqueueMapBuffer(ctx->queue, sl->stage, CL_TRUE, CL_MAP_WRITE, 0,
-                                    floats * sizeof(float), 0, NULL, NULL, &e);
-    if (e != CL_SUCCESS) return clvit_fail(e, "mapping the staging buffer");
-    sl->out = malloc((2 * B + B * d->K + 2) * sizeof *sl->out);
-    sl->labels = malloc(B * sizeof *sl->labels);
-    if (!sl->out || !sl->labels) return clvit_fail(CLVIT_ERR_NOMEM, "trainer host buffers");
-    return CLVIT_SUCCESS;
+    }
+    /* a half-made slot is released, so the next step creates it again */
+    clvit_status st = clvit_fault(ctx, CLVIT_FAULT_MAP, "clEnqueueMapBuffer(staging)");
+    if (!st) {
+        sl->mapped = clEnqueueMapBuffer(ctx->queue, sl->stage, CL_TRUE, CL_MAP_WRITE, 0,
+                                        floats * sizeof(float), 0, NULL, NULL, &e);
+        if (e != CL_SUCCESS) st = clvit_fail(e, "mapping the staging buffer");
+    }
+    if (!st) {
+        sl->out = malloc((2 * B + B * d->K + 2) * sizeof *sl->out);
+        sl->labels = malloc(B * sizeof *sl->labels);
+        if (!sl->out || !sl->labels) st = clvit_fail(CLVIT_ERR_NOMEM, "trainer host buffers");
+    }
+    if (st) slot_release(sl, ctx->queue);
+    return st;
 }
 
 /* Waits for what must finish before the host writes the slot's staging memory again (long
  * done in a running loop: it was the step before last). */
-static clvit_status slot_wait_ready(step_slot *sl) {
+static clvit_status slot_wait_ready(clvit_ctx *ctx, step_slot *sl) {
     if (!sl->ready) return CLVIT_SUCCESS;
+    CLVIT_CHECK(clvit_fault(ctx, CLVIT_FAULT_WAIT, "clWaitForEvents(staging)"));
     CLVIT_CHECK_CL(clWaitForEvents(1, &sl->ready));
     clReleaseEvent(sl->ready);
     sl->ready = NULL;
@@ -409,10 +420,11 @@ static clvit_status submit(clvit_trainer *t, const float *images, const int32_t 
             "train step: two steps in flight; collect one first (clvit_train_collect)");
     CLVIT_CHECK(clvit_plan_acts(m, t->max_batch, 1));
     if (!sl->stage) CLVIT_CHECK(slot_create(t, sl));
-    CLVIT_CHECK(slot_wait_ready(sl));
+    CLVIT_CHECK(slot_wait_ready(ctx, sl));
     if (!sl->mapped) { /* zero copy: mapped again after the slot's last step */
         cl_int e;
         const size_t bytes = ((size_t)t->max_batch * d->C * d->S * d->S + t->max_batch) * 4;
+        CLVIT_CHECK(clvit_fault(ctx, CLVIT_FAULT_MAP, "clEnqueueMapBuffer(staging)"));
         sl->mapped = clEnqueueMapBuffer(ctx->queue, sl->stage, CL_TRUE, CL_MAP_WRITE, 0, bytes, 0,
                                         NULL, NULL, &e);
         if (e != CL_SUCCESS) return clvit_fail(e, "mapping the staging buffer");
@@ -426,6 +438,7 @@ static clvit_status submit(clvit_trainer *t, const float *images, const int32_t 
     }
     clvit_tensor labels_t;
     if (t->zero_copy) {
+        CLVIT_CHECK(clvit_fault(ctx, CLVIT_FAULT_MAP, "clEnqueueUnmapMemObject(staging)"));
         CLVIT_CHECK_CL(clEnqueueUnmapMemObject(ctx->queue, sl->stage, sl->mapped, 0, NULL, NULL));
         sl->mapped = NULL;
         m->img_in = CLVIT_T(sl->stage, 0);
@@ -433,8 +446,10 @@ static clvit_status submit(clvit_trainer *t, const float *images, const int32_t 
     } else {
         const clvit_tensor img = AT(m->a_top.img);
         labels_t = ST(t->ga.labels);
+        CLVIT_CHECK(clvit_fault(ctx, CLVIT_FAULT_WRITE, "clEnqueueWriteBuffer(images)"));
         CLVIT_CHECK_CL(clEnqueueWriteBuffer(ctx->queue, img.buf, CL_FALSE, img.off * 4,
                                             img_floats * 4, sl->mapped, 0, NULL, NULL));
+        CLVIT_CHECK(clvit_fault(ctx, CLVIT_FAULT_WRITE, "clEnqueueWriteBuffer(labels)"));
         CLVIT_CHECK_CL(clEnqueueWriteBuffer(ctx->queue, labels_t.buf, CL_FALSE, labels_t.off * 4,
                                             (size_t)B * 4, sl->mapped + lab_at, 0, NULL,
                                             &sl->ready));
@@ -479,6 +494,7 @@ static clvit_status submit(clvit_trainer *t, const float *images, const int32_t 
     if (t->zero_copy) { /* mapped again once the step has read it */
         cl_int e;
         const size_t bytes = (lab_at + (size_t)t->max_batch) * 4;
+        CLVIT_CHECK(clvit_fault(ctx, CLVIT_FAULT_MAP, "clEnqueueMapBuffer(staging)"));
         sl->mapped = clEnqueueMapBuffer(ctx->queue, sl->stage, CL_FALSE, CL_MAP_WRITE, 0, bytes, 0,
                                         NULL, &sl->ready, &e);
         if (e != CL_SUCCESS) return clvit_fail(e, "mapping the staging buffer");
@@ -488,17 +504,28 @@ static clvit_status submit(clvit_trainer *t, const float *images, const int32_t 
     float *out = sl->out;
     const clvit_tensor lo = ST(ga->losses), lod = ST(ga->losses_d), z = AT(m->a_top.out),
                        nm = ST(ga->clip);
+    CLVIT_CHECK(clvit_fault(ctx, CLVIT_FAULT_READ, "clEnqueueReadBuffer(losses)"));
     CLVIT_CHECK_CL(clEnqueueReadBuffer(ctx->queue, lo.buf, CL_FALSE, lo.off * 4, (size_t)B * 4, out,
                                        0, NULL, NULL));
-    if (m->cfg.distilled)
+    if (m->cfg.distilled) {
+        CLVIT_CHECK(clvit_fault(ctx, CLVIT_FAULT_READ, "clEnqueueReadBuffer(losses)"));
         CLVIT_CHECK_CL(clEnqueueReadBuffer(ctx->queue, lod.buf, CL_FALSE, lod.off * 4,
                                            (size_t)B * 4, out + B, 0, NULL, NULL));
-    if (clipping)
+    }
+    if (clipping) {
+        CLVIT_CHECK(clvit_fault(ctx, CLVIT_FAULT_READ, "clEnqueueReadBuffer(gradient norm)"));
         CLVIT_CHECK_CL(clEnqueueReadBuffer(ctx->queue, nm.buf, CL_FALSE, nm.off * 4, 4,
                                            out + 2 * (size_t)B, 0, NULL, NULL));
+    }
+    CLVIT_CHECK(clvit_fault(ctx, CLVIT_FAULT_READ, "clEnqueueReadBuffer(logits)"));
     CLVIT_CHECK_CL(clEnqueueReadBuffer(ctx->queue, z.buf, CL_FALSE, z.off * 4, (size_t)B * d->K * 4,
                                        out + 2 * (size_t)B + 1, 0, NULL, &sl->done));
-    CLVIT_CHECK_CL(clFlush(ctx->queue));
+    const cl_int fe = clFlush(ctx->queue);
+    if (fe != CL_SUCCESS) { /* the step is dropped, and its event with it */
+        clReleaseEvent(sl->done);
+        sl->done = NULL;
+        return clvit_fail(fe, "clFlush: %s", clvit_status_string(fe));
+    }
     sl->batch = B;
     sl->clipping = clipping;
     sl->step = t->step;
@@ -518,10 +545,15 @@ clvit_status clvit_train_collect(clvit_trainer *t, clvit_step_result *res) {
     step_slot *sl = &t->slots[t->next_slot ^ 1];
     if (t->slots[t->next_slot].pending) sl = &t->slots[t->next_slot];
     if (!sl->pending) return clvit_fail(CLVIT_ERR_INVALID_ARG, "clvit_train_collect: no step");
-    sl->pending = 0;
-    CLVIT_CHECK_CL(clWaitForEvents(1, &sl->done));
+    sl->pending = 0; /* collected, or dropped when the wait fails */
+    clvit_status st = clvit_fault(t->m->ctx, CLVIT_FAULT_WAIT, "clWaitForEvents(step results)");
+    const cl_int e = st ? CL_SUCCESS : clWaitForEvents(1, &sl->done);
     clReleaseEvent(sl->done);
     sl->done = NULL;
+    if (e != CL_SUCCESS)
+        st = clvit_fail(e, "waiting for the results of step %ld: %s", sl->step + 1,
+                        clvit_status_string(e));
+    CLVIT_CHECK(st);
     const clvit_model *m = t->m;
     const int B = sl->batch, K = m->dims.K;
     const float *out = sl->out, *logits = sl->out + 2 * (size_t)B + 1;
@@ -646,6 +678,14 @@ clvit_status clvit_trainer_save(clvit_trainer *t, const char *path, const char *
     return st;
 }
 
+clvit_status clvit_checkpoint_step(const clvit_st_file *f, const char *path, long *step) {
+    if (!clvit_st_meta_long(f, "clvit.step", 0, CLVIT_CKPT_MAX_STEP, step))
+        return clvit_fail(CLVIT_ERR_FORMAT,
+                          "%s: no valid clvit.step in the metadata (not a training checkpoint?)",
+                          path);
+    return CLVIT_SUCCESS;
+}
+
 clvit_status clvit_trainer_load_state(clvit_trainer *t, const char *path) {
     if (!t || !path) return clvit_fail(CLVIT_ERR_INVALID_ARG, "clvit_trainer_load_state: NULL");
     clvit_model *m = t->m;
@@ -654,14 +694,8 @@ clvit_status clvit_trainer_load_state(clvit_trainer *t, const char *path) {
     const size_t n = m->num_params;
     float *host = malloc(2 * n * sizeof *host);
     clvit_status st = host ? CLVIT_SUCCESS : clvit_fail(CLVIT_ERR_NOMEM, "loading %s", path);
-    const char *step = clvit_st_meta(f, "clvit.step");
-    char *end = NULL;
-    long s = step ? strtol(step, &end, 10) : -1;
-    if (!st && (!step || *end || s < 0))
-        st = clvit_fail(CLVIT_ERR_FORMAT,
-                        "%s: no valid clvit.step in the metadata (not a "
-                        "training checkpoint?)",
-                        path);
+    long s = -1;
+    if (!st) st = clvit_checkpoint_step(f, path, &s);
     for (int r = 0; !st && r < m->num_table; r++) {
         const clvit_param *p = &m->table[r];
         for (int part = 0; !st && part < 2; part++) {

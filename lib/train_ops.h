@@ -9,6 +9,8 @@
 #include "arena.h"
 #include "layers.h"
 
+#include <limits.h>
+
 /* losses (B) = per-image loss; dlogits (B, K) = grad_scale * (softmax - target). */
 clvit_status clvit_xent_forward_backward(clvit_ctx *ctx, clvit_tensor losses, clvit_tensor dlogits,
                                          clvit_tensor logits, clvit_tensor labels, int B, int K,
@@ -50,5 +52,12 @@ clvit_status clvit_dropout_residual(clvit_ctx *ctx, clvit_tensor y, clvit_tensor
 /* out = mask * dy */
 clvit_status clvit_dropout_copy(clvit_ctx *ctx, clvit_tensor out, clvit_tensor dy, size_t n,
                                 size_t per_sample, const clvit_drop *d);
+
+/* The optimiser step count of a training checkpoint (its clvit.step metadata), checked as
+ * clvit_trainer_load_state reads it: a whole number in [0, CLVIT_CKPT_MAX_STEP], so the
+ * trainer can count on from it. No device involved. */
+#define CLVIT_CKPT_MAX_STEP (LONG_MAX / 2)
+struct clvit_st_file;
+clvit_status clvit_checkpoint_step(const struct clvit_st_file *f, const char *path, long *step);
 
 #endif

@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # The test command: installs dependencies, builds with warnings as errors, runs every test
 # (kernels, PyTorch parity, training, file formats, CLI, bench) on the default OpenCL device
-# (PoCL when there is no GPU), then builds the host-side code (file parsers, datasets,
+# (PoCL when there is no GPU), the device tests again on Mesa rusticl and the kernel and model
+# tests under Oclgrind, then builds the host-side code (file parsers, datasets,
 # images, CLI argument handling) with AddressSanitizer + UndefinedBehaviorSanitizer and
-# runs those tests again.
+# runs those tests again, then the whole library under both on the device (model, training,
+# injected device faults; tests/lsan.supp names the one leak of a driver's own), then, when
+# clang is there, fuzzes every parser for a bounded time (scripts/fuzz.sh, CLVIT_FUZZ_SECONDS
+# per harness, 20 by default here).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -12,9 +16,35 @@ export CLVIT_CACHE_DIR="$PWD/build/cache"
 bash scripts/build.sh
 ctest --test-dir build --output-on-failure -j1
 
+# Two more OpenCL implementations (scripts/setup.sh installs both): every device test again on
+# Mesa's rusticl (llvmpipe, a CPU device of another compiler stack), then the kernel and model
+# tests on the Oclgrind simulator, which fails on any data race, uninitialised value,
+# out-of-bounds access or API error it reports (scripts/oclgrind.sh, docs/oclgrind.md).
+echo "== device tests on Mesa rusticl (llvmpipe)"
+RUSTICL_ENABLE=llvmpipe CLVIT_DEVICE=llvmpipe \
+  ctest --test-dir build -L device --output-on-failure -j1
+echo "== kernel and model tests under Oclgrind (--data-races --uninitialized --check-api)"
+bash scripts/oclgrind.sh build
+
 echo "== host-side tests under AddressSanitizer + UndefinedBehaviorSanitizer"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCLVIT_HOST_ONLY=ON -DCLVIT_SANITIZE=ON \
   -DCLVIT_WERROR=ON >/dev/null
 cmake --build build-asan -j"$(nproc)"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build-asan --output-on-failure -j1
+
+echo "== the library on the device under AddressSanitizer + UndefinedBehaviorSanitizer"
+cmake -S . -B build-asan-device -DCMAKE_BUILD_TYPE=Debug -DCLVIT_SANITIZE=ON -DCLVIT_WERROR=ON \
+  >/dev/null
+cmake --build build-asan-device -j"$(nproc)" --target test_model test_train test_faults
+# full stacks through the drivers (no frame pointers there), so tests/lsan.supp can name them
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:fast_unwind_on_malloc=0 \
+  LSAN_OPTIONS=suppressions="$PWD/tests/lsan.supp" UBSAN_OPTIONS=print_stacktrace=1 \
+  ctest --test-dir build-asan-device --output-on-failure -j1 -R '^test_(model|train|faults)$'
+
+if command -v clang >/dev/null 2>&1; then
+  echo "== fuzzing: each harness of tests/fuzz/ for ${CLVIT_FUZZ_SECONDS:-20} s (scripts/fuzz.sh)"
+  CLVIT_FUZZ_SECONDS="${CLVIT_FUZZ_SECONDS:-20}" bash scripts/fuzz.sh
+else
+  echo "== fuzzing skipped: clang is not installed (scripts/setup.sh installs it)"
+fi

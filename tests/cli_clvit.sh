@@ -121,6 +121,7 @@ expect 0 "train 4 epochs" -- "${TRAIN[@]}" --save "$T/ck.safetensors" --log "$T/
 has "epoch 4/4  train loss" "per-epoch summary"
 has "test accuracy" "test accuracy at the end"
 has "CLBlast parameters: " "train says where CLBlast's GEMM parameters came from"
+has "parameters: 1 buffer" "train reports the buffer plan"
 if [[ $(wc -l <"$T/log.csv") == 5 ]]; then ok "metrics CSV has 4 epochs"; else bad "metrics CSV"; cat "$T/log.csv"; fi
 acc=$(grep -o 'test accuracy [0-9.]*' "$T/out" | awk '{print $3}')
 if awk "BEGIN{exit !($acc > 0.5)}"; then ok "learns the synthetic set (test accuracy $acc)"; else bad "test accuracy $acc"; fi
@@ -129,6 +130,12 @@ has "confusion matrix" "eval prints the confusion matrix"
 has "accuracy $acc" "eval reproduces the test accuracy"
 expect 0 "predict works with a trained checkpoint" -- "$CLVIT" predict --model "$T/ck.safetensors" --topk 2 "$T/img.png"
 if [[ $(grep -c '^ ' "$T/out") == 2 ]]; then ok "predict with the checkpoint prints top-2"; else bad "predict with the checkpoint"; cat "$T/out"; fi
+
+# no validation set: the epoch line has no val figures; a small allocation limit splits
+# the buffers, and the plan says so
+CLVIT_MAX_ALLOC=256K expect 0 "train --val-split 0 under CLVIT_MAX_ALLOC=256K" -- "${TRAIN[@]}" --epochs 1 --val-split 0 --no-test
+if grep -q "val loss" "$T/out"; then bad "--val-split 0 prints val figures"; else ok "--val-split 0 prints no val figures"; fi
+has "activations: [0-9]* buffers" "the buffer plan shows split activations"
 
 # stop after 2 steps, resume, and finish: same as the uninterrupted run
 expect 0 "train --max-steps 5" -- "${TRAIN[@]}" --save "$T/part.safetensors" --max-steps 5 --no-test

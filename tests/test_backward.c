@@ -1160,5 +1160,5 @@ int main(void) {
     };
     /* e.g. CLVIT_TEST_FILTER='test_attention*' to run one family under Oclgrind */
     if (getenv("CLVIT_TEST_FILTER")) cmocka_set_test_filter(getenv("CLVIT_TEST_FILTER"));
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, NULL, tu_teardown);
 }

@@ -318,5 +318,5 @@ int main(void) {
         cmocka_unit_test(test_candidates),
         cmocka_unit_test(test_plan),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, NULL, tu_teardown);
 }

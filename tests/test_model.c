@@ -130,5 +130,5 @@ int main(void) {
         cmocka_unit_test(test_tiny_gap_sincos),     cmocka_unit_test(test_mnist_small),
         cmocka_unit_test(test_save_load_roundtrip),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, NULL, tu_teardown);
 }

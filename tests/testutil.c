@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 int tu_allclose(const char *what, const float *got, const double *ref, size_t n, double atol,
                 double rtol) {
@@ -49,9 +50,26 @@ static clvit_ctx *shared_ctx;
 
 static void free_ctx(void) {
     clvit_ctx_free(shared_ctx);
+    shared_ctx = NULL;
+}
+
+/* The context is released by the group teardown, before main returns: an atexit handler runs
+ * after the C++ thread_local destructors, and Oclgrind 21.10's runtime pushes every API call's
+ * name onto a thread_local std::stack, so OpenCL calls made from atexit write into freed memory
+ * there ("corrupted double-linked list"; docs/oclgrind.md). atexit stays as the fallback. */
+int tu_teardown(void **state) {
+    (void)state;
+    free_ctx();
+    return 0;
+}
+
+int tu_small(void) {
+    const char *v = getenv("CLVIT_TEST_SMALL");
+    return v && *v && strcmp(v, "0") != 0;
 }
 
 clvit_ctx *tu_ctx(void) {
+    static int registered;
     if (!shared_ctx) {
         clvit_status st = clvit_ctx_create(&shared_ctx, NULL);
         if (st != CLVIT_SUCCESS) {
@@ -59,7 +77,8 @@ clvit_ctx *tu_ctx(void) {
                     clvit_last_error());
             exit(1);
         }
-        atexit(free_ctx);
+        if (!registered) atexit(free_ctx);
+        registered = 1;
     }
     return shared_ctx;
 }

@@ -19,5 +19,11 @@ int tu_allclose_f(const char *what, const float *got, const float *ref, size_t n
 void tu_fill_uniform(float *x, size_t n, uint64_t *state, float lo, float hi);
 /* The test context (CLVIT_DEVICE or default device), created once. */
 clvit_ctx *tu_ctx(void);
+/* cmocka group teardown that releases the test context: pass it to cmocka_run_group_tests so
+ * that no OpenCL call runs from an atexit handler (see testutil.c). */
+int tu_teardown(void **state);
+/* 1 when CLVIT_TEST_SMALL is set (scripts/oclgrind.sh sets it): tests leave out their largest
+ * shapes, which take many minutes on a simulator. */
+int tu_small(void);
 
 #endif

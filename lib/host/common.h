@@ -42,13 +42,23 @@ void clvit_clear_error(void);
         if ((st) != CLVIT_SUCCESS) goto label;                                                     \
     } while (0)
 
-/* File helpers (files.c); they record no error. A whole file, NUL-terminated and malloc'ed
- * (*len without the NUL; len may be NULL), or NULL when it cannot be opened or read. */
+/* File helpers (files.c); they record no error. A whole regular file, NUL-terminated and
+ * malloc'ed (*len without the NUL; len may be NULL), or NULL when it cannot be opened or read
+ * or is not a regular file. */
 char *clvit_read_file(const char *path, size_t *len);
 /* mkdir -p: 0 when the directory exists afterwards. */
 int clvit_mkdir_p(const char *dir);
 /* 64-bit FNV-1a of n bytes, continuing from h (start: 14695981039346656037). */
 uint64_t clvit_fnv1a(uint64_t h, const void *data, size_t n);
+
+/* Program-cache files (program.c): a CLVIT_BLOB_HEADER-byte header, "CLVITBIN" then the
+ * payload's size and its FNV-1a hash (u64 little-endian each), then the payload (a driver's
+ * program binary), so that a truncated or damaged file is never handed to the driver.
+ * clvit_blob_header fills the header for a payload; clvit_blob_payload returns the payload of
+ * a whole, intact file of `size` bytes and its size in *n, else NULL. */
+#define CLVIT_BLOB_HEADER 24
+void clvit_blob_header(const void *payload, size_t n, unsigned char *header);
+const unsigned char *clvit_blob_payload(const void *file, size_t size, size_t *n);
 
 /* Atomic file replacement (atomic_file.c): open PATH.tmp, write, then commit, which flushes,
  * fsyncs, closes and renames over PATH, or removes the temporary file when write_ok is 0 or

@@ -43,7 +43,7 @@ static clvit_status read_all(const char *path, uint8_t **data, size_t *size) {
         return clvit_fail(CLVIT_ERR_IO, "%s: cannot open: %s", path,
                           errno ? strerror(errno) : "out of memory");
     gzbuffer(gz, 1u << 17);
-    size_t cap = 1u << 20, n = 0;
+    size_t cap = 1u << 16, n = 0; /* doubled as needed: label files are a few KiB */
     uint8_t *buf = malloc(cap);
     clvit_status st;
     if (!buf) {

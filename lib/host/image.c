@@ -7,14 +7,16 @@
  * (n = 1 grey, 2 grey+alpha, 3 RGB, 4 RGBA); channels are converted in uint8 (RGB -> L with
  * PIL's fixed-point ITU-R 601-2 luma, alpha dropped as convert('RGB') does); the resize is
  * PIL's separable, antialiased convolution with 22-bit fixed-point weights, a horizontal
- * pass into a uint8 (in_h, crop_w, C) buffer and a vertical pass into (crop_h, crop_w, C),
+ * pass into a uint8 (rows, crop_w, C) buffer and a vertical pass into (crop_h, crop_w, C),
  * both rounded and clipped to 0..255, so results match Pillow bit for bit. Only the output
- * columns and rows that survive the centre crop are computed. The crop offset uses Python's
- * round-half-to-even, like torchvision; a crop larger than the resized image is zero-padded.
+ * columns and rows that survive the centre crop are computed, from the source rows they need. The
+ * crop offset uses Python's round-half-to-even, like torchvision; a crop larger than the resized
+ * image is zero-padded.
  */
 #include "image.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,6 +114,17 @@ static int crop_start(int size, int crop) {
     return -((crop - size) / 2);
 }
 
+/* PNG, JPEG, BMP or GIF by its signature. stb_image reads more (TGA, PNM, PSD, HDR, PIC), but
+ * its TGA and PNM decoders fill a truncated file's missing pixels with whatever the heap held
+ * (found by fuzzing), and TGA has no signature: almost any file decodes as one. */
+static int known_format(const unsigned char *b, size_t n) {
+    static const unsigned char png[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    if (n >= 8 && !memcmp(b, png, 8)) return 1;
+    if (n >= 3 && b[0] == 0xff && b[1] == 0xd8 && b[2] == 0xff) return 1;
+    if (n >= 2 && b[0] == 'B' && b[1] == 'M') return 1;
+    return n >= 6 && (!memcmp(b, "GIF87a", 6) || !memcmp(b, "GIF89a", 6));
+}
+
 clvit_status clvit_image_load(const char *path, int img_size, int in_chans, float crop_pct,
                               const float *mean, const float *std, float *out) {
     if (!path || !out) return clvit_fail(CLVIT_ERR_INVALID_ARG, "image: NULL path or output");
@@ -128,15 +141,38 @@ clvit_status clvit_image_load(const char *path, int img_size, int in_chans, floa
                               (double)std[c]);
     }
 
-    FILE *f = fopen(path, "rb");
-    if (!f) return clvit_fail(CLVIT_ERR_IO, "image %s: cannot open: %s", path, strerror(errno));
+    /* decoded from memory: stb_image reading a FILE at its end asks stdio for one byte at a
+     * time, so a truncated file of a few bytes that declares millions of rows took seconds */
+    errno = 0;
+    size_t fsize = 0;
+    unsigned char *file = (unsigned char *)clvit_read_file(path, &fsize);
+    if (!file)
+        return clvit_fail(CLVIT_ERR_IO, "image %s: cannot read: %s", path,
+                          errno ? strerror(errno) : "not a regular file");
+    if (fsize > INT_MAX) {
+        free(file);
+        return clvit_fail(CLVIT_ERR_UNSUPPORTED, "image %s: %zu bytes, too large", path, fsize);
+    }
+    if (!known_format(file, fsize)) {
+        free(file);
+        return clvit_fail(CLVIT_ERR_FORMAT, "image %s: not a PNG, JPEG, BMP or GIF file", path);
+    }
     int w = 0, h = 0, n = 0;
-    uint8_t *pix = stbi_load_from_file(f, &w, &h, &n, 0);
-    fclose(f);
+    /* the declared size first: a few header bytes can declare a huge image (truncated data
+     * decodes as zeros), so it is refused before anything is allocated for it */
+    if (stbi_info_from_memory(file, (int)fsize, &w, &h, &n) &&
+        (int64_t)w * (int64_t)h > CLVIT_IMAGE_MAX_PIXELS) {
+        free(file);
+        return clvit_fail(CLVIT_ERR_UNSUPPORTED,
+                          "image %s: %dx%d pixels, more than the %lld that are read", path, w, h,
+                          (long long)CLVIT_IMAGE_MAX_PIXELS);
+    }
+    uint8_t *pix = stbi_load_from_memory(file, (int)fsize, &w, &h, &n, 0);
+    free(file);
     if (!pix)
         return clvit_fail(CLVIT_ERR_FORMAT, "image %s: cannot decode: %s", path,
                           stbi_failure_reason());
-    if (w <= 0 || h <= 0 || n < 1 || n > 4) {
+    if (w <= 0 || h <= 0 || n < 1 || n > 4 || (int64_t)w * (int64_t)h > CLVIT_IMAGE_MAX_PIXELS) {
         stbi_image_free(pix);
         return clvit_fail(CLVIT_ERR_FORMAT, "image %s: bad decoded size %dx%d, %d channels", path,
                           w, h, n);
@@ -199,17 +235,27 @@ clvit_status clvit_image_load(const char *path, int img_size, int in_chans, floa
 
     CLVIT_TRY(st, axis_init(&ch, w, rw, x0, nw), done);
     CLVIT_TRY(st, axis_init(&cv, h, rh, y0, nh), done);
-    size_t tmp_n = (size_t)h * (size_t)nw * (size_t)C; /* h, nw < 2^24 and 65536, C <= 3 */
-    tmp = malloc(tmp_n);
+    /* only the source rows the vertical pass reads, [ylo, yhi), go through the horizontal one:
+     * a crop of a tall image needs few of them (as in Pillow, which limits the rows too) */
+    int ylo = h, yhi = 0;
+    for (int y = 0; y < nh; y++) {
+        const int a = rh == h ? y0 + y : cv.xmin[y], b = rh == h ? y0 + y + 1 : a + cv.cnt[y];
+        if (a < ylo) ylo = a;
+        if (b > yhi) yhi = b;
+    }
+    if (yhi < ylo) yhi = ylo;
+    /* yhi - ylo <= h < 2^24, nw <= 65536, C <= 3 */
+    tmp = malloc((size_t)(yhi - ylo) * (size_t)nw * (size_t)C + 1);
     dst = malloc((size_t)nh * (size_t)nw * (size_t)C);
     if (!tmp || !dst) {
         st = clvit_fail(CLVIT_ERR_NOMEM, "image %s: out of memory resizing", path);
         goto done;
     }
-    /* horizontal pass: (h, w, C) -> (h, nw, C); skipped, like Pillow, when the width stays */
-    for (int y = 0; y < h; y++) {
+    /* horizontal pass: (yhi - ylo, w, C) -> (yhi - ylo, nw, C); skipped, like Pillow, when the
+     * width stays */
+    for (int y = ylo; y < yhi; y++) {
         const uint8_t *row = src + (size_t)y * (size_t)w * (size_t)C;
-        uint8_t *o = tmp + (size_t)y * (size_t)nw * (size_t)C;
+        uint8_t *o = tmp + (size_t)(y - ylo) * (size_t)nw * (size_t)C;
         for (int x = 0; x < nw; x++) {
             if (rw == w) {
                 for (int c = 0; c < C; c++)
@@ -225,19 +271,19 @@ clvit_status clvit_image_load(const char *path, int img_size, int in_chans, floa
             }
         }
     }
-    /* vertical pass: (h, nw, C) -> (nh, nw, C) */
+    /* vertical pass: (yhi - ylo, nw, C) -> (nh, nw, C) */
     size_t stride = (size_t)nw * (size_t)C;
     for (int y = 0; y < nh; y++) {
         uint8_t *o = dst + (size_t)y * stride;
         if (rh == h) {
-            memcpy(o, tmp + (size_t)(y0 + y) * stride, stride);
+            memcpy(o, tmp + (size_t)(y0 + y - ylo) * stride, stride);
             continue;
         }
         const int32_t *k = cv.w + (size_t)y * (size_t)cv.ksize;
         for (size_t xc = 0; xc < stride; xc++) {
             int64_t acc = (int64_t)1 << (RESAMPLE_BITS - 1);
             for (int t = 0; t < cv.cnt[y]; t++)
-                acc += (int64_t)tmp[(size_t)(cv.xmin[y] + t) * stride + xc] * k[t];
+                acc += (int64_t)tmp[(size_t)(cv.xmin[y] + t - ylo) * stride + xc] * k[t];
             o[xc] = clip8(acc);
         }
     }

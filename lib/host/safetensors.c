@@ -500,6 +500,19 @@ const char *clvit_st_meta(const clvit_st_file *f, const char *key) {
     return NULL;
 }
 
+int clvit_st_meta_long(const clvit_st_file *f, const char *key, long min, long max, long *out) {
+    const char *v = clvit_st_meta(f, key);
+    if (!v) return 0;
+    const char *d = v + (*v == '-');
+    if (*d < '0' || *d > '9') return 0; /* no spaces, '+' or empty strings, as strtol allows */
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (*end || errno == ERANGE || x < min || x > max) return 0;
+    *out = x;
+    return 1;
+}
+
 clvit_status clvit_st_read_f32(const clvit_st_file *f, const clvit_st_tensor *t, float *dst) {
     if (!f || !t || (!dst && t->numel > 0))
         return clvit_fail(CLVIT_ERR_INVALID_ARG, "clvit_st_read_f32: NULL argument");

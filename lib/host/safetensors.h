@@ -50,6 +50,9 @@ void clvit_st_close(clvit_st_file *f);
 const clvit_st_tensor *clvit_st_find(const clvit_st_file *f, const char *name);
 /* NULL when the key is absent. */
 const char *clvit_st_meta(const clvit_st_file *f, const char *key);
+/* A metadata value that is a whole decimal number (an optional '-', then digits, nothing
+ * else) in [min, max]: 1 and *out. 0 when the key is absent or its value is anything else. */
+int clvit_st_meta_long(const clvit_st_file *f, const char *key, long min, long max, long *out);
 /* Converts F32/F16/BF16/F64 (and integer types) to float32 into dst (numel floats). */
 clvit_status clvit_st_read_f32(const clvit_st_file *f, const clvit_st_tensor *t, float *dst);
 
