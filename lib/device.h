@@ -121,7 +121,8 @@ clvit_status clvit_args(cl_kernel k, int n, ...);
 #define CLVIT_A(v) sizeof(v), (const void *)&(v)
 /* The most work-items a work-group of k may have on the context's device: the smaller of
  * the device's max_work_group_size (CLVIT_MAX_WORK_GROUP's emulated value included) and k's
- * CL_KERNEL_WORK_GROUP_SIZE; at least 1. */
+ * CL_KERNEL_WORK_GROUP_SIZE, or k's reqd_work_group_size when that is larger and within the
+ * device's; at least 1. */
 size_t clvit_local_limit(clvit_ctx *ctx, cl_kernel k);
 /* Whether `bytes` more of local memory fit beside what k already uses (its __local arrays
  * and local arguments set so far, CL_KERNEL_LOCAL_MEM_SIZE) in the device's local memory;

@@ -569,6 +569,17 @@ size_t clvit_local_limit(clvit_ctx *ctx, cl_kernel k) {
                                  NULL) == CL_SUCCESS &&
         kmax && (!limit || kmax < limit))
         limit = kmax;
+    /* A kernel built with reqd_work_group_size runs at that size: Mesa 22.3's rusticl reports
+     * CL_KERNEL_WORK_GROUP_SIZE 32 for every kernel on llvmpipe, reqd 256 included, and runs
+     * such kernels with 256 items correctly (docs/oclgrind.md). */
+    size_t req[3] = {0, 0, 0};
+    if (clGetKernelWorkGroupInfo(k, ctx->device, CL_KERNEL_COMPILE_WORK_GROUP_SIZE, sizeof req, req,
+                                 NULL) == CL_SUCCESS &&
+        req[0]) {
+        const size_t r = req[0] * (req[1] ? req[1] : 1) * (req[2] ? req[2] : 1);
+        if (r > limit && (!ctx->info.max_work_group_size || r <= ctx->info.max_work_group_size))
+            limit = r;
+    }
     return limit ? limit : 1;
 }
 

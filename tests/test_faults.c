@@ -131,7 +131,8 @@ static cl_uint settled_refs(clvit_ctx *ctx, cl_uint limit, int tries) {
     return n;
 }
 
-/* The operations of each kind that seq performs, on ctx (which it then frees). */
+/* The operations of each kind that seq performs on ctx; the model and trainer it made are
+ * freed, the context is kept. */
 static void count_ops(clvit_ctx *ctx, sequence seq, uint64_t *count) {
     run r = {ctx, NULL, NULL};
     assert_int_equal(seq(&r), CLVIT_SUCCESS);
