@@ -15,9 +15,9 @@
 # - tools/oclgrind_preload.c, loaded before Oclgrind's runtime (which is why this script sets
 #   Oclgrind's variables itself instead of running the `oclgrind` launcher, which would load its
 #   runtime first): the --uninitialized plugin loses track of buffers written from the host at
-#   an offset, filled, or created in the slot of a released buffer, and then reports reads of
-#   data that was written. The library creates buffers from a NaN-filled host copy and turns
-#   partial writes and fills into whole-buffer writes, leaving the same data.
+#   an offset, filled, copied into, or created in the slot of a released buffer, and then
+#   reports reads of data that was written. The library creates buffers from a NaN-filled host
+#   copy and turns partial writes, fills and copies into whole-buffer writes (same data).
 # - --build-options -cl-opt-disable: kernels are simulated as written (-O0). At Oclgrind's
 #   default -Oz, LLVM emits `freeze` instructions (from `i / n` next to `i % n`, as in im2col)
 #   that the --uninitialized plugin does not implement: it aborts the kernel with a FATAL

@@ -645,7 +645,8 @@ static void test_local_sizes(void **s) {
     assert_int_equal(clvit_kernel(ctx, "launch.cl", "ids1", NULL, &k1), CLVIT_SUCCESS);
     assert_int_equal(clvit_kernel(ctx, "launch.cl", "ids3", NULL, &k3), CLVIT_SUCCESS);
     assert_int_equal(run_ids1(ctx, k1, 1000, 0), 32);
-    assert_int_equal(run_ids1(ctx, k1, 1000, 48), 48); /* an explicit 48 is within it */
+    if (clvit_local_limit(ctx, k1) >= 48) /* rusticl llvmpipe reports 32 for every kernel */
+        assert_int_equal(run_ids1(ctx, k1, 1000, 48), 48); /* an explicit 48 is within it */
     assert_int_equal(run_ids3(ctx, k3, 40, 40, 2), 32);
     ctx->info.is_cpu = 0;
     assert_int_equal(clvit_row_wgs(ctx, 1000, opts, sizeof opts), 32);

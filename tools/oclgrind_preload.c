@@ -7,7 +7,7 @@
  *   - a host write replaces the buffer's whole shadow with one as long as the write, marked
  *     defined only when the write starts at offset 0; a partial or offset write therefore
  *     leaves the rest of the buffer "uninitialised" (or undefined garbage);
- *   - a fill is a series of such writes, one per pattern;
+ *   - a fill is a series of such writes, one per pattern, and a copy is one such write;
  *   - a released buffer's shadow is never freed, and a new buffer that reuses its slot keeps
  *     it, with the old size: what kernels later write beyond it is not recorded, and every
  *     read there is reported.
@@ -16,9 +16,10 @@
  *   - creates every buffer without host data from a host copy full of NaN (CL_MEM_COPY_HOST_PTR:
  *     one write of the whole buffer, a fresh full-size shadow). Reads of memory no kernel or
  *     upload wrote then give NaN, which the tests' checks catch, instead of a report;
- *   - turns a partial write, and a fill, into a blocking read-modify-write of the whole
- *     buffer from offset 0.
- * The data every call leaves in the buffers is unchanged; only the calls are slower.
+ *   - turns a partial write, a fill and a copy into a blocking read-modify-write of the
+ *     whole (destination) buffer from offset 0.
+ * New buffers hold NaN instead of Oclgrind's zeros; otherwise every call leaves the same data,
+ * only more slowly.
  *
  * Build: cc -shared -fPIC -O1 -o build/liboclgrind_preload.so tools/oclgrind_preload.c -ldl
  */
@@ -35,6 +36,8 @@ typedef cl_int (*write_buffer_fn)(cl_command_queue, cl_mem, cl_bool, size_t, siz
                                   cl_uint, const cl_event *, cl_event *);
 typedef cl_int (*fill_buffer_fn)(cl_command_queue, cl_mem, const void *, size_t, size_t, size_t,
                                  cl_uint, const cl_event *, cl_event *);
+typedef cl_int (*copy_buffer_fn)(cl_command_queue, cl_mem, cl_mem, size_t, size_t, size_t, cl_uint,
+                                 const cl_event *, cl_event *);
 typedef cl_int (*read_buffer_fn)(cl_command_queue, cl_mem, cl_bool, size_t, size_t, void *, cl_uint,
                                  const cl_event *, cl_event *);
 
@@ -117,5 +120,33 @@ CL_API_ENTRY cl_int CL_API_CALL clEnqueueFillBuffer(cl_command_queue q, cl_mem b
         memcpy(all + offset + i, pattern, pattern_size);
     cl_int e = write_all(q, buffer, size, all, event);
     free(all);
+    return e;
+}
+
+CL_API_ENTRY cl_int CL_API_CALL clEnqueueCopyBuffer(cl_command_queue q, cl_mem src, cl_mem dst,
+                                                    size_t src_offset, size_t dst_offset, size_t cb,
+                                                    cl_uint nwait, const cl_event *wait,
+                                                    cl_event *event) {
+    static copy_buffer_fn real;
+    static read_buffer_fn read;
+    if (!real) real = (copy_buffer_fn)next("clEnqueueCopyBuffer");
+    if (!read) read = (read_buffer_fn)next("clEnqueueReadBuffer");
+    const size_t size = mem_size(dst);
+    if (cb == 0 || dst_offset + cb > size || dst_offset + cb < cb)
+        return real(q, src, dst, src_offset, dst_offset, cb, nwait, wait, event);
+    unsigned char *part = malloc(cb);
+    if (!part || read(q, src, CL_TRUE, src_offset, cb, part, nwait, wait, NULL) != CL_SUCCESS) {
+        free(part);
+        return real(q, src, dst, src_offset, dst_offset, cb, nwait, wait, event);
+    }
+    unsigned char *all = read_all(q, dst, size, 0, NULL);
+    if (!all) {
+        free(part);
+        return real(q, src, dst, src_offset, dst_offset, cb, 0, NULL, event);
+    }
+    memcpy(all + dst_offset, part, cb);
+    cl_int e = write_all(q, dst, size, all, event);
+    free(all);
+    free(part);
     return e;
 }
