@@ -138,18 +138,25 @@ static int run_case_ex(clvit_ctx *ctx, const gemm_case *gc, int cand, int dense)
                               .rowsum = CLVIT_T(gc->rowsum ? drs : NULL, 4)};
     clvit_status st =
         cand < 0 ? clvit_gemm_run(ctx, "test", &op) : clvit_gemm_launch(ctx, "test", &op, cand);
-    if (st) printf("  %s\n", clvit_last_error());
-    assert_int_equal(st, 0);
-    assert_int_equal(clvit_read(ctx, dc, 0, got, nc), 0);
-    assert_int_equal(clvit_read(ctx, daux, 0, got_aux, naux), 0);
-    assert_int_equal(clvit_read(ctx, drs, 0, got_rs, m + 4), 0);
-    int ok = tu_allclose("C", got, ref, nc, ATOL, RTOL) &&
+    int ok = -1;
+    if (cand >= 0 && st == CL_INVALID_WORK_GROUP_SIZE) {
+        /* the kernel's own limit, known once it is built, is below the candidate's work-group
+         * (rusticl llvmpipe: 32 for every kernel): the tuner skips such a candidate too */
+        printf("  skipped: %s\n", clvit_last_error());
+    } else {
+        if (st) printf("  %s\n", clvit_last_error());
+        assert_int_equal(st, 0);
+        assert_int_equal(clvit_read(ctx, dc, 0, got, nc), 0);
+        assert_int_equal(clvit_read(ctx, daux, 0, got_aux, naux), 0);
+        assert_int_equal(clvit_read(ctx, drs, 0, got_rs, m + 4), 0);
+        ok = tu_allclose("C", got, ref, nc, ATOL, RTOL) &&
              tu_allclose("aux", got_aux, ref_aux, naux, ATOL, RTOL) &&
              tu_allclose("rowsum", got_rs, ref_rs, m + 4, ATOL, RTOL);
-    if (!ok)
-        printf("  failed: %s ta=%d tb=%d epi=%d %zux%zux%zu batch %zu alpha %g beta %g\n",
-               cand < 0 ? "plan" : clvit_gemm_cands[cand].name, gc->ta, gc->tb, gc->epi, m, n, k,
-               nb, gc->alpha, gc->beta);
+        if (!ok)
+            printf("  failed: %s ta=%d tb=%d epi=%d %zux%zux%zu batch %zu alpha %g beta %g\n",
+                   cand < 0 ? "plan" : clvit_gemm_cands[cand].name, gc->ta, gc->tb, gc->epi, m, n,
+                   k, nb, gc->alpha, gc->beta);
+    }
     clReleaseMemObject(da);
     clReleaseMemObject(db);
     clReleaseMemObject(dc);
@@ -179,7 +186,7 @@ static int run_case_dense(clvit_ctx *ctx, const gemm_case *gc, int cand) {
 static void test_candidates(void **state) {
     (void)state;
     clvit_ctx *ctx = tu_ctx();
-    int failures = 0, runs = 0;
+    int failures = 0, runs = 0, skipped = 0;
     for (int c = 0; clvit_gemm_cands[c].name; c++) {
         if (!clvit_gemm_cand_fits(ctx, &clvit_gemm_cands[c])) continue;
         const int clblast = clvit_gemm_cands[c].kind == GEMM_CLBLAST;
@@ -200,17 +207,24 @@ static void test_candidates(void **state) {
                 gc.epi = CLVIT_EPI_NONE;
             }
             if (gc.rowsum && gc.alpha != 1.0f) continue;
-            failures += !run_case(ctx, &gc, c), runs++;
+            const int r = run_case(ctx, &gc, c);
+            if (r < 0) {
+                skipped++;
+                break; /* the same work-group for every case of this candidate */
+            }
+            failures += !r, runs++;
         }
     }
     /* CLBlast followed by clvit's epilogue kernels (the dense, unbatched case they support) */
     const int cb = clvit_gemm_cand_find("clblast");
     for (int e = CLVIT_EPI_BIAS; e <= CLVIT_EPI_DGELU; e++) {
         gemm_case gc = {0, 1, e, 37, 45, 29, 1, 1.0f, 0.0f, 0};
-        failures += !run_case_dense(ctx, &gc, cb), runs++;
+        failures += run_case_dense(ctx, &gc, cb) != 1, runs++;
     }
-    printf("  %d GEMM runs, %d failures\n", runs, failures);
+    printf("  %d GEMM runs, %d failures, %d candidates skipped for the kernel's work-group limit\n",
+           runs, failures, skipped);
     assert_int_equal(failures, 0);
+    assert_true(runs >= 40); /* at least the CLBlast cases and four clvit candidates ran */
 }
 
 static int count_lines(const char *path) {

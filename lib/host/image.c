@@ -159,13 +159,14 @@ clvit_status clvit_image_load(const char *path, int img_size, int in_chans, floa
     }
     int w = 0, h = 0, n = 0;
     /* the declared size first: a few header bytes can declare a huge image (truncated data
-     * decodes as zeros), so it is refused before anything is allocated for it */
+     * decodes as zeros), so it is refused before anything is allocated for it. stb_image's
+     * info gives a top-down BMP a negative height (the decoder flips it), hence the llabs. */
     if (stbi_info_from_memory(file, (int)fsize, &w, &h, &n) &&
-        (int64_t)w * (int64_t)h > CLVIT_IMAGE_MAX_PIXELS) {
+        llabs((long long)w * (long long)h) > CLVIT_IMAGE_MAX_PIXELS) {
         free(file);
         return clvit_fail(CLVIT_ERR_UNSUPPORTED,
-                          "image %s: %dx%d pixels, more than the %lld that are read", path, w, h,
-                          (long long)CLVIT_IMAGE_MAX_PIXELS);
+                          "image %s: %dx%d pixels, more than the %lld that are read", path, abs(w),
+                          abs(h), (long long)CLVIT_IMAGE_MAX_PIXELS);
     }
     uint8_t *pix = stbi_load_from_memory(file, (int)fsize, &w, &h, &n, 0);
     free(file);

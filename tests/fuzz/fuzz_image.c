@@ -38,7 +38,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static const float mean[3] = {0.485f, 0.456f, 0.406f}, std[3] = {0.229f, 0.224f, 0.225f};
     int w = 0, h = 0, nc = 0;
     const int64_t declared = stbi_info_from_memory(data + 3, (int)(size - 3), &w, &h, &nc)
-                                 ? (int64_t)w * (int64_t)h
+                                 ? llabs((long long)w * (long long)h) /* BMP: h < 0 */
                                  : -1;
     const int known = readable(data + 3, size - 3);
     if (known && declared > HARNESS_MAX_PIXELS && declared <= CLVIT_IMAGE_MAX_PIXELS) return 0;
