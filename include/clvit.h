@@ -258,6 +258,11 @@ clvit_status clvit_trainer_save(clvit_trainer *t, const char *path, const char *
  * weights are loaded with clvit_model_load). */
 clvit_status clvit_trainer_load_state(clvit_trainer *t, const char *path);
 
+/* Device memory the library holds in this process, over all contexts: the buffers it created
+ * (parameters, activations, trainer state, scratch, staging) and the driver has not yet
+ * destroyed. For leak checks and long runs; thread-safe. */
+void clvit_device_memory_in_use(uint64_t *buffers, uint64_t *bytes);
+
 #ifdef __cplusplus
 }
 #endif

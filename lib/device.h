@@ -251,6 +251,9 @@ void clvit_gemm_tuning_path(const clvit_ctx *ctx, char *buf, size_t size);
 
 /* Device buffers. */
 clvit_status clvit_buffer(clvit_ctx *ctx, size_t floats, cl_mem *out);
+/* Counts a buffer created outside clvit_buffer (clvit_device_memory_in_use) until the driver
+ * destroys it. */
+void clvit_track_buffer(cl_mem mem, size_t bytes);
 clvit_status clvit_write(clvit_ctx *ctx, cl_mem buf, size_t off, const float *src, size_t n);
 clvit_status clvit_read(clvit_ctx *ctx, cl_mem buf, size_t off, float *dst, size_t n);
 clvit_status clvit_fill(clvit_ctx *ctx, cl_mem buf, size_t off, float value, size_t n);

@@ -91,6 +91,7 @@ static clvit_status run_clblast(clvit_ctx *ctx, const char *label, const clvit_g
         if (e != CL_SUCCESS)
             return clvit_fail(e, "GEMM scratch buffer of %zu bytes: %s", need,
                               clvit_status_string(e));
+        clvit_track_buffer(ctx->gemm_temp, need);
         ctx->gemm_temp_bytes = need;
     }
     cl_event *ev = clvit_prof_slot(ctx, label, 1, flops);

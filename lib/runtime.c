@@ -13,6 +13,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -469,6 +470,31 @@ uint64_t clvit_fault_count(const clvit_ctx *ctx, clvit_fault_kind kind) {
 
 /* ---------------------------------------------------------------- buffers */
 
+/* Every buffer the library creates is counted here until the driver destroys it (its
+ * destructor callback, which may run on a driver thread: hence the atomics). */
+static atomic_ullong live_buffers, live_bytes;
+
+static void CL_CALLBACK on_buffer_destroyed(cl_mem mem, void *bytes) {
+    (void)mem;
+    atomic_fetch_sub(&live_buffers, 1);
+    atomic_fetch_sub(&live_bytes, (unsigned long long)(uintptr_t)bytes);
+}
+
+void clvit_track_buffer(cl_mem mem, size_t bytes) {
+    atomic_fetch_add(&live_buffers, 1);
+    atomic_fetch_add(&live_bytes, (unsigned long long)bytes);
+    if (clSetMemObjectDestructorCallback(mem, on_buffer_destroyed, (void *)(uintptr_t)bytes) !=
+        CL_SUCCESS) { /* not counted where the driver cannot say when it is gone */
+        atomic_fetch_sub(&live_buffers, 1);
+        atomic_fetch_sub(&live_bytes, (unsigned long long)bytes);
+    }
+}
+
+void clvit_device_memory_in_use(uint64_t *buffers, uint64_t *bytes) {
+    if (buffers) *buffers = atomic_load(&live_buffers);
+    if (bytes) *bytes = atomic_load(&live_bytes);
+}
+
 clvit_status clvit_buffer(clvit_ctx *ctx, size_t floats, cl_mem *out) {
     *out = NULL;
     size_t bytes;
@@ -487,6 +513,7 @@ clvit_status clvit_buffer(clvit_ctx *ctx, size_t floats, cl_mem *out) {
     if (e != CL_SUCCESS)
         return clvit_fail(e, "clCreateBuffer(%.1f MiB): %s", bytes / 1048576.0,
                           clvit_status_string(e));
+    clvit_track_buffer(*out, bytes);
     return CLVIT_SUCCESS;
 }
 

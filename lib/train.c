@@ -371,6 +371,7 @@ static clvit_status slot_create(clvit_trainer *t, step_slot *sl) {
         return clvit_fail(e, "staging buffer of %.1f MiB: %s", floats * 4.0 / 1048576.0,
                           clvit_status_string(e));
     }
+    clvit_track_buffer(sl->stage, floats * sizeof(float));
     /* a half-made slot is released, so the next step creates it again */
     clvit_status st = clvit_fault(ctx, CLVIT_FAULT_MAP, "clEnqueueMapBuffer(staging)");
     if (!st) {

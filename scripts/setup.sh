@@ -10,7 +10,8 @@ set -euo pipefail
 
 packages=(build-essential cmake pkg-config ocl-icd-opencl-dev opencl-c-headers ocl-icd-libopencl1
           libclblast-dev pocl-opencl-icd libcmocka-dev libstb-dev libcjson-dev zlib1g-dev clinfo
-          python3 libopenblas-dev clang libclang-rt-dev mesa-opencl-icd oclgrind)
+          python3 libopenblas-dev clang libclang-rt-dev mesa-opencl-icd oclgrind clang-format
+          cppcheck)
 [[ "${CLVIT_SETUP_NPM:-1}" == 1 ]] && ! command -v npm >/dev/null 2>&1 && packages+=(npm)
 
 missing=()

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The test command: installs dependencies, builds with warnings as errors, runs every test
+# The test command: installs dependencies, builds with warnings as errors, checks formatting
+# and cppcheck (scripts/lint.sh), runs every test
 # (kernels, PyTorch parity, training, file formats, CLI, bench) on the default OpenCL device
 # (PoCL when there is no GPU), the device tests again on Mesa rusticl and the kernel and model
 # tests under Oclgrind, then builds the host-side code (file parsers, datasets,
@@ -14,6 +15,7 @@ bash scripts/setup.sh
 # program caches of this run stay inside the build tree
 export CLVIT_CACHE_DIR="$PWD/build/cache"
 bash scripts/build.sh
+bash scripts/lint.sh build
 ctest --test-dir build --output-on-failure -j1
 
 # Two more OpenCL implementations (scripts/setup.sh installs both): the device tests again on

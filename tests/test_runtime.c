@@ -10,7 +10,10 @@
  * CLVIT_MAX_WORK_GROUP: the limits in clvit_ctx_device, a malformed value one clear error);
  * explicit work-group sizes (chosen within the limit, padding ignored by 1-D and 3-D
  * kernels, a size over the limit an error naming the kernel, not a crash); and -cl-std
- * chosen from the OpenCL C version, with the disk cache keyed by the options as built.
+ * chosen from the OpenCL C version, with the disk cache keyed by the options as built. And
+ * the device-memory account (clvit_device_memory_in_use): a model and trainer that ran a step
+ * hold at least what the trainer reports, and once they and the context are freed the count
+ * is back where it began.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -25,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "gemm_plan.h"
@@ -721,14 +725,68 @@ static void test_cl_std(void **s) {
     assert_int_equal(system(cmd), 0);
 }
 
+/* Buffers still counted after waiting up to 2 s for the driver to destroy the released ones
+ * (it may do so in its own threads, once the commands that used them are done). */
+static uint64_t settled_buffers(uint64_t want, uint64_t *bytes) {
+    uint64_t n = 0;
+    for (int i = 0; i < 200; i++) {
+        clvit_device_memory_in_use(&n, bytes);
+        if (n <= want) break;
+        nanosleep(&(struct timespec){0, 10000000}, NULL);
+    }
+    return n;
+}
+
+static void test_device_memory_account(void **s) {
+    (void)s;
+    uint64_t n0, b0, n1, b1, n2, b2;
+    clvit_device_memory_in_use(&n0, &b0);
+    clvit_ctx *ctx = NULL;
+    assert_int_equal(clvit_ctx_create(&ctx, NULL), CLVIT_SUCCESS);
+    clvit_config cfg;
+    assert_int_equal(clvit_preset("vit_mnist_tiny", &cfg), CLVIT_SUCCESS);
+    clvit_model *m = NULL;
+    assert_int_equal(clvit_model_create(ctx, &cfg, 1, &m), CLVIT_SUCCESS);
+    clvit_train_config tc;
+    clvit_train_config_default(&tc);
+    clvit_trainer *t = NULL;
+    assert_int_equal(clvit_trainer_create(m, &tc, 4, &t), CLVIT_SUCCESS);
+    float x[4 * 28 * 28];
+    for (int i = 0; i < 4 * 28 * 28; i++)
+        x[i] = (float)(i % 17) / 17.0f;
+    const int32_t y[4] = {1, 2, 3, 4};
+    clvit_step_result res;
+    assert_int_equal(clvit_train_step(t, x, y, 4, &res), CLVIT_SUCCESS);
+    clvit_device_memory_in_use(&n1, &b1);
+    printf("  in use: %llu buffers, %llu bytes (trainer: %zu bytes)\n",
+           (unsigned long long)(n1 - n0), (unsigned long long)(b1 - b0),
+           clvit_trainer_device_bytes(t));
+    assert_true(n1 > n0);
+    assert_true(b1 - b0 >= clvit_trainer_device_bytes(t));
+    cl_mem extra;
+    assert_int_equal(clvit_buffer(ctx, 1000, &extra), CLVIT_SUCCESS);
+    clvit_device_memory_in_use(&n2, &b2);
+    assert_true(n2 == n1 + 1 && b2 == b1 + 4000);
+    clReleaseMemObject(extra);
+    clvit_trainer_free(t);
+    clvit_model_free(m);
+    clvit_ctx_free(ctx);
+    assert_int_equal(settled_buffers(n0, &b2), n0);
+    assert_true(b2 == b0);
+}
+
 int main(void) {
     const char *env = getenv("CLVIT_DEVICE");
     saved_device_env = env ? strdup(env) : NULL;
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_device_selection), cmocka_unit_test(test_default_device_rule),
-        cmocka_unit_test(test_program_cache),    cmocka_unit_test(test_kernel_dir_and_build_log),
-        cmocka_unit_test(test_gemm_tuning),      cmocka_unit_test(test_emulated_limits),
-        cmocka_unit_test(test_local_sizes),      cmocka_unit_test(test_cl_std)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_device_selection),
+                                       cmocka_unit_test(test_default_device_rule),
+                                       cmocka_unit_test(test_program_cache),
+                                       cmocka_unit_test(test_kernel_dir_and_build_log),
+                                       cmocka_unit_test(test_gemm_tuning),
+                                       cmocka_unit_test(test_emulated_limits),
+                                       cmocka_unit_test(test_local_sizes),
+                                       cmocka_unit_test(test_cl_std),
+                                       cmocka_unit_test(test_device_memory_account)};
     /* CLVIT_TEST_SKIP=test_kernel_dir_and_build_log under Oclgrind --check-api, which reports
      * that test's deliberate build failure and missing kernel as API errors */
     if (getenv("CLVIT_TEST_FILTER")) cmocka_set_test_filter(getenv("CLVIT_TEST_FILTER"));
