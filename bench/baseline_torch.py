@@ -57,8 +57,11 @@ GEMM_OPS = ("aten::addmm", "aten::mm", "aten::bmm", "aten::baddbmm")
 def clvit_version():
     try:
         with open(os.path.join(ROOT, "include", "clvit.h")) as f:
-            m = re.search(r'#define CLVIT_VERSION "([^"]+)"', f.read())
-            return m.group(1) if m else "unknown"
+            text = f.read()
+        # the version is written once, as three numbers in the header
+        parts = [re.search(r"#define CLVIT_VERSION_%s (\d+)" % p, text)
+                 for p in ("MAJOR", "MINOR", "PATCH")]
+        return ".".join(m.group(1) for m in parts) if all(parts) else "unknown"
     except OSError:
         return "unknown"
 

@@ -22,9 +22,42 @@
 #ifndef CLVIT_BENCH_H
 #define CLVIT_BENCH_H
 
-#include "device.h"
+#include "clvit.h"
 
 #include <stdio.h>
+
+/* clvit-bench uses clvit's public API only (include/clvit.h); these are its own helpers. */
+#if defined(__GNUC__)
+#define BENCH_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define BENCH_PRINTF(a, b)
+#endif
+
+/* Records a failure of the bench's own (out of memory, wrong results...) as the library
+ * records its own, so that bench_log_status prints this message for that status. Returns
+ * status. */
+clvit_status bench_fail(clvit_status status, const char *fmt, ...) BENCH_PRINTF(2, 3);
+
+/* Returns a failing clvit_status. */
+#define BENCH_CHECK(expr)                                                                          \
+    do {                                                                                           \
+        clvit_status bench_check_s_ = (expr);                                                      \
+        if (bench_check_s_ != CLVIT_SUCCESS) return bench_check_s_;                                \
+    } while (0)
+/* Stores a clvit_status in st and jumps to label when it fails. */
+#define BENCH_TRY(st, expr, label)                                                                 \
+    do {                                                                                           \
+        (st) = (expr);                                                                             \
+        if ((st) != CLVIT_SUCCESS) goto label;                                                     \
+    } while (0)
+/* Returns a failing OpenCL call's code, with the call in the message. */
+#define BENCH_CHECK_CL(expr)                                                                       \
+    do {                                                                                           \
+        cl_int bench_cl_e_ = (expr);                                                               \
+        if (bench_cl_e_ != CL_SUCCESS)                                                             \
+            return bench_fail(bench_cl_e_, "%s failed: %s (%d)", #expr,                            \
+                              clvit_status_string(bench_cl_e_), bench_cl_e_);                      \
+    } while (0)
 
 #define BENCH_MAX_LIST 32
 #define BENCH_SCHEMA "clvit-bench/1"
@@ -130,9 +163,13 @@ bench_row *bench_add_row(bench_results *r, const char *section, const char *name
                          int higher_is_better);
 void bench_results_free(bench_results *r);
 /* Prints a progress line on stderr: "clvit-bench: ...". */
-void bench_log(const char *fmt, ...) CLVIT_PRINTF(1, 2);
-/* Prints "clvit-bench: <status>: <detail>" with what was being done. */
+void bench_log(const char *fmt, ...) BENCH_PRINTF(1, 2);
+/* Prints "clvit-bench: <what>: <status>: <detail>": the detail of the bench_fail that returned
+ * st, else the library's last error. */
 void bench_log_status(const char *what, clvit_status st);
+/* Replaces path with text whole or not at all (path.tmp, fsync, rename), creating the
+ * directories above it; a failure is recorded with bench_fail. */
+clvit_status bench_write_file_atomic(const char *path, const char *text);
 
 /*
  * Times fn: `warmup` untimed calls, then timed calls until `reps` are done or, once at least

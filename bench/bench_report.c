@@ -51,7 +51,7 @@ void bench_device_fill(bench_device *d, const clvit_device_info *info) {
     memset(d, 0, sizeof *d);
     d->info = *info;
     snprintf(d->type, sizeof d->type, "%s", info->is_gpu ? "GPU" : info->is_cpu ? "CPU" : "other");
-    snprintf(d->tool, sizeof d->tool, "clvit-bench %s", CLVIT_VERSION);
+    snprintf(d->tool, sizeof d->tool, "clvit-bench %s", clvit_version());
     d->peak_gflops = NAN;
 }
 
@@ -421,7 +421,7 @@ int bench_write_json(const bench_results *r, const bench_settings *s,
     if (!root) return 1;
     cJSON_AddStringToObject(root, "schema", BENCH_SCHEMA);
     cJSON_AddStringToObject(root, "tool", "clvit-bench");
-    cJSON_AddStringToObject(root, "clvit_version", CLVIT_VERSION);
+    cJSON_AddStringToObject(root, "clvit_version", clvit_version());
     char ts[40];
     time_t now = time(NULL);
     struct tm tm;
