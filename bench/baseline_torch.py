@@ -5,7 +5,7 @@ CUDA GPU.
 
 Times the same presets and batch sizes as clvit-bench with PyTorch (the model is
 tools/vit_ref.py, the reference clvit is checked against) and writes the same JSON schema
-("clvit-bench/1", see bench/bench_report.c), so that
+("clvit-bench/1", see bench/bench_json.c), so that
 
     clvit-bench --compare torch.json clvit.json
 

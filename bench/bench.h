@@ -12,7 +12,7 @@
  *   profile  kernel:fc1      vit_mnist    32     -               ms       ...
  *
  * The key of a row is (section, name, model, batch, shape); two result files are compared
- * row by row on that key (bench_report.c). Every row carries the statistics of its timed
+ * row by row on that key (bench_compare.c). Every row carries the statistics of its timed
  * runs in its own unit (for a rate, the statistics of the per-run rates).
  *
  * Sections are a table in clvit_bench.c (bench_sections[]): a section is a function run once
@@ -272,16 +272,25 @@ int bench_tune(bench_env *e);
 /* bench_plan.c: --tune, the deep GEMM plan search */
 int bench_plan(bench_env *e);
 
-/* ------------------------------------------------------------ bench_report.c */
+/* ------------------------------------------------------------ reports */
+/* bench_util.c: a device as results record it, from the library's description. */
 void bench_device_fill(bench_device *d, const clvit_device_info *info);
+/* bench_json.c: the results file (schema BENCH_SCHEMA) out and back in. */
 int bench_write_json(const bench_results *r, const bench_settings *s,
                      const clvit_device_info *inventory, int ninventory, FILE *f);
 int bench_read_json(const char *path, bench_results *r);
+/* bench_table.c: text tables, Markdown, CSV. */
 void bench_print_inventory(const clvit_device_info *inv, int n, FILE *f, bench_format fmt);
 void bench_print_results(const bench_results *r, FILE *f, bench_format fmt);
 void bench_write_csv(const bench_results *r, FILE *f);
+/* The key rows are compared on: "section|name|model|batch|shape". */
+void bench_row_key(const bench_row *r, char *buf, size_t size);
+/* A percentage cell ("12%", "3.4%", "-" for NAN). */
+void bench_pct_cell(char *buf, size_t size, double v);
+/* bench_compare.c: --compare of two result files, row by row on the key. */
 int bench_compare(const char *path_a, const char *path_b, FILE *f, bench_format fmt);
-/* Throughput against batch size, one panel per model, one line per (file, device). */
+/* bench_plot.c: throughput against batch size, one panel per model, one line per (file,
+ * device). */
 int bench_plot(const bench_results *sets, int nsets, const char *svg_path);
 
 #endif

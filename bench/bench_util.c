@@ -405,3 +405,11 @@ void bench_add_rate_rows(bench_env *e, const char *section, const char *lat_name
         snprintf(thr->note, sizeof thr->note, "%s", thr_note);
     }
 }
+
+void bench_device_fill(bench_device *d, const clvit_device_info *info) {
+    memset(d, 0, sizeof *d);
+    d->info = *info;
+    snprintf(d->type, sizeof d->type, "%s", info->is_gpu ? "GPU" : info->is_cpu ? "CPU" : "other");
+    snprintf(d->tool, sizeof d->tool, "clvit-bench %s", clvit_version());
+    d->peak_gflops = NAN;
+}

@@ -31,7 +31,7 @@ static const struct {
 } bench_sections[] = {
     {"memory", bench_memory, "device copy bandwidth, host<->device transfers"},
     {"gemm", bench_gemm,
-     "SGEMM (clvit_gemm) next to OpenBLAS cblas_sgemm: square sweep and the presets' GEMM "
+     "SGEMM (clvit_sgemm) next to OpenBLAS cblas_sgemm: square sweep and the presets' GEMM "
      "shapes"},
     {"startup", bench_startup, "program build and first inference, cold and warm caches"},
     {"infer", bench_infer, "inference latency and throughput per model and batch size"},
