@@ -25,7 +25,7 @@ static void usage(FILE *out) {
     fprintf(out,
             "clvit %s - Vision Transformers on any OpenCL device\n\n"
             "usage: clvit COMMAND [options]\n\ncommands:\n",
-            CLVIT_VERSION);
+            clvit_version());
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fprintf(out,
@@ -43,7 +43,7 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (!strcmp(argv[1], "--version")) {
-        printf("clvit %s\n", CLVIT_VERSION);
+        printf("clvit %s\n", clvit_version());
         return 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)

@@ -5,7 +5,7 @@ CUDA GPU.
 
 Times the same presets and batch sizes as clvit-bench with PyTorch (the model is
 tools/vit_ref.py, the reference clvit is checked against) and writes the same JSON schema
-("clvit-bench/1", see bench/bench_report.c), so that
+("clvit-bench/1", see bench/bench_json.c), so that
 
     clvit-bench --compare torch.json clvit.json
 
@@ -57,8 +57,11 @@ GEMM_OPS = ("aten::addmm", "aten::mm", "aten::bmm", "aten::baddbmm")
 def clvit_version():
     try:
         with open(os.path.join(ROOT, "include", "clvit.h")) as f:
-            m = re.search(r'#define CLVIT_VERSION "([^"]+)"', f.read())
-            return m.group(1) if m else "unknown"
+            text = f.read()
+        # the version is written once, as three numbers in the header
+        parts = [re.search(r"#define CLVIT_VERSION_%s (\d+)" % p, text)
+                 for p in ("MAJOR", "MINOR", "PATCH")]
+        return ".".join(m.group(1) for m in parts) if all(parts) else "unknown"
     except OSError:
         return "unknown"
 

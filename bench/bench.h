@@ -12,7 +12,7 @@
  *   profile  kernel:fc1      vit_mnist    32     -               ms       ...
  *
  * The key of a row is (section, name, model, batch, shape); two result files are compared
- * row by row on that key (bench_report.c). Every row carries the statistics of its timed
+ * row by row on that key (bench_compare.c). Every row carries the statistics of its timed
  * runs in its own unit (for a rate, the statistics of the per-run rates).
  *
  * Sections are a table in clvit_bench.c (bench_sections[]): a section is a function run once
@@ -22,9 +22,42 @@
 #ifndef CLVIT_BENCH_H
 #define CLVIT_BENCH_H
 
-#include "device.h"
+#include "clvit.h"
 
 #include <stdio.h>
+
+/* clvit-bench uses clvit's public API only (include/clvit.h); these are its own helpers. */
+#if defined(__GNUC__)
+#define BENCH_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define BENCH_PRINTF(a, b)
+#endif
+
+/* Records a failure of the bench's own (out of memory, wrong results...) as the library
+ * records its own, so that bench_log_status prints this message for that status. Returns
+ * status. */
+clvit_status bench_fail(clvit_status status, const char *fmt, ...) BENCH_PRINTF(2, 3);
+
+/* Returns a failing clvit_status. */
+#define BENCH_CHECK(expr)                                                                          \
+    do {                                                                                           \
+        clvit_status bench_check_s_ = (expr);                                                      \
+        if (bench_check_s_ != CLVIT_SUCCESS) return bench_check_s_;                                \
+    } while (0)
+/* Stores a clvit_status in st and jumps to label when it fails. */
+#define BENCH_TRY(st, expr, label)                                                                 \
+    do {                                                                                           \
+        (st) = (expr);                                                                             \
+        if ((st) != CLVIT_SUCCESS) goto label;                                                     \
+    } while (0)
+/* Returns a failing OpenCL call's code, with the call in the message. */
+#define BENCH_CHECK_CL(expr)                                                                       \
+    do {                                                                                           \
+        cl_int bench_cl_e_ = (expr);                                                               \
+        if (bench_cl_e_ != CL_SUCCESS)                                                             \
+            return bench_fail(bench_cl_e_, "%s failed: %s (%d)", #expr,                            \
+                              clvit_status_string(bench_cl_e_), bench_cl_e_);                      \
+    } while (0)
 
 #define BENCH_MAX_LIST 32
 #define BENCH_SCHEMA "clvit-bench/1"
@@ -130,9 +163,13 @@ bench_row *bench_add_row(bench_results *r, const char *section, const char *name
                          int higher_is_better);
 void bench_results_free(bench_results *r);
 /* Prints a progress line on stderr: "clvit-bench: ...". */
-void bench_log(const char *fmt, ...) CLVIT_PRINTF(1, 2);
-/* Prints "clvit-bench: <status>: <detail>" with what was being done. */
+void bench_log(const char *fmt, ...) BENCH_PRINTF(1, 2);
+/* Prints "clvit-bench: <what>: <status>: <detail>": the detail of the bench_fail that returned
+ * st, else the library's last error. */
 void bench_log_status(const char *what, clvit_status st);
+/* Replaces path with text whole or not at all (path.tmp, fsync, rename), creating the
+ * directories above it; a failure is recorded with bench_fail. */
+clvit_status bench_write_file_atomic(const char *path, const char *text);
 
 /*
  * Times fn: `warmup` untimed calls, then timed calls until `reps` are done or, once at least
@@ -235,16 +272,25 @@ int bench_tune(bench_env *e);
 /* bench_plan.c: --tune, the deep GEMM plan search */
 int bench_plan(bench_env *e);
 
-/* ------------------------------------------------------------ bench_report.c */
+/* ------------------------------------------------------------ reports */
+/* bench_util.c: a device as results record it, from the library's description. */
 void bench_device_fill(bench_device *d, const clvit_device_info *info);
+/* bench_json.c: the results file (schema BENCH_SCHEMA) out and back in. */
 int bench_write_json(const bench_results *r, const bench_settings *s,
                      const clvit_device_info *inventory, int ninventory, FILE *f);
 int bench_read_json(const char *path, bench_results *r);
+/* bench_table.c: text tables, Markdown, CSV. */
 void bench_print_inventory(const clvit_device_info *inv, int n, FILE *f, bench_format fmt);
 void bench_print_results(const bench_results *r, FILE *f, bench_format fmt);
 void bench_write_csv(const bench_results *r, FILE *f);
+/* The key rows are compared on: "section|name|model|batch|shape". */
+void bench_row_key(const bench_row *r, char *buf, size_t size);
+/* A percentage cell ("12%", "3.4%", "-" for NAN). */
+void bench_pct_cell(char *buf, size_t size, double v);
+/* bench_compare.c: --compare of two result files, row by row on the key. */
 int bench_compare(const char *path_a, const char *path_b, FILE *f, bench_format fmt);
-/* Throughput against batch size, one panel per model, one line per (file, device). */
+/* bench_plot.c: throughput against batch size, one panel per model, one line per (file,
+ * device). */
 int bench_plot(const bench_results *sets, int nsets, const char *svg_path);
 
 #endif

@@ -1,7 +1,8 @@
 /*
  * bench_device.c - device limits: memory bandwidth (a copy kernel compiled here from a
  * string, and the driver's buffer copy), host<->device transfer rates (pageable and pinned
- * host memory), and SGEMM GFLOP/s (clvit_gemm / clvit_gemm_batched, as the model calls them)
+ * host memory), and SGEMM GFLOP/s (clvit_sgemm / clvit_sgemm_batched: the
+ * plan's kernel per shape, as the model's products run)
  * on a square sweep and on the exact GEMM shapes of the ViT presets (per layer: patch
  * embedding, qkv, attention scores and values as strided-batched GEMMs over B*H, proj, fc1,
  * fc2, head), each next to OpenBLAS's cblas_sgemm on the same shape and host matrices
@@ -12,8 +13,6 @@
  * GEMMs on sampled entries against a double-precision dot product).
  */
 #include "bench.h"
-
-#include "model.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -42,28 +41,28 @@ typedef struct mem_job {
 
 static clvit_status mem_run(void *arg) {
     mem_job *j = arg;
-    cl_command_queue q = j->ctx->queue;
+    cl_command_queue q = clvit_ctx_cl_queue(j->ctx);
     for (int i = 0; i < j->iters; i++) {
         size_t global = j->bytes / 16;
         switch (j->op) {
         case OP_KERNEL:
-            CLVIT_CHECK_CL(
+            BENCH_CHECK_CL(
                 clEnqueueNDRangeKernel(q, j->kernel, 1, NULL, &global, NULL, 0, NULL, NULL));
             break;
         case OP_COPYBUF:
-            CLVIT_CHECK_CL(clEnqueueCopyBuffer(q, j->a, j->b, 0, 0, j->bytes, 0, NULL, NULL));
+            BENCH_CHECK_CL(clEnqueueCopyBuffer(q, j->a, j->b, 0, 0, j->bytes, 0, NULL, NULL));
             break;
         case OP_H2D:
-            CLVIT_CHECK_CL(
+            BENCH_CHECK_CL(
                 clEnqueueWriteBuffer(q, j->a, CL_FALSE, 0, j->bytes, j->host, 0, NULL, NULL));
             break;
         case OP_D2H:
-            CLVIT_CHECK_CL(
+            BENCH_CHECK_CL(
                 clEnqueueReadBuffer(q, j->a, CL_FALSE, 0, j->bytes, j->host, 0, NULL, NULL));
             break;
         }
     }
-    CLVIT_CHECK_CL(clFinish(q));
+    BENCH_CHECK_CL(clFinish(q));
     return CLVIT_SUCCESS;
 }
 
@@ -72,22 +71,22 @@ static clvit_status mem_measure(bench_env *e, mem_job *j, const char *name, doub
                                 const char *note) {
     const bench_settings *s = e->s;
     j->iters = 1;
-    CLVIT_CHECK(mem_run(j)); /* first touch, lazy allocation, kernel compile */
+    BENCH_CHECK(mem_run(j)); /* first touch, lazy allocation, kernel compile */
     double t0 = bench_now();
-    CLVIT_CHECK(mem_run(j));
+    BENCH_CHECK(mem_run(j));
     j->iters = bench_iters_for(bench_now() - t0, s->min_time);
     double samples[BENCH_MAX_LIST * 8];
     int n = 0;
     bench_settings local = *s;
     if (local.reps > (int)(sizeof samples / sizeof samples[0]))
         local.reps = (int)(sizeof samples / sizeof samples[0]);
-    CLVIT_CHECK(bench_time(&local, mem_run, j, j->iters, samples, &n));
+    BENCH_CHECK(bench_time(&local, mem_run, j, j->iters, samples, &n));
     for (int i = 0; i < n; i++)
         samples[i] = bytes_moved / samples[i] / 1e9;
     char shape[64];
     snprintf(shape, sizeof shape, "%zuMiB", j->bytes >> 20);
     bench_row *row = bench_add_row(e->res, "memory", name, "", 0, shape, e->dev, "GB/s", 1);
-    if (!row) return clvit_fail(CLVIT_ERR_NOMEM, "rows");
+    if (!row) return bench_fail(CLVIT_ERR_NOMEM, "rows");
     bench_stats_from(&row->st, samples, n);
     snprintf(row->note, sizeof row->note, "%s", note);
     return CLVIT_SUCCESS;
@@ -107,8 +106,8 @@ static int check_equal(const float *a, const float *b, size_t n, const char *wha
 int bench_memory(bench_env *e) {
     clvit_ctx *ctx = e->ctx;
     size_t bytes = e->s->mem_bytes;
-    if (ctx->info.max_alloc_bytes && bytes > ctx->info.max_alloc_bytes / 2)
-        bytes = (size_t)(ctx->info.max_alloc_bytes / 2);
+    const uint64_t max_alloc = clvit_ctx_device(ctx)->max_alloc_bytes;
+    if (max_alloc && bytes > max_alloc / 2) bytes = (size_t)(max_alloc / 2);
     bytes = bytes / (1u << 20) * (1u << 20);
     if (bytes < (1u << 20)) bytes = 1u << 20;
     const size_t n = bytes / sizeof(float);
@@ -120,66 +119,69 @@ int bench_memory(bench_env *e) {
     cl_mem a = NULL, b = NULL, pinned = NULL;
     float *host = malloc(bytes), *back = malloc(bytes), *pinned_ptr = NULL;
     if (!host || !back) {
-        st = clvit_fail(CLVIT_ERR_NOMEM, "host buffers");
+        st = bench_fail(CLVIT_ERR_NOMEM, "host buffers");
         goto done;
     }
     for (size_t i = 0; i < n; i++)
         host[i] = (float)(i % 1000003) * 0.5f;
-    CLVIT_TRY(st, clvit_buffer(ctx, n, &a), done);
-    CLVIT_TRY(st, clvit_buffer(ctx, n, &b), done);
-    CLVIT_TRY(st, clvit_write(ctx, a, 0, host, n), done);
+    BENCH_TRY(st, clvit_buffer_create(ctx, n, &a), done);
+    BENCH_TRY(st, clvit_buffer_create(ctx, n, &b), done);
+    BENCH_TRY(st, clvit_buffer_write(ctx, a, 0, host, n), done);
 
     cl_int err;
-    prog = clCreateProgramWithSource(ctx->context, 1, &copy_source, NULL, &err);
-    if (err == CL_SUCCESS) err = clBuildProgram(prog, 1, &ctx->device, "", NULL, NULL);
+    prog = clCreateProgramWithSource(clvit_ctx_cl_context(ctx), 1, &copy_source, NULL, &err);
+    if (err == CL_SUCCESS) {
+        cl_device_id dev = clvit_ctx_cl_device(ctx);
+        err = clBuildProgram(prog, 1, &dev, "", NULL, NULL);
+    }
     if (err == CL_SUCCESS) kernel = clCreateKernel(prog, "bench_copy", &err);
     if (err == CL_SUCCESS) err = clSetKernelArg(kernel, 0, sizeof a, &a);
     if (err == CL_SUCCESS) err = clSetKernelArg(kernel, 1, sizeof b, &b);
     if (err != CL_SUCCESS) {
-        st = clvit_fail(err, "copy kernel: %s", clvit_status_string(err));
+        st = bench_fail(err, "copy kernel: %s", clvit_status_string(err));
         goto done;
     }
 
     /* device copy kernel: check, then time */
     mem_job j = {ctx, OP_KERNEL, kernel, a, b, NULL, bytes, 1};
-    CLVIT_TRY(st, mem_run(&j), done);
-    CLVIT_TRY(st, clvit_read(ctx, b, 0, back, n), done);
+    BENCH_TRY(st, mem_run(&j), done);
+    BENCH_TRY(st, clvit_buffer_read(ctx, b, 0, back, n), done);
     if (!check_equal(host, back, n, "copy kernel")) {
         e->failures++;
         goto done;
     }
-    CLVIT_TRY(st, mem_measure(e, &j, "copy_kernel", 2.0 * bytes, "float4 copy, read+write"), done);
+    BENCH_TRY(st, mem_measure(e, &j, "copy_kernel", 2.0 * bytes, "float4 copy, read+write"), done);
 
     j.op = OP_COPYBUF;
-    CLVIT_TRY(st, clvit_fill(ctx, b, 0, 0.0f, n), done);
-    CLVIT_TRY(st, mem_run(&j), done);
-    CLVIT_TRY(st, clvit_read(ctx, b, 0, back, n), done);
+    BENCH_TRY(st, clvit_buffer_fill(ctx, b, 0, 0.0f, n), done);
+    BENCH_TRY(st, mem_run(&j), done);
+    BENCH_TRY(st, clvit_buffer_read(ctx, b, 0, back, n), done);
     if (!check_equal(host, back, n, "clEnqueueCopyBuffer")) {
         e->failures++;
         goto done;
     }
-    CLVIT_TRY(st, mem_measure(e, &j, "copy_buffer", 2.0 * bytes, "clEnqueueCopyBuffer"), done);
+    BENCH_TRY(st, mem_measure(e, &j, "copy_buffer", 2.0 * bytes, "clEnqueueCopyBuffer"), done);
 
     /* host <-> device from pageable memory */
     j.op = OP_H2D;
     j.host = host;
-    CLVIT_TRY(st, mem_measure(e, &j, "h2d", (double)bytes, "pageable host memory"), done);
+    BENCH_TRY(st, mem_measure(e, &j, "h2d", (double)bytes, "pageable host memory"), done);
     j.op = OP_D2H;
     j.host = back;
     memset(back, 0, bytes);
-    CLVIT_TRY(st, mem_run(&j), done);
+    BENCH_TRY(st, mem_run(&j), done);
     if (!check_equal(host, back, n, "device-to-host")) {
         e->failures++;
         goto done;
     }
-    CLVIT_TRY(st, mem_measure(e, &j, "d2h", (double)bytes, "pageable host memory"), done);
+    BENCH_TRY(st, mem_measure(e, &j, "d2h", (double)bytes, "pageable host memory"), done);
 
     /* pinned: a CL_MEM_ALLOC_HOST_PTR buffer, mapped, as the source and target */
-    pinned =
-        clCreateBuffer(ctx->context, CL_MEM_READ_WRITE | CL_MEM_ALLOC_HOST_PTR, bytes, NULL, &err);
+    pinned = clCreateBuffer(clvit_ctx_cl_context(ctx), CL_MEM_READ_WRITE | CL_MEM_ALLOC_HOST_PTR,
+                            bytes, NULL, &err);
     if (err == CL_SUCCESS)
-        pinned_ptr = clEnqueueMapBuffer(ctx->queue, pinned, CL_TRUE, CL_MAP_READ | CL_MAP_WRITE, 0,
-                                        bytes, 0, NULL, NULL, &err);
+        pinned_ptr = clEnqueueMapBuffer(clvit_ctx_cl_queue(ctx), pinned, CL_TRUE,
+                                        CL_MAP_READ | CL_MAP_WRITE, 0, bytes, 0, NULL, NULL, &err);
     if (err != CL_SUCCESS) {
         bench_log("memory: no pinned host buffer (%s); pinned transfers skipped",
                   clvit_status_string(err));
@@ -187,17 +189,17 @@ int bench_memory(bench_env *e) {
         memcpy(pinned_ptr, host, bytes);
         j.op = OP_H2D;
         j.host = pinned_ptr;
-        CLVIT_TRY(st, mem_measure(e, &j, "h2d_pinned", (double)bytes, "mapped ALLOC_HOST_PTR"),
+        BENCH_TRY(st, mem_measure(e, &j, "h2d_pinned", (double)bytes, "mapped ALLOC_HOST_PTR"),
                   done);
         j.op = OP_D2H;
-        CLVIT_TRY(st, mem_measure(e, &j, "d2h_pinned", (double)bytes, "mapped ALLOC_HOST_PTR"),
+        BENCH_TRY(st, mem_measure(e, &j, "d2h_pinned", (double)bytes, "mapped ALLOC_HOST_PTR"),
                   done);
     }
 
 done:
     if (pinned_ptr) {
-        clEnqueueUnmapMemObject(ctx->queue, pinned, pinned_ptr, 0, NULL, NULL);
-        clFinish(ctx->queue);
+        clEnqueueUnmapMemObject(clvit_ctx_cl_queue(ctx), pinned, pinned_ptr, 0, NULL, NULL);
+        clFinish(clvit_ctx_cl_queue(ctx));
     }
     if (pinned) clReleaseMemObject(pinned);
     if (kernel) clReleaseKernel(kernel);
@@ -228,17 +230,17 @@ size_t bench_gemm_ldb(const gemm_shape *g) {
 
 clvit_status bench_gemm_enqueue(clvit_ctx *ctx, const gemm_shape *g, cl_mem a, cl_mem b, cl_mem c) {
     if (g->batch <= 1)
-        return clvit_gemm(ctx, g->label, g->trans_a, g->trans_b, g->m, g->n, g->k, g->alpha, a, 0,
-                          bench_gemm_lda(g), b, 0, bench_gemm_ldb(g), 0.0f, c, 0, g->n);
-    return clvit_gemm_batched(ctx, g->label, g->trans_a, g->trans_b, g->m, g->n, g->k, g->alpha, a,
-                              0, bench_gemm_lda(g), g->m * g->k, b, 0, bench_gemm_ldb(g),
-                              g->k * g->n, 0.0f, c, 0, g->n, g->m * g->n, g->batch);
+        return clvit_sgemm(ctx, g->trans_a, g->trans_b, g->m, g->n, g->k, g->alpha, a, 0,
+                           bench_gemm_lda(g), b, 0, bench_gemm_ldb(g), 0.0f, c, 0, g->n);
+    return clvit_sgemm_batched(ctx, g->trans_a, g->trans_b, g->m, g->n, g->k, g->alpha, a, 0,
+                               bench_gemm_lda(g), g->m * g->k, b, 0, bench_gemm_ldb(g), g->k * g->n,
+                               0.0f, c, 0, g->n, g->m * g->n, g->batch);
 }
 
 static clvit_status gemm_run(void *arg) {
     gemm_job *j = arg;
     for (int i = 0; i < j->iters; i++)
-        CLVIT_CHECK(bench_gemm_enqueue(j->ctx, &j->g, j->a, j->b, j->c));
+        BENCH_CHECK(bench_gemm_enqueue(j->ctx, &j->g, j->a, j->b, j->c));
     return clvit_ctx_finish(j->ctx);
 }
 
@@ -316,26 +318,26 @@ static double gemm_measure(bench_env *e, const gemm_shape *g, const char *name, 
     float *A = malloc(na * sizeof *A), *B = malloc(nb * sizeof *B), *C = malloc(nc * sizeof *C);
     float *Cb = with_blas ? malloc(nc * sizeof *Cb) : NULL;
     if (!A || !B || !C || (with_blas && !Cb)) {
-        st = clvit_fail(CLVIT_ERR_NOMEM, "GEMM host buffers");
+        st = bench_fail(CLVIT_ERR_NOMEM, "GEMM host buffers");
         goto done;
     }
     unsigned long long rng = e->s->seed ^ (g->m * 73856093ULL) ^ (g->n * 19349663ULL) ^ g->k;
     bench_rng_fill(A, na, &rng);
     bench_rng_fill(B, nb, &rng);
-    CLVIT_TRY(st, clvit_buffer(ctx, na, &j.a), done);
-    CLVIT_TRY(st, clvit_buffer(ctx, nb, &j.b), done);
-    CLVIT_TRY(st, clvit_buffer(ctx, nc, &j.c), done);
-    CLVIT_TRY(st, clvit_write(ctx, j.a, 0, A, na), done);
-    CLVIT_TRY(st, clvit_write(ctx, j.b, 0, B, nb), done);
-    CLVIT_TRY(st, gemm_run(&j), done);
-    CLVIT_TRY(st, clvit_read(ctx, j.c, 0, C, nc), done);
+    BENCH_TRY(st, clvit_buffer_create(ctx, na, &j.a), done);
+    BENCH_TRY(st, clvit_buffer_create(ctx, nb, &j.b), done);
+    BENCH_TRY(st, clvit_buffer_create(ctx, nc, &j.c), done);
+    BENCH_TRY(st, clvit_buffer_write(ctx, j.a, 0, A, na), done);
+    BENCH_TRY(st, clvit_buffer_write(ctx, j.b, 0, B, nb), done);
+    BENCH_TRY(st, gemm_run(&j), done);
+    BENCH_TRY(st, clvit_buffer_read(ctx, j.c, 0, C, nc), done);
     unsigned long long rng_blas = rng; /* OpenBLAS is checked on the same entries */
     if (!bench_gemm_check(g, A, B, C, &rng)) {
         e->failures++;
         goto done;
     }
     double t0 = bench_now();
-    CLVIT_TRY(st, gemm_run(&j), done);
+    BENCH_TRY(st, gemm_run(&j), done);
     j.iters = bench_iters_for(bench_now() - t0, e->s->min_time);
     if (with_blas) {
         bj.A = A;
@@ -358,12 +360,12 @@ static double gemm_measure(bench_env *e, const gemm_shape *g, const char *name, 
     bench_settings local = *e->s;
     if (local.reps > 256) local.reps = 256;
     if (with_blas)
-        CLVIT_TRY(st,
+        BENCH_TRY(st,
                   bench_time_pair(&local, gemm_run, &j, j.iters, samples, blas_run, &bj, bj.iters,
                                   blas_samples, &n),
                   done);
     else
-        CLVIT_TRY(st, bench_time(&local, gemm_run, &j, j.iters, samples, &n), done);
+        BENCH_TRY(st, bench_time(&local, gemm_run, &j, j.iters, samples, &n), done);
     const double flops = gemm_flops(g);
     for (int i = 0; i < n; i++) {
         samples[i] = flops / samples[i] / 1e9;
@@ -377,7 +379,7 @@ static double gemm_measure(bench_env *e, const gemm_shape *g, const char *name, 
     bench_row *row =
         bench_add_row(e->res, "gemm", name, model, model_batch, shape, e->dev, "GFLOP/s", 1);
     if (!row) {
-        st = clvit_fail(CLVIT_ERR_NOMEM, "rows");
+        st = bench_fail(CLVIT_ERR_NOMEM, "rows");
         goto done;
     }
     bench_stats_from(&row->st, samples, n);
@@ -404,7 +406,7 @@ done:
  * else every core) and records it; says so when there is no OpenBLAS. */
 static void blas_setup(bench_env *e) {
     bench_device *d = &e->res->devs[e->dev];
-    const clvit_device_info *info = &e->ctx->info;
+    const clvit_device_info *info = clvit_ctx_device(e->ctx);
     if (!bench_blas_available()) {
         bench_log("gemm: no OpenBLAS baseline: clvit-bench was built without OpenBLAS (install "
                   "libopenblas-dev and reconfigure)");
@@ -435,8 +437,24 @@ static void set_peak(bench_env *e, double gflops) {
 }
 
 int bench_preset_gemm_shapes(const clvit_config *cfg, int b, gemm_shape *out) {
-    clvit_dims d;
-    clvit_dims_from_config(cfg, &d);
+    /* the model's sizes from its configuration (clvit.h): tokens N = class [+ dist] + patches,
+     * MLP hidden (int)(D * mlp_ratio), head input R when a pre-logits layer exists, else D */
+    struct {
+        int P, N, D, H, hd, Hd, R, F, K, K9;
+        float scale;
+    } d;
+    const int grid = cfg->img_size / cfg->patch_size;
+    d.P = grid * grid;
+    d.N = (cfg->distilled ? 2 : 1) + d.P;
+    d.D = cfg->embed_dim;
+    d.H = cfg->num_heads;
+    d.hd = cfg->embed_dim / cfg->num_heads;
+    d.Hd = (int)(cfg->embed_dim * cfg->mlp_ratio);
+    d.R = cfg->distilled ? 0 : cfg->representation_size;
+    d.F = d.R > 0 ? d.R : d.D;
+    d.K = cfg->num_classes;
+    d.K9 = cfg->in_chans * cfg->patch_size * cfg->patch_size;
+    d.scale = cfg->qk_scale > 0.0f ? cfg->qk_scale : 1.0f / sqrtf((float)d.hd);
     const size_t B = (size_t)b, N = (size_t)d.N;
     int n = 0;
     out[n++] = (gemm_shape){"patch_embed", 0, 1, B * d.P, (size_t)d.D, (size_t)d.K9, 1, 1.0f};

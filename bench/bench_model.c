@@ -10,8 +10,6 @@
  */
 #include "bench.h"
 
-#include "model.h"
-
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
@@ -70,7 +68,7 @@ int bench_startup_child(const char *device_spec, const char *model_name) {
         img = malloc(n * sizeof *img);
         logits = malloc((size_t)cfg.num_classes * sizeof *logits);
         if (!img || !logits)
-            st = clvit_fail(CLVIT_ERR_NOMEM, "start-up buffers");
+            st = bench_fail(CLVIT_ERR_NOMEM, "start-up buffers");
         else
             bench_random_images(img, n, 7);
     }
@@ -79,12 +77,14 @@ int bench_startup_child(const char *device_spec, const char *model_name) {
     if (st == CLVIT_SUCCESS) st = clvit_model_forward(model, img, 1, logits);
     const double t4 = bench_now();
     if (st == CLVIT_SUCCESS && !isfinite(logits[0]))
-        st = clvit_fail(CLVIT_ERR_FORMAT, "start-up forward gave non-finite logits");
+        st = bench_fail(CLVIT_ERR_FORMAT, "start-up forward gave non-finite logits");
+    clvit_build_stats builds;
+    clvit_ctx_build_stats(ctx, &builds);
     if (st == CLVIT_SUCCESS)
         printf("startup ctx_ms=%.3f model_ms=%.3f build_ms=%.3f compiled=%d from_disk=%d "
                "first_ms=%.3f second_ms=%.3f\n",
-               1e3 * (t1 - t0), 1e3 * (t2 - t1), 1e3 * ctx->build_seconds, ctx->builds_compiled,
-               ctx->builds_from_disk, 1e3 * (t3 - t2), 1e3 * (t4 - t3));
+               1e3 * (t1 - t0), 1e3 * (t2 - t1), 1e3 * builds.seconds, builds.compiled,
+               builds.from_disk, 1e3 * (t3 - t2), 1e3 * (t4 - t3));
     else
         bench_log_status("start-up child", st);
     free(img);
@@ -239,7 +239,7 @@ static clvit_status check_model(clvit_model *m, const float *images, int b, floa
     const clvit_config *c = clvit_model_config(m);
     const size_t K = (size_t)c->num_classes, img = (size_t)c->in_chans * c->img_size * c->img_size;
     *ok = 0;
-    CLVIT_CHECK(clvit_model_forward(m, images, b, logits));
+    BENCH_CHECK(clvit_model_forward(m, images, b, logits));
     for (size_t i = 0; i < (size_t)b * K; i++) {
         if (!isfinite(logits[i])) {
             snprintf(note, note_size, "check FAILED: logit %zu is not finite", i);
@@ -247,7 +247,7 @@ static clvit_status check_model(clvit_model *m, const float *images, int b, floa
         }
     }
     float *one = malloc(K * sizeof *one);
-    if (!one) return clvit_fail(CLVIT_ERR_NOMEM, "check buffer");
+    if (!one) return bench_fail(CLVIT_ERR_NOMEM, "check buffer");
     double maxdiff = 0.0;
     const int picks[2] = {0, b - 1};
     for (int p = 0; p < (b > 1 ? 2 : 1); p++) {
@@ -296,7 +296,7 @@ int bench_infer(bench_env *e) {
             if (!images || !logits) {
                 free(images);
                 free(logits);
-                st = clvit_fail(CLVIT_ERR_NOMEM, "images for batch %d", b);
+                st = bench_fail(CLVIT_ERR_NOMEM, "images for batch %d", b);
                 break;
             }
             bench_random_images(images, (size_t)b * img, s->seed + (unsigned long long)b);
@@ -377,22 +377,17 @@ static prof_acc *acc_get(prof_acc *a, int *n, const char *name, const char *kind
     return p;
 }
 
-static double ev_ns(cl_event ev, cl_profiling_info what) {
-    cl_ulong t = 0;
-    if (clGetEventProfilingInfo(ev, what, sizeof t, &t, NULL) != CL_SUCCESS) return NAN;
-    return (double)t;
-}
-
-/* Accumulates one profiled forward's events into kernels/layers/totals for run r. */
+/* Accumulates one profiled forward's records into kernels/layers/totals for run r. */
 static void collect(clvit_ctx *ctx, int r, prof_acc *kern, int *nk, prof_acc *lay, int *nl,
                     prof_acc *tot, int *nt) {
     const char *last_gemm = "";
     double prev_end = NAN, first = NAN, last = NAN;
-    for (int i = 0; i < ctx->num_prof; i++) {
-        const clvit_prof_event *ev = &ctx->prof[i];
-        if (!ev->event) continue;
-        double t0 = ev_ns(ev->event, CL_PROFILING_COMMAND_START),
-               t1 = ev_ns(ev->event, CL_PROFILING_COMMAND_END);
+    const int nrec = clvit_profile_count(ctx);
+    for (int i = 0; i < nrec; i++) {
+        clvit_profile_record rec;
+        if (clvit_profile_get(ctx, i, &rec) != CLVIT_SUCCESS) continue;
+        const clvit_profile_record *ev = &rec;
+        double t0 = rec.start_ns, t1 = rec.end_ns;
         if (isnan(t0) || isnan(t1)) continue;
         double ms = (t1 - t0) * 1e-6;
         /* idle device time since the previous command ended. The queue is in order, and
@@ -507,7 +502,7 @@ int bench_profile(bench_env *e) {
         const size_t img = (size_t)cfg.in_chans * cfg.img_size * cfg.img_size;
         images = malloc((size_t)b * img * sizeof *images);
         logits = malloc((size_t)b * cfg.num_classes * sizeof *logits);
-        if (!images || !logits) st = clvit_fail(CLVIT_ERR_NOMEM, "profile buffers");
+        if (!images || !logits) st = bench_fail(CLVIT_ERR_NOMEM, "profile buffers");
         if (st == CLVIT_SUCCESS) {
             bench_random_images(images, (size_t)b * img, s->seed + (unsigned long long)b);
             char note[128];
@@ -520,16 +515,16 @@ int bench_profile(bench_env *e) {
             }
         }
         for (int r = 0; r < runs && st == CLVIT_SUCCESS; r++) {
-            CLVIT_TRY(st, clvit_ctx_finish(ctx), next);
-            clvit_prof_reset(ctx);
-            ctx->profiling = 1;
+            BENCH_TRY(st, clvit_ctx_finish(ctx), next);
+            clvit_profile_reset(ctx);
+            clvit_profile_enable(ctx, 1);
             double t0 = bench_now();
             st = clvit_model_forward(model, images, b, logits);
             if (st == CLVIT_SUCCESS) st = clvit_ctx_finish(ctx);
             wall[r] = (bench_now() - t0) * 1e3;
-            ctx->profiling = 0;
+            clvit_profile_enable(ctx, 0);
             if (st == CLVIT_SUCCESS) collect(ctx, r, kern, &nk, lay, &nl, tot, &nt);
-            clvit_prof_reset(ctx);
+            clvit_profile_reset(ctx);
         }
         if (st != CLVIT_SUCCESS) goto next;
         double span = NAN;
@@ -554,8 +549,8 @@ int bench_profile(bench_env *e) {
             snprintf(w->note, sizeof w->note, "profiled forward incl. upload and read-back");
         }
     next:
-        ctx->profiling = 0;
-        clvit_prof_reset(ctx);
+        clvit_profile_enable(ctx, 0);
+        clvit_profile_reset(ctx);
         free(images);
         free(logits);
         clvit_model_free(model);

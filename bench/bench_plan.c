@@ -19,7 +19,7 @@ static clvit_status run_model(clvit_ctx *ctx, const clvit_config *cfg, int b, in
     float *logits = malloc((size_t)b * (size_t)cfg->num_classes * sizeof *logits);
     int32_t *labels = malloc((size_t)b * sizeof *labels);
     clvit_status st = CLVIT_SUCCESS;
-    if (!images || !logits || !labels) st = clvit_fail(CLVIT_ERR_NOMEM, "batch %d", b);
+    if (!images || !logits || !labels) st = bench_fail(CLVIT_ERR_NOMEM, "batch %d", b);
     if (st == CLVIT_SUCCESS) st = clvit_model_create(ctx, cfg, seed, &model);
     if (st == CLVIT_SUCCESS) {
         bench_random_images(images, (size_t)b * img, seed + (unsigned long long)b);

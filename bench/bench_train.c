@@ -30,7 +30,7 @@ static clvit_status train_run(void *arg) {
 /* Fresh-model loss near ln(K), then 5 steps on the same batch lower it. */
 static clvit_status check_training(train_job *j, int classes, int *ok, char *note, size_t size) {
     *ok = 0;
-    CLVIT_CHECK(clvit_train_step(j->t, j->images, j->labels, j->batch, &j->res));
+    BENCH_CHECK(clvit_train_step(j->t, j->images, j->labels, j->batch, &j->res));
     const double first = j->res.loss, expect = log((double)classes);
     if (!isfinite(first) || fabs(first - expect) > 0.5) {
         snprintf(note, size, "check FAILED: first loss %.4f, expected about ln(%d) = %.4f", first,
@@ -38,7 +38,7 @@ static clvit_status check_training(train_job *j, int classes, int *ok, char *not
         return CLVIT_SUCCESS;
     }
     for (int i = 0; i < 5; i++)
-        CLVIT_CHECK(clvit_train_step(j->t, j->images, j->labels, j->batch, &j->res));
+        BENCH_CHECK(clvit_train_step(j->t, j->images, j->labels, j->batch, &j->res));
     if (!(j->res.loss < first)) {
         snprintf(note, size, "check FAILED: loss %.4f after 6 steps on one batch, first %.4f",
                  j->res.loss, first);
@@ -76,7 +76,7 @@ int bench_train(bench_env *e) {
             clvit_train_config_default(&tc);
             tc.optimizer = CLVIT_ADAMW;
             tc.weight_decay = 0.05f;
-            if (!images || !labels) st = clvit_fail(CLVIT_ERR_NOMEM, "batch %d", b);
+            if (!images || !labels) st = bench_fail(CLVIT_ERR_NOMEM, "batch %d", b);
             if (st == CLVIT_SUCCESS) st = clvit_model_create(e->ctx, &cfg, s->seed, &model);
             if (st == CLVIT_SUCCESS) st = clvit_trainer_create(model, &tc, b, &t);
             if (st == CLVIT_SUCCESS) {

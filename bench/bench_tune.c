@@ -73,15 +73,15 @@ static clvit_status set_alloc(tune_set *t, unsigned long long seed) {
         t->hb[i] = malloc(nb * sizeof(float));
         t->hc[i] = malloc(nc * sizeof(float));
         if (!t->ha[i] || !t->hb[i] || !t->hc[i])
-            return clvit_fail(CLVIT_ERR_NOMEM, "GEMM host buffers");
+            return bench_fail(CLVIT_ERR_NOMEM, "GEMM host buffers");
         unsigned long long rng = seed + 977ULL * (unsigned long long)i;
         bench_rng_fill(t->ha[i], na, &rng);
         bench_rng_fill(t->hb[i], nb, &rng);
-        CLVIT_CHECK(clvit_buffer(t->ctx, na, &t->a[i]));
-        CLVIT_CHECK(clvit_buffer(t->ctx, nb, &t->b[i]));
-        CLVIT_CHECK(clvit_buffer(t->ctx, nc, &t->c[i]));
-        CLVIT_CHECK(clvit_write(t->ctx, t->a[i], 0, t->ha[i], na));
-        CLVIT_CHECK(clvit_write(t->ctx, t->b[i], 0, t->hb[i], nb));
+        BENCH_CHECK(clvit_buffer_create(t->ctx, na, &t->a[i]));
+        BENCH_CHECK(clvit_buffer_create(t->ctx, nb, &t->b[i]));
+        BENCH_CHECK(clvit_buffer_create(t->ctx, nc, &t->c[i]));
+        BENCH_CHECK(clvit_buffer_write(t->ctx, t->a[i], 0, t->ha[i], na));
+        BENCH_CHECK(clvit_buffer_write(t->ctx, t->b[i], 0, t->hb[i], nb));
         t->flops += 2.0 * (double)g->m * (double)g->n * (double)g->k * (double)g->batch;
     }
     return CLVIT_SUCCESS;
@@ -90,7 +90,7 @@ static clvit_status set_alloc(tune_set *t, unsigned long long seed) {
 static clvit_status set_run(void *arg) {
     tune_set *t = arg;
     for (int i = 0; i < t->n; i++)
-        CLVIT_CHECK(bench_gemm_enqueue(t->ctx, &t->g[i], t->a[i], t->b[i], t->c[i]));
+        BENCH_CHECK(bench_gemm_enqueue(t->ctx, &t->g[i], t->a[i], t->b[i], t->c[i]));
     return clvit_ctx_finish(t->ctx);
 }
 
@@ -103,7 +103,7 @@ static double evaluate(bench_env *e, tune_set *t, const char *text, const char *
     unsigned long long rng = e->s->seed;
     for (int i = 0; i < t->n && st == CLVIT_SUCCESS; i++) {
         const gemm_shape *g = &t->g[i];
-        st = clvit_read(t->ctx, t->c[i], 0, t->hc[i], g->batch * g->m * g->n);
+        st = clvit_buffer_read(t->ctx, t->c[i], 0, t->hc[i], g->batch * g->m * g->n);
         if (st == CLVIT_SUCCESS && !bench_gemm_check(g, t->ha[i], t->hb[i], t->hc[i], &rng)) {
             bench_log("tune: %s gives wrong results; dropped", what);
             return NAN;
@@ -214,31 +214,24 @@ static int add_tune_row(bench_env *e, const char *name, const char *model, int b
 static int write_tuning(bench_env *e, const char *path, const char *models, int batch,
                         const char *best_text, const char *best_what, double best_s, double base_s,
                         double flops) {
-    char dir[600];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash && slash != dir) {
-        *slash = '\0';
-        clvit_mkdir_p(dir); /* the cache directory; an error shows up at the open below */
-    }
-    FILE *f = NULL;
-    char *tmp = NULL;
-    clvit_status st = clvit_atomic_open(path, &f, &tmp);
-    if (st != CLVIT_SUCCESS) {
-        bench_log_status("tune", st);
+    const clvit_device_info *d = clvit_ctx_device(e->ctx);
+    size_t size = 4096 + (best_text ? strlen(best_text) : 0);
+    char *text = malloc(size);
+    if (!text) {
+        bench_log_status("tune", bench_fail(CLVIT_ERR_NOMEM, "tuning file text"));
         return 1;
     }
-    const clvit_device_info *d = clvit_ctx_device(e->ctx);
-    fprintf(f, "# clvit GEMM tuning, written by clvit-bench --tune-gemm\n");
-    fprintf(f, "# device: %s | %s | driver %s\n", d->name, d->platform_name, d->driver_version);
-    fprintf(f, "# shapes: the training-step GEMMs of %s at batch %d\n", models, batch);
-    fprintf(f, "# CLBlast database: %.1f GFLOP/s; this set (%s): %.1f GFLOP/s\n",
-            flops / base_s / 1e9, best_what, flops / best_s / 1e9);
-    if (best_text)
-        fputs(best_text, f);
-    else
-        fprintf(f, "# CLBlast's own parameters were the fastest: nothing is overridden\n");
-    st = clvit_atomic_commit(f, tmp, path, 1);
+    snprintf(text, size,
+             "# clvit GEMM tuning, written by clvit-bench --tune-gemm\n"
+             "# device: %s | %s | driver %s\n"
+             "# shapes: the training-step GEMMs of %s at batch %d\n"
+             "# CLBlast database: %.1f GFLOP/s; this set (%s): %.1f GFLOP/s\n%s",
+             d->name, d->platform_name, d->driver_version, models, batch, flops / base_s / 1e9,
+             best_what, flops / best_s / 1e9,
+             best_text ? best_text
+                       : "# CLBlast's own parameters were the fastest: nothing is overridden\n");
+    clvit_status st = bench_write_file_atomic(path, text);
+    free(text);
     if (st != CLVIT_SUCCESS) {
         bench_log_status("tune", st);
         return 1;

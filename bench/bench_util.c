@@ -4,11 +4,14 @@
  */
 #include "bench.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 double bench_now(void) {
     struct timespec ts;
@@ -86,10 +89,60 @@ void bench_log(const char *fmt, ...) {
     va_end(ap);
 }
 
+/* The message of the last bench_fail and the status it returned. */
+static char fail_msg[512];
+static clvit_status fail_status;
+
+clvit_status bench_fail(clvit_status status, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(fail_msg, sizeof fail_msg, fmt, ap);
+    va_end(ap);
+    fail_status = status;
+    return status;
+}
+
 void bench_log_status(const char *what, clvit_status st) {
-    const char *detail = clvit_last_error();
+    const char *detail = fail_msg[0] && st == fail_status ? fail_msg : clvit_last_error();
     fprintf(stderr, "clvit-bench: %s: %s%s%s\n", what, clvit_status_string(st), *detail ? ": " : "",
             detail);
+    fail_msg[0] = '\0';
+}
+
+static int mkdir_p(const char *dir) {
+    char tmp[1024];
+    snprintf(tmp, sizeof tmp, "%s", dir);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return -1;
+            *p = '/';
+        }
+    }
+    return (mkdir(tmp, 0755) == 0 || errno == EEXIST) ? 0 : -1;
+}
+
+clvit_status bench_write_file_atomic(const char *path, const char *text) {
+    char dir[1024], tmp[1040];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash && slash != dir) {
+        *slash = '\0';
+        mkdir_p(dir); /* an error shows up at the open below */
+    }
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "wb");
+    if (!f) return bench_fail(CLVIT_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
+    int ok = fputs(text, f) >= 0 && fflush(f) == 0 && fsync(fileno(f)) == 0;
+    if (fclose(f) != 0) ok = 0;
+    if (ok && rename(tmp, path) != 0) ok = 0;
+    if (!ok) {
+        clvit_status st =
+            bench_fail(CLVIT_ERR_IO, "%s: cannot write it: %s", path, strerror(errno));
+        remove(tmp);
+        return st;
+    }
+    return CLVIT_SUCCESS;
 }
 
 clvit_status bench_time(const bench_settings *s, bench_fn fn, void *arg, int iters, double *samples,
@@ -97,12 +150,12 @@ clvit_status bench_time(const bench_settings *s, bench_fn fn, void *arg, int ite
     *n = 0;
     if (iters < 1) iters = 1;
     for (int w = 0; w < s->warmup; w++)
-        CLVIT_CHECK(fn(arg));
+        BENCH_CHECK(fn(arg));
     const double start = bench_now();
     for (int r = 0; r < s->reps; r++) {
         if (r >= 3 && bench_now() - start > s->max_time) break;
         double t0 = bench_now();
-        CLVIT_CHECK(fn(arg));
+        BENCH_CHECK(fn(arg));
         samples[(*n)++] = (bench_now() - t0) / iters;
     }
     return CLVIT_SUCCESS;
@@ -115,8 +168,8 @@ clvit_status bench_time_pair(const bench_settings *s, bench_fn fn_a, void *arg_a
     if (iters_a < 1) iters_a = 1;
     if (iters_b < 1) iters_b = 1;
     for (int w = 0; w < s->warmup; w++) {
-        CLVIT_CHECK(fn_a(arg_a));
-        CLVIT_CHECK(fn_b(arg_b));
+        BENCH_CHECK(fn_a(arg_a));
+        BENCH_CHECK(fn_b(arg_b));
     }
     const double start = bench_now();
     for (int r = 0; r < s->reps; r++) {
@@ -126,9 +179,9 @@ clvit_status bench_time_pair(const bench_settings *s, bench_fn fn_a, void *arg_a
          * other library's threads still spinning, caches) */
         const int b_first = r % 2;
         double t0 = bench_now(), t1, t2;
-        CLVIT_CHECK(b_first ? fn_b(arg_b) : fn_a(arg_a));
+        BENCH_CHECK(b_first ? fn_b(arg_b) : fn_a(arg_a));
         t1 = bench_now();
-        CLVIT_CHECK(b_first ? fn_a(arg_a) : fn_b(arg_b));
+        BENCH_CHECK(b_first ? fn_a(arg_a) : fn_b(arg_b));
         t2 = bench_now();
         samples_a[*n] = (b_first ? t2 - t1 : t1 - t0) / iters_a;
         samples_b[(*n)++] = (b_first ? t1 - t0 : t2 - t1) / iters_b;
@@ -351,4 +404,12 @@ void bench_add_rate_rows(bench_env *e, const char *section, const char *lat_name
         thr->frac_peak = thr->gflops / peak;
         snprintf(thr->note, sizeof thr->note, "%s", thr_note);
     }
+}
+
+void bench_device_fill(bench_device *d, const clvit_device_info *info) {
+    memset(d, 0, sizeof *d);
+    d->info = *info;
+    snprintf(d->type, sizeof d->type, "%s", info->is_gpu ? "GPU" : info->is_cpu ? "CPU" : "other");
+    snprintf(d->tool, sizeof d->tool, "clvit-bench %s", clvit_version());
+    d->peak_gflops = NAN;
 }

@@ -31,7 +31,7 @@ static const struct {
 } bench_sections[] = {
     {"memory", bench_memory, "device copy bandwidth, host<->device transfers"},
     {"gemm", bench_gemm,
-     "SGEMM (clvit_gemm) next to OpenBLAS cblas_sgemm: square sweep and the presets' GEMM "
+     "SGEMM (clvit_sgemm) next to OpenBLAS cblas_sgemm: square sweep and the presets' GEMM "
      "shapes"},
     {"startup", bench_startup, "program build and first inference, cold and warm caches"},
     {"infer", bench_infer, "inference latency and throughput per model and batch size"},
@@ -125,7 +125,7 @@ static void usage(FILE *f) {
                "bench/baseline_torch.py writes the same JSON for PyTorch on the CPU.\n");
 }
 
-static int usage_error(const char *fmt, ...) CLVIT_PRINTF(1, 2);
+static int usage_error(const char *fmt, ...) BENCH_PRINTF(1, 2);
 static int usage_error(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
@@ -439,7 +439,8 @@ static int run_device(const bench_settings *s, bench_results *res, const char *s
              clvit_ctx_gemm_tuning(ctx));
     bench_env e = {s, res, res->ndev, ctx, 0};
     res->ndev++;
-    bench_log("device [%d] %s (%s)", e.dev, ctx->info.name, ctx->info.platform_name);
+    bench_log("device [%d] %s (%s)", e.dev, clvit_ctx_device(ctx)->name,
+              clvit_ctx_device(ctx)->platform_name);
     int failed = 0;
     for (int k = 0; k < NUM_SECTIONS; k++) {
         if (!(s->section_mask & (1u << k))) continue;
@@ -449,7 +450,8 @@ static int run_device(const bench_settings *s, bench_results *res, const char *s
                   bad ? " (FAILED)" : "");
         failed += bad != 0;
     }
-    if (e.failures) bench_log("%d correctness checks FAILED on %s", e.failures, ctx->info.name);
+    if (e.failures)
+        bench_log("%d correctness checks FAILED on %s", e.failures, clvit_ctx_device(ctx)->name);
     clvit_ctx_free(ctx);
     return failed + (e.failures > 0);
 }
@@ -463,7 +465,7 @@ static int write_output(const bench_results *res, const bench_settings *s,
         bench_write_csv(res, f);
         return ferror(f) != 0;
     case FMT_MD:
-        fprintf(f, "# clvit-bench %s\n", CLVIT_VERSION);
+        fprintf(f, "# clvit-bench %s\n", clvit_version());
         bench_print_inventory(inv, ninv, f, FMT_MD);
         bench_print_results(res, f, FMT_MD);
         return ferror(f) != 0;

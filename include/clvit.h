@@ -18,11 +18,39 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* OpenCL is part of the interface (cl_mem, cl_context...): clvit's kernels are OpenCL C 1.2,
+ * and the headers' 1.2 API is what clvit uses unless the includer asked for another. */
+#ifndef CL_TARGET_OPENCL_VERSION
+#define CL_TARGET_OPENCL_VERSION 120
+#endif
+#include <CL/cl.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-#define CLVIT_VERSION "0.1.0"
+/* Everything declared below is the library's interface: the shared library is built with
+ * -fvisibility=hidden and exports exactly the functions this header declares. */
+#if defined(__GNUC__)
+#pragma GCC visibility push(default)
+#endif
+
+/* ---------------------------------------------------------------- version
+ * The version is written here, once: CMakeLists.txt reads these three lines for
+ * project(VERSION), the shared library's SOVERSION (the major), clvitConfigVersion.cmake and
+ * clvit.pc; the GEMM plan files are keyed by CLVIT_VERSION. */
+#define CLVIT_VERSION_MAJOR 1
+#define CLVIT_VERSION_MINOR 0
+#define CLVIT_VERSION_PATCH 0
+#define CLVIT_VERSION_STR1_(x) #x
+#define CLVIT_VERSION_STR_(x) CLVIT_VERSION_STR1_(x)
+/* "MAJOR.MINOR.PATCH" of the header a program was compiled with. */
+#define CLVIT_VERSION                                                                              \
+    CLVIT_VERSION_STR_(CLVIT_VERSION_MAJOR)                                                        \
+    "." CLVIT_VERSION_STR_(CLVIT_VERSION_MINOR) "." CLVIT_VERSION_STR_(CLVIT_VERSION_PATCH)
+/* "MAJOR.MINOR.PATCH" of the library that runs (with a shared library, the one loaded, which
+ * may be newer than the header the program was compiled with). */
+const char *clvit_version(void);
 
 typedef int clvit_status;
 
@@ -258,10 +286,100 @@ clvit_status clvit_trainer_save(clvit_trainer *t, const char *path, const char *
  * weights are loaded with clvit_model_load). */
 clvit_status clvit_trainer_load_state(clvit_trainer *t, const char *path);
 
+/* ---------------------------------------------------------------- OpenCL objects, buffers, GEMM
+ * For programs that run OpenCL work of their own beside clvit's on the same device (clvit-bench
+ * does): the context's OpenCL objects, float buffers, clvit's GEMM and CLBlast's parameters.
+ * A clvit_ctx is not thread-safe: one thread at a time calls functions on it. */
+
+/* The context's OpenCL context, device and command queue (in order, profiling enabled). They
+ * stay owned by ctx and valid until clvit_ctx_free; clRetain* one to keep it longer. Work
+ * enqueued on the queue runs in order with clvit's own. */
+cl_context clvit_ctx_cl_context(const clvit_ctx *ctx);
+cl_device_id clvit_ctx_cl_device(const clvit_ctx *ctx);
+cl_command_queue clvit_ctx_cl_queue(const clvit_ctx *ctx);
+
+/* A read-write device buffer of `floats` floats (checked against the device's max_alloc_bytes,
+ * CLVIT_MAX_ALLOC included). The caller owns it: clReleaseMemObject. */
+clvit_status clvit_buffer_create(clvit_ctx *ctx, size_t floats, cl_mem *buf);
+/* Blocking copies of n floats between host memory and buf at `off` floats into it. */
+clvit_status clvit_buffer_write(clvit_ctx *ctx, cl_mem buf, size_t off, const float *src, size_t n);
+clvit_status clvit_buffer_read(clvit_ctx *ctx, cl_mem buf, size_t off, float *dst, size_t n);
+/* Enqueues setting n floats of buf from `off` to value; clvit_ctx_finish waits for it. */
+clvit_status clvit_buffer_fill(clvit_ctx *ctx, cl_mem buf, size_t off, float value, size_t n);
+
+/*
+ * SGEMM, row-major, offsets and leading dimensions in floats:
+ *   C (m, n) = alpha * op(A) op(B) + beta * C,  op(A) (m, k), op(B) (k, n),
+ * A is (m, k) (lda >= k) when trans_a == 0, (k, m) (lda >= m) when 1; likewise B. Enqueued, not
+ * waited for (clvit_ctx_finish). It runs the kernel that the device's GEMM plan names for the
+ * shape, timing the candidates (clvit's kernels and CLBlast) the first time a shape runs, as
+ * the model's own products do (CLVIT_GEMM_TUNE). The batched form runs `batch` products with
+ * A, B and C advanced by a_stride, b_stride, c_stride floats each.
+ */
+clvit_status clvit_sgemm(clvit_ctx *ctx, int trans_a, int trans_b, size_t m, size_t n, size_t k,
+                         float alpha, cl_mem a, size_t a_off, size_t lda, cl_mem b, size_t b_off,
+                         size_t ldb, float beta, cl_mem c, size_t c_off, size_t ldc);
+clvit_status clvit_sgemm_batched(clvit_ctx *ctx, int trans_a, int trans_b, size_t m, size_t n,
+                                 size_t k, float alpha, cl_mem a, size_t a_off, size_t lda,
+                                 size_t a_stride, cl_mem b, size_t b_off, size_t ldb,
+                                 size_t b_stride, float beta, cl_mem c, size_t c_off, size_t ldc,
+                                 size_t c_stride, size_t batch);
+
+/* CLBlast's GEMM kernel parameters, when the plan runs CLBlast (see clvit_ctx_gemm_tuning).
+ * clvit_gemm_tuning_apply_text applies tuning text, lines "Kernel NAME=VALUE ..." and '#'
+ * comments (the format of `clvit-bench --tune-gemm`'s files; origin names the text in error
+ * messages). CLBlast keeps an override for the device, in every context, for the rest of the
+ * process; it cannot be undone. */
+clvit_status clvit_gemm_tuning_apply_text(clvit_ctx *ctx, const char *text, const char *origin);
+/* clvit's built-in tuning text for the context's device, NULL when it has none. */
+const char *clvit_gemm_tuning_builtin(const clvit_ctx *ctx);
+/* The device's tuning file in the cache directory, which clvit reads when it exists ("" when
+ * the cache is disabled). */
+void clvit_gemm_tuning_path(const clvit_ctx *ctx, char *buf, size_t size);
+
+/* ---------------------------------------------------------------- profiling, build statistics */
+
+/* Program builds on a context so far (kernel compile time, kept apart from run time). */
+typedef struct clvit_build_stats {
+    double seconds; /* wall time spent getting programs: compiling or loading from disk */
+    int compiled;   /* programs compiled from source */
+    int from_disk;  /* programs loaded from the disk cache */
+} clvit_build_stats;
+void clvit_ctx_build_stats(const clvit_ctx *ctx, clvit_build_stats *stats);
+
+/* One profiled launch: a kernel of clvit's or a GEMM (a GEMM run by CLBlast: its last kernel;
+ * CLBlast's helper kernels before it run in the gap since the previous record). */
+typedef struct clvit_profile_record {
+    const char *label;       /* what ran: "qkv", "layernorm_fwd"...; owned by the library,
+                                valid while the record is (until clvit_profile_reset) */
+    int is_gemm;             /* 1: a matrix product (label: the Linear or product it is) */
+    double flops;            /* floating-point operations (multiply-add = 2), 0 when unknown */
+    double start_ns, end_ns; /* CL_PROFILING_COMMAND_START / _END on the device's clock; NAN
+                                when the launch failed or the driver gives no times */
+} clvit_profile_record;
+
+/* on != 0: every launch of clvit on ctx from now on is recorded (after clvit_profile_reset
+ * empties the records, it starts a fresh list); on == 0 stops recording and keeps the list. */
+void clvit_profile_enable(clvit_ctx *ctx, int on);
+/* Releases the records (their OpenCL events) and empties the list. clvit_ctx_free does too. */
+void clvit_profile_reset(clvit_ctx *ctx);
+/* Records so far. */
+int clvit_profile_count(const clvit_ctx *ctx);
+/* Record i, 0 <= i < clvit_profile_count. Its times are final once the work has finished
+ * (clvit_ctx_finish). */
+clvit_status clvit_profile_get(const clvit_ctx *ctx, int i, clvit_profile_record *rec);
+
+
+/* ---------------------------------------------------------------- device memory */
+
 /* Device memory the library holds in this process, over all contexts: the buffers it created
  * (parameters, activations, trainer state, scratch, staging) and the driver has not yet
  * destroyed. For leak checks and long runs; thread-safe. */
 void clvit_device_memory_in_use(uint64_t *buffers, uint64_t *bytes);
+
+#if defined(__GNUC__)
+#pragma GCC visibility pop
+#endif
 
 #ifdef __cplusplus
 }

@@ -232,23 +232,16 @@ clvit_status clvit_gemm_batched(clvit_ctx *ctx, const char *label, int trans_a, 
 /* CLBlast parameters for the context's device (gemm_tune.c): CLVIT_GEMM_TUNING, the
  * device's tuning file in the cache, the built-in table, else CLBlast's database. */
 clvit_status clvit_gemm_tuning_apply(clvit_ctx *ctx);
-/* Applies tuning text ("Kernel NAME=VALUE ..." lines, '#' comments); origin names it in
- * errors. */
-clvit_status clvit_gemm_tuning_apply_text(clvit_ctx *ctx, const char *text, const char *origin);
-/* The text handling of clvit_gemm_tuning_apply_text, without a device: each non-comment line
- * "Kernel NAME=VALUE ..." is split and handed to fn (kernel, n >= 1 parameter names and
- * whole-number values, origin and the 1-based line number); the first error, the parser's
+/* clvit_gemm_tuning_apply_text, clvit_gemm_tuning_builtin and clvit_gemm_tuning_path are
+ * public (clvit.h). The text handling of clvit_gemm_tuning_apply_text, without a device: each
+ * non-comment line "Kernel NAME=VALUE ..." is split and handed to fn (kernel, n >= 1 parameter
+ * names and whole-number values, origin and the 1-based line number); the first error, the parser's
  * or fn's, stops it. */
 typedef clvit_status (*clvit_gemm_tuning_line_fn)(void *user, const char *kernel,
                                                   const char **names, const size_t *values,
                                                   size_t n, const char *origin, int lineno);
 clvit_status clvit_gemm_tuning_parse(const char *text, const char *origin,
                                      clvit_gemm_tuning_line_fn fn, void *user);
-/* The built-in tuning text for the context's device, NULL when there is none. */
-const char *clvit_gemm_tuning_builtin(const clvit_ctx *ctx);
-/* The device's tuning file in the cache directory ("" when the cache is disabled). */
-void clvit_gemm_tuning_path(const clvit_ctx *ctx, char *buf, size_t size);
-
 /* Device buffers. */
 clvit_status clvit_buffer(clvit_ctx *ctx, size_t floats, cl_mem *out);
 /* Counts a buffer created outside clvit_buffer (clvit_device_memory_in_use) until the driver

@@ -11,8 +11,10 @@ awk '/^```c$/{on=1; next} /^```$/{on=0} on' "$SRC/README.md" >"$T/example.c"
 lines=$(wc -l <"$T/example.c")
 echo "README example: $lines lines"
 [[ $lines -gt 10 ]] || { echo "FAILED: no C example found in README.md"; exit 1; }
-cc -std=c11 -Wall -Wextra -Werror "$T/example.c" -I"$SRC/include" "$BUILD/libclvit_lib.a" \
-  "$BUILD/libclvit_host.a" -lclblast -lOpenCL -lcjson -lstb -lz -lm -o "$T/example"
+# against the built libclvit (shared, or static with -DBUILD_SHARED_LIBS=OFF, which then needs
+# its dependencies after it; tests/consumers/ checks the installed tree)
+cc -std=c11 -Wall -Wextra -Werror "$T/example.c" -I"$SRC/include" -L"$BUILD" -Wl,-rpath,"$BUILD" \
+  -lclvit -lOpenCL -lclblast -lcjson -lstb -lz -lm -o "$T/example"
 out=$("$T/example" "$SRC/tests/fixtures/tiny_qkvbias.safetensors")
 echo "$out"
 [[ $out == "logit[0] = "*" on "* ]] || { echo "FAILED: unexpected output"; exit 1; }

@@ -61,7 +61,9 @@ fi
 if "$PY" - "$tmp/a.json" "$SRC/include/clvit.h" >"$tmp/check.txt" 2>&1 <<'EOF'
 import json, math, re, sys
 doc = json.load(open(sys.argv[1]))
-version = re.search(r'#define CLVIT_VERSION "([^"]+)"', open(sys.argv[2]).read()).group(1)
+header = open(sys.argv[2]).read()
+version = ".".join(re.search(r"#define CLVIT_VERSION_%s (\d+)" % p, header).group(1)
+                   for p in ("MAJOR", "MINOR", "PATCH"))
 errors = []
 def need(cond, msg):
     if not cond:

@@ -9,6 +9,10 @@
 
 static _Thread_local char last_error[4096];
 
+const char *clvit_version(void) {
+    return CLVIT_VERSION;
+}
+
 const char *clvit_status_string(clvit_status s) {
     switch (s) {
     case CLVIT_SUCCESS:
