@@ -4,6 +4,7 @@
  * layer by layer. The layers themselves live in their own files (see layers.h).
  */
 #include "model.h"
+#include "host/rng.h"
 #include "train_ops.h"
 
 #include <math.h>
@@ -192,16 +193,9 @@ const clvit_config *clvit_model_config(const clvit_model *m) {
 
 /* ---------------------------------------------------------------- initialisation */
 
-static uint64_t splitmix64(uint64_t *s) {
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
 static double normal01(uint64_t *s) {
-    double u1 = ((splitmix64(s) >> 11) + 1.0) / 9007199254740993.0;
-    double u2 = (splitmix64(s) >> 11) / 9007199254740992.0;
+    double u1 = ((clvit_rng_next(s) >> 11) + 1.0) / 9007199254740993.0;
+    double u2 = (clvit_rng_next(s) >> 11) / 9007199254740992.0;
     return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
 }
 
