@@ -200,9 +200,9 @@ PRESET_RE = re.compile(r'\{"(\w+)",\s*(\d+),\s*(\d+),\s*(\d+),\s*(\d+),\s*(\d+),
 
 
 def clvit_presets():
-    """The preset table of lib/presets.c, so both tools build the same architectures."""
+    """The preset table of lib/config.c, so both tools build the same architectures."""
     try:
-        with open(os.path.join(ROOT, "lib", "presets.c")) as f:
+        with open(os.path.join(ROOT, "lib", "config.c")) as f:
             text = f.read()
     except OSError:
         return {}

@@ -291,9 +291,10 @@ clvit_status clvit_trainer_load_state(clvit_trainer *t, const char *path);
  * does): the context's OpenCL objects, float buffers, clvit's GEMM and CLBlast's parameters.
  * A clvit_ctx is not thread-safe: one thread at a time calls functions on it. */
 
-/* The context's OpenCL context, device and command queue (in order, profiling enabled). They
- * stay owned by ctx and valid until clvit_ctx_free; clRetain* one to keep it longer. Work
- * enqueued on the queue runs in order with clvit's own. */
+/* The context's OpenCL context, device and command queue (in order). Owned by ctx and valid
+ * until clvit_ctx_free (clRetain* one to keep it longer), except those the caller gave to
+ * clvit_ctx_create_from_cl, which stay the caller's. Work enqueued on the queue runs in order
+ * with clvit's own. */
 cl_context clvit_ctx_cl_context(const clvit_ctx *ctx);
 cl_device_id clvit_ctx_cl_device(const clvit_ctx *ctx);
 cl_command_queue clvit_ctx_cl_queue(const clvit_ctx *ctx);
@@ -369,6 +370,98 @@ int clvit_profile_count(const clvit_ctx *ctx);
  * (clvit_ctx_finish). */
 clvit_status clvit_profile_get(const clvit_ctx *ctx, int i, clvit_profile_record *rec);
 
+/* ================================================================ using a model
+ * Interoperation with the caller's OpenCL objects, forward passes on device buffers, the
+ * pooled features before the head, images with the model's preprocessing, and the metadata
+ * a training run wrote.
+ *
+ * Thread safety. The last error is per thread. Functions without a context or model
+ * (clvit_status_string, devices listing and selection, presets and configurations,
+ * clvit_read_config, clvit_load_image, the clvit_metadata_* calls) may run on any threads at
+ * once. A context and everything made from it (its models and trainers) must be used by one
+ * thread at a time: the caller serialises calls that share a context, clvit_ctx_finish
+ * included; distinct contexts may run on distinct threads at the same time. A
+ * clvit_metadata may be read from several threads at once (it is never modified).
+ *
+ * Ownership and lifetimes.
+ *   - Free every model and trainer before the context they were made on; a trainer before
+ *     its model.
+ *   - clvit_ctx_device(), clvit_ctx_gemm_tuning(): valid until clvit_ctx_free.
+ *   - clvit_model_config(): valid until the model is freed or replaced. clvit_model_reset_head
+ *     frees the old model: the old model pointer, its config pointer and any trainer made
+ *     on it are invalid after it (free such a trainer first); clvit_model_set_dropout
+ *     changes the contents in place.
+ *   - clvit_last_error(): valid until the next clvit call on the same thread.
+ *   - clvit_metadata_key/value/get(): valid until clvit_metadata_free.
+ *   - Buffers passed to the *_cl calls stay the caller's: clvit neither retains nor releases
+ *     them, and they must stay valid until the work enqueued on them is done.
+ */
+/*
+ * A context on the caller's OpenCL objects. device must be one of context's devices.
+ * queue: an in-order command queue of that context and device (an out-of-order one is
+ * refused with CLVIT_ERR_UNSUPPORTED); clvit enqueues all its work there, so work the caller
+ * enqueues on the same queue before and after a clvit call is ordered with it. NULL:
+ * clvit creates its own in-order queue on the context (with profiling) and releases it in
+ * clvit_ctx_free. The caller's context, device and queue are never retained or released by
+ * clvit: they stay the caller's and must outlive the clvit context. clvit_ctx_free waits
+ * for the queue to finish (clFinish) before it returns. Per-kernel profiling (the bench)
+ * needs a queue created with CL_QUEUE_PROFILING_ENABLE. Device limits and their emulation
+ * (CLVIT_MAX_ALLOC, CLVIT_MAX_WORK_GROUP) apply as in clvit_ctx_create; platform_index and
+ * device_index in clvit_ctx_device() are -1 when the device is not among those listed.
+ */
+clvit_status clvit_ctx_create_from_cl(clvit_ctx **ctx, cl_context context, cl_device_id device,
+                                      cl_command_queue queue);
+/*
+ * Forward pass on device buffers, no host copy: images (B, C, H, W) float32 at the start of
+ * `images`, logits (B, num_classes) float32 written at the start of `logits`; both buffers of
+ * the context's cl_context and at least that large (CLVIT_ERR_SHAPE otherwise; a
+ * clCreateSubBuffer gives an offset). The work is enqueued on the context's queue and the
+ * call returns without waiting: wait with clvit_ctx_finish, or enqueue further work on the
+ * same queue. Logits are as clvit_model_forward's (mean of both heads when distilled).
+ */
+clvit_status clvit_model_forward_cl(clvit_model *model, cl_mem images, int batch, cl_mem logits);
+
+/*
+ * Features: the input of the classifier head, per image, clvit_model_feature_dim() floats:
+ * the pooled token (class token, or the patch mean with CLVIT_POOL_AVG) after the final
+ * LayerNorm, through the pre-logits Linear + tanh when the model has one
+ * (representation_size > 0), so logits = head.weight · features + head.bias. Distilled
+ * models give two: [class token | distillation token] (2 x embed_dim), the inputs of the head
+ * and of head_dist, whose outputs' mean is the logits (timm's forward_head(pre_logits=True)
+ * returns the mean of the two halves). Embeddings for retrieval, or inputs to a new head.
+ */
+int clvit_model_feature_dim(const clvit_model *model);
+/* images (B, C, H, W) on the host -> features (B, feature_dim) on the host. */
+clvit_status clvit_model_features(clvit_model *model, const float *images, int batch,
+                                  float *features);
+/* The same on device buffers, enqueued as clvit_model_forward_cl. */
+clvit_status clvit_model_features_cl(clvit_model *model, cl_mem images, int batch, cl_mem features);
+
+/*
+ * An image file (PNG, JPEG, BMP or GIF) with cfg's evaluation preprocessing, as `clvit
+ * predict` does and timm's eval transform: converted to cfg->in_chans channels, shorter side
+ * resized to img_size / crop_pct (bicubic, as Pillow), centre crop img_size x img_size,
+ * scaled to [0, 1] and normalised with cfg->mean and cfg->std. image: (in_chans, img_size,
+ * img_size) float32, one image of the (B, C, H, W) input.
+ */
+clvit_status clvit_load_image(const clvit_config *cfg, const char *path, float *image);
+
+/*
+ * The metadata of a safetensors file (__metadata__, string -> string), read from its header
+ * only: a checkpoint's configuration, clvit.step, clvit.optimizer and the extra keys given to
+ * clvit_trainer_save (clvit train writes clvit.epoch, clvit.batch, clvit.data and its
+ * settings as train.* there).
+ */
+typedef struct clvit_metadata clvit_metadata;
+clvit_status clvit_metadata_read(const char *path, clvit_metadata **meta);
+/* Entries, in the file's order. */
+int clvit_metadata_count(const clvit_metadata *meta);
+/* Key and value of entry i (NULL when i is out of range). */
+const char *clvit_metadata_key(const clvit_metadata *meta, int i);
+const char *clvit_metadata_value(const clvit_metadata *meta, int i);
+/* The value of key, NULL when absent. */
+const char *clvit_metadata_get(const clvit_metadata *meta, const char *key);
+void clvit_metadata_free(clvit_metadata *meta);
 
 /* ---------------------------------------------------------------- device memory */
 

@@ -57,6 +57,7 @@ struct clvit_ctx {
     cl_device_id device;
     cl_context context;
     cl_command_queue queue;
+    int owns_context, owns_queue; /* 0 for the caller's objects (clvit_ctx_create_from_cl) */
     clvit_device_info info;
     clvit_program *programs;
     int num_programs;

@@ -4,6 +4,7 @@
  * layer by layer. The layers themselves live in their own files (see layers.h).
  */
 #include "model.h"
+#include "host/rng.h"
 #include "train_ops.h"
 
 #include <math.h>
@@ -192,16 +193,9 @@ const clvit_config *clvit_model_config(const clvit_model *m) {
 
 /* ---------------------------------------------------------------- initialisation */
 
-static uint64_t splitmix64(uint64_t *s) {
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
 static double normal01(uint64_t *s) {
-    double u1 = ((splitmix64(s) >> 11) + 1.0) / 9007199254740993.0;
-    double u2 = (splitmix64(s) >> 11) / 9007199254740992.0;
+    double u1 = ((clvit_rng_next(s) >> 11) + 1.0) / 9007199254740993.0;
+    double u2 = (clvit_rng_next(s) >> 11) / 9007199254740992.0;
     return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
 }
 
@@ -336,7 +330,8 @@ static clvit_status branch(clvit_model *m, const char *label, const clvit_drop *
     return clvit_dropout_residual(m->ctx, AT(y), AT(res), (size_t)rows * out, per_sample, drop);
 }
 
-clvit_status clvit_forward_device(clvit_model *m, int B, const uint32_t *drop_seed) {
+/* Patch embedding, the blocks and the final LayerNorm: leaves (B, N, D) in a_top.lnf. */
+static clvit_status forward_trunk(clvit_model *m, int B, const uint32_t *drop_seed) {
     clvit_ctx *ctx = m->ctx;
     const clvit_dims *d = &m->dims;
     const clvit_top_params *tp = &m->top;
@@ -386,21 +381,45 @@ clvit_status clvit_forward_device(clvit_model *m, int B, const uint32_t *drop_se
     }
     CLVIT_CHECK(clvit_layernorm_forward(ctx, AT(ta->lnf), AT(ta->lnf_mean), AT(ta->lnf_rstd),
                                         AT(x_in), PT(tp->norm_w), PT(tp->norm_b), BN, d->D));
+    return CLVIT_SUCCESS;
+}
+
+/* The head's input from a_top.lnf: the pooled token (and the pre-logits Linear + tanh)
+ * into *feat (an activation arena offset, (B, F)); distilled models also pool the
+ * distillation token into a_top.pooled_d (B, D). */
+static clvit_status forward_pool(clvit_model *m, int B, size_t *feat) {
+    clvit_ctx *ctx = m->ctx;
+    const clvit_dims *d = &m->dims;
+    const clvit_top_params *tp = &m->top;
+    const clvit_top_acts *ta = &m->a_top;
     const int avg = m->cfg.pool == CLVIT_POOL_AVG;
     CLVIT_CHECK(clvit_pool_forward(ctx, AT(ta->pooled), AT(ta->lnf), B, d->N, d->D, d->T, 0, avg));
-    size_t feat = ta->pooled;
+    *feat = ta->pooled;
     if (d->R > 0) {
         CLVIT_CHECK(clvit_linear_forward(ctx, "pre_logits", CLVIT_EPI_TANH, AT(ta->feat),
                                          AT(ta->pre), AT(ta->pooled), PT(tp->pre_w), PT(tp->pre_b),
                                          B, d->D, d->R));
-        feat = ta->feat;
+        *feat = ta->feat;
     }
+    if (m->cfg.distilled)
+        CLVIT_CHECK(
+            clvit_pool_forward(ctx, AT(ta->pooled_d), AT(ta->lnf), B, d->N, d->D, d->T, 1, 0));
+    return CLVIT_SUCCESS;
+}
+
+clvit_status clvit_forward_device(clvit_model *m, int B, const uint32_t *drop_seed) {
+    clvit_ctx *ctx = m->ctx;
+    const clvit_dims *d = &m->dims;
+    const clvit_top_params *tp = &m->top;
+    const clvit_top_acts *ta = &m->a_top;
+    size_t feat;
+    CLVIT_CHECK(forward_trunk(m, B, drop_seed));
+    CLVIT_CHECK(forward_pool(m, B, &feat));
     if (!m->cfg.distilled)
         return clvit_linear_forward(ctx, "head", CLVIT_EPI_BIAS, AT(ta->out), CLVIT_T(NULL, 0),
                                     AT(feat), PT(tp->head_w), PT(tp->head_b), B, d->F, d->K);
     CLVIT_CHECK(clvit_linear_forward(ctx, "head", CLVIT_EPI_BIAS, AT(ta->logits), CLVIT_T(NULL, 0),
                                      AT(feat), PT(tp->head_w), PT(tp->head_b), B, d->F, d->K));
-    CLVIT_CHECK(clvit_pool_forward(ctx, AT(ta->pooled_d), AT(ta->lnf), B, d->N, d->D, d->T, 1, 0));
     CLVIT_CHECK(clvit_linear_forward(ctx, "head_dist", CLVIT_EPI_BIAS, AT(ta->logits_d),
                                      CLVIT_T(NULL, 0), AT(ta->pooled_d), PT(tp->hdist_w),
                                      PT(tp->hdist_b), B, d->D, d->K));
@@ -421,24 +440,135 @@ static int inference_chunk(const clvit_model *m, int batch) {
     return chunk < batch ? chunk : batch;
 }
 
-clvit_status clvit_model_forward(clvit_model *m, const float *images, int batch, float *logits) {
-    if (!m || !images || !logits || batch <= 0)
-        return clvit_fail(CLVIT_ERR_INVALID_ARG, "clvit_model_forward: bad arguments (batch %d)",
-                          batch);
+/* Where an inference pass reads its images and writes its outputs: host arrays or the
+ * caller's device buffers (one of each pair set), and which output (logits or features). */
+typedef struct pass_io {
+    const float *host_in;
+    cl_mem dev_in;
+    float *host_out;
+    cl_mem dev_out;
+    int features;
+} pass_io;
+
+/* rows x width floats from src (rows contiguous) to the output at dense float offset `off`,
+ * whose rows are `pitch` floats apart. Host outputs are read blocking; device outputs are
+ * enqueued copies. */
+static clvit_status copy_rows(clvit_model *m, const pass_io *io, clvit_tensor src, int rows,
+                              int width, size_t pitch, size_t off) {
+    clvit_ctx *ctx = m->ctx;
+    const size_t n = (size_t)rows * width, fs = sizeof(float);
+    if (n == 0) return CLVIT_SUCCESS;
+    if (pitch == (size_t)width && io->host_out)
+        return clvit_read(ctx, src.buf, src.off, io->host_out + off, n);
+    const size_t src_origin[3] = {src.off * fs, 0, 0}, dst_origin[3] = {off * fs, 0, 0};
+    const size_t region[3] = {(size_t)width * fs, (size_t)rows, 1};
+    if (io->host_out) {
+        CLVIT_CHECK(clvit_fault(ctx, CLVIT_FAULT_READ, "clEnqueueReadBufferRect"));
+        CLVIT_CHECK_CL(clEnqueueReadBufferRect(ctx->queue, src.buf, CL_TRUE, src_origin, dst_origin,
+                                               region, (size_t)width * fs, 0, pitch * fs, 0,
+                                               io->host_out, 0, NULL, NULL));
+        return CLVIT_SUCCESS;
+    }
+    CLVIT_CHECK(clvit_fault(ctx, CLVIT_FAULT_WRITE, "clEnqueueCopyBuffer"));
+    if (pitch == (size_t)width)
+        CLVIT_CHECK_CL(clEnqueueCopyBuffer(ctx->queue, src.buf, io->dev_out, src.off * fs, off * fs,
+                                           n * fs, 0, NULL, NULL));
+    else
+        CLVIT_CHECK_CL(clEnqueueCopyBufferRect(ctx->queue, src.buf, io->dev_out, src_origin,
+                                               dst_origin, region, (size_t)width * fs, 0,
+                                               pitch * fs, 0, 0, NULL, NULL));
+    return CLVIT_SUCCESS;
+}
+
+/* A caller's buffer: of the model's OpenCL context, and at least `floats` long. */
+static clvit_status check_user_buffer(const clvit_model *m, cl_mem buf, size_t floats,
+                                      const char *fn, const char *what) {
+    if (!buf) return clvit_fail(CLVIT_ERR_INVALID_ARG, "%s: %s is NULL", fn, what);
+    cl_context c = NULL;
+    size_t bytes = 0;
+    CLVIT_CHECK_CL(clGetMemObjectInfo(buf, CL_MEM_CONTEXT, sizeof c, &c, NULL));
+    CLVIT_CHECK_CL(clGetMemObjectInfo(buf, CL_MEM_SIZE, sizeof bytes, &bytes, NULL));
+    if (c != m->ctx->context)
+        return clvit_fail(CLVIT_ERR_INVALID_ARG,
+                          "%s: %s belongs to another OpenCL context than the model's", fn, what);
+    if (bytes / sizeof(float) < floats)
+        return clvit_fail(CLVIT_ERR_SHAPE, "%s: %s holds %zu bytes, the batch needs %zu", fn, what,
+                          bytes, floats * sizeof(float));
+    return CLVIT_SUCCESS;
+}
+
+/* One chunk: images in (uploaded, or read in place from the caller's buffer), the pass,
+ * the outputs out. */
+static clvit_status run_chunk(clvit_model *m, const pass_io *io, int b0, int nb) {
     const clvit_dims *d = &m->dims;
+    const clvit_top_acts *ta = &m->a_top;
+    const size_t img_floats = (size_t)d->C * d->S * d->S;
+    if (io->host_in) {
+        const clvit_tensor img = AT(ta->img);
+        CLVIT_CHECK(clvit_write(m->ctx, img.buf, img.off, io->host_in + (size_t)b0 * img_floats,
+                                (size_t)nb * img_floats));
+    }
+    if (!io->features) {
+        CLVIT_CHECK(clvit_forward_device(m, nb, NULL));
+        return copy_rows(m, io, AT(ta->out), nb, d->K, (size_t)d->K, (size_t)b0 * d->K);
+    }
+    size_t feat;
+    CLVIT_CHECK(forward_trunk(m, nb, NULL));
+    CLVIT_CHECK(forward_pool(m, nb, &feat));
+    if (!m->cfg.distilled)
+        return copy_rows(m, io, AT(feat), nb, d->F, (size_t)d->F, (size_t)b0 * d->F);
+    const size_t pitch = 2 * (size_t)d->D;
+    CLVIT_CHECK(copy_rows(m, io, AT(ta->pooled), nb, d->D, pitch, (size_t)b0 * pitch));
+    return copy_rows(m, io, AT(ta->pooled_d), nb, d->D, pitch, (size_t)b0 * pitch + d->D);
+}
+
+static clvit_status run_pass(clvit_model *m, int batch, const pass_io *io, const char *fn) {
+    if (!m || batch <= 0 || !(io->host_in || io->dev_in) || !(io->host_out || io->dev_out))
+        return clvit_fail(CLVIT_ERR_INVALID_ARG, "%s: bad arguments (batch %d)", fn, batch);
+    const clvit_dims *d = &m->dims;
+    const size_t img_floats = (size_t)d->C * d->S * d->S;
+    const size_t out_per = io->features ? (size_t)clvit_model_feature_dim(m) : (size_t)d->K;
+    if (io->dev_in)
+        CLVIT_CHECK(check_user_buffer(m, io->dev_in, (size_t)batch * img_floats, fn, "images"));
+    if (io->dev_out)
+        CLVIT_CHECK(check_user_buffer(m, io->dev_out, (size_t)batch * out_per, fn,
+                                      io->features ? "features" : "logits"));
     int chunk = inference_chunk(m, batch);
     /* a trainer's activations already fit acts_batch images: reuse them, no reallocation */
     if (m->acts.bufs && m->acts_training && chunk > m->acts_batch) chunk = m->acts_batch;
     CLVIT_CHECK(clvit_plan_acts(m, chunk, m->acts_training));
-    const size_t img_floats = (size_t)d->C * d->S * d->S;
-    for (int b0 = 0; b0 < batch; b0 += chunk) {
+    clvit_status st = CLVIT_SUCCESS;
+    for (int b0 = 0; !st && b0 < batch; b0 += chunk) {
         int nb = batch - b0 < chunk ? batch - b0 : chunk;
-        const clvit_tensor img = AT(m->a_top.img), out = AT(m->a_top.out);
-        CLVIT_CHECK(clvit_write(m->ctx, img.buf, img.off, images + (size_t)b0 * img_floats,
-                                (size_t)nb * img_floats));
-        CLVIT_CHECK(clvit_forward_device(m, nb, NULL));
-        CLVIT_CHECK(
-            clvit_read(m->ctx, out.buf, out.off, logits + (size_t)b0 * d->K, (size_t)nb * d->K));
+        /* images read in place from the caller's buffer, else uploaded into acts */
+        m->img_in = io->dev_in ? CLVIT_T(io->dev_in, (size_t)b0 * img_floats) : CLVIT_T(NULL, 0);
+        st = run_chunk(m, io, b0, nb);
+        m->img_in = CLVIT_T(NULL, 0);
     }
-    return CLVIT_SUCCESS;
+    return st;
+}
+
+clvit_status clvit_model_forward(clvit_model *m, const float *images, int batch, float *logits) {
+    const pass_io io = {images, NULL, logits, NULL, 0};
+    return run_pass(m, batch, &io, "clvit_model_forward");
+}
+
+clvit_status clvit_model_forward_cl(clvit_model *m, cl_mem images, int batch, cl_mem logits) {
+    const pass_io io = {NULL, images, NULL, logits, 0};
+    return run_pass(m, batch, &io, "clvit_model_forward_cl");
+}
+
+int clvit_model_feature_dim(const clvit_model *m) {
+    if (!m) return 0;
+    return m->cfg.distilled ? 2 * m->dims.D : m->dims.F;
+}
+
+clvit_status clvit_model_features(clvit_model *m, const float *images, int batch, float *features) {
+    const pass_io io = {images, NULL, features, NULL, 1};
+    return run_pass(m, batch, &io, "clvit_model_features");
+}
+
+clvit_status clvit_model_features_cl(clvit_model *m, cl_mem images, int batch, cl_mem features) {
+    const pass_io io = {NULL, images, NULL, features, 1};
+    return run_pass(m, batch, &io, "clvit_model_features_cl");
 }

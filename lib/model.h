@@ -1,6 +1,7 @@
 /*
  * model.h - the model's memory plan, shared by model.c (create, forward), weights.c
- * (safetensors load/save) and the training code.
+ * (safetensors load/save) and the training code. The parameter lists and the sizes derived
+ * from a configuration are in config.h (no OpenCL there).
  *
  * Parameters live in an arena (arena.h: as many buffers as the device's allocation limit
  * takes), placed in PyTorch state_dict order; the table of names, shapes and offsets is
@@ -14,39 +15,8 @@
 #define CLVIT_MODEL_H
 
 #include "arena.h"
+#include "config.h"
 #include "layers.h"
-
-/* X(field, name, present, ndim, d0, d1, d2, d3). Sizes use the locals of
- * clvit_plan_params: c (config), D, N, C, p, R (representation), K (classes), Hd (mlp hidden),
- * F (features into the head). */
-#define CLVIT_TOP_PARAMS(X)                                                                        \
-    X(cls_token, "cls_token", 1, 3, 1, 1, D, 0)                                                    \
-    X(dist_token, "dist_token", c->distilled, 3, 1, 1, D, 0)                                       \
-    X(pos_embed, "pos_embed", c->pos_embed == CLVIT_POS_LEARNED, 3, 1, N, D, 0)                    \
-    X(patch_w, "patch_embed.proj.weight", 1, 4, D, C, p, p)                                        \
-    X(patch_b, "patch_embed.proj.bias", 1, 1, D, 0, 0, 0)
-#define CLVIT_BLOCK_PARAMS(X)                                                                      \
-    X(norm1_w, "norm1.weight", 1, 1, D, 0, 0, 0)                                                   \
-    X(norm1_b, "norm1.bias", 1, 1, D, 0, 0, 0)                                                     \
-    X(qkv_w, "attn.qkv.weight", 1, 2, 3 * D, D, 0, 0)                                              \
-    X(qkv_b, "attn.qkv.bias", c->qkv_bias, 1, 3 * D, 0, 0, 0)                                      \
-    X(proj_w, "attn.proj.weight", 1, 2, D, D, 0, 0)                                                \
-    X(proj_b, "attn.proj.bias", 1, 1, D, 0, 0, 0)                                                  \
-    X(norm2_w, "norm2.weight", 1, 1, D, 0, 0, 0)                                                   \
-    X(norm2_b, "norm2.bias", 1, 1, D, 0, 0, 0)                                                     \
-    X(fc1_w, "mlp.fc1.weight", 1, 2, Hd, D, 0, 0)                                                  \
-    X(fc1_b, "mlp.fc1.bias", 1, 1, Hd, 0, 0, 0)                                                    \
-    X(fc2_w, "mlp.fc2.weight", 1, 2, D, Hd, 0, 0)                                                  \
-    X(fc2_b, "mlp.fc2.bias", 1, 1, D, 0, 0, 0)
-#define CLVIT_TAIL_PARAMS(X)                                                                       \
-    X(norm_w, "norm.weight", 1, 1, D, 0, 0, 0)                                                     \
-    X(norm_b, "norm.bias", 1, 1, D, 0, 0, 0)                                                       \
-    X(pre_w, "pre_logits.fc.weight", R > 0, 2, R, D, 0, 0)                                         \
-    X(pre_b, "pre_logits.fc.bias", R > 0, 1, R, 0, 0, 0)                                           \
-    X(head_w, "head.weight", 1, 2, K, F, 0, 0)                                                     \
-    X(head_b, "head.bias", 1, 1, K, 0, 0, 0)                                                       \
-    X(hdist_w, "head_dist.weight", c->distilled, 2, K, D, 0, 0)                                    \
-    X(hdist_b, "head_dist.bias", c->distilled, 1, K, 0, 0, 0)
 
 /* Activations, X(field, floats) with locals B, N, D, P, K9 (= C*p*p), H, Hd, R, K, TR (1 when
  * planned for training). */
@@ -103,13 +73,6 @@ typedef struct clvit_param {
     size_t offset, numel; /* in floats, dense: into one flat host array in table order */
 } clvit_param;
 
-/* Sizes derived from the configuration. */
-typedef struct clvit_dims {
-    int B; /* batch the activations are planned for */
-    int C, S, p, g, P, T, N, D, H, hd, Hd, R, F, K, K9;
-    float scale;
-} clvit_dims;
-
 struct clvit_model {
     clvit_ctx *ctx;
     clvit_config cfg;
@@ -140,7 +103,6 @@ typedef struct clvit_meta {
 } clvit_meta;
 void clvit_config_metadata(const clvit_config *cfg, clvit_meta *meta);
 
-void clvit_dims_from_config(const clvit_config *cfg, clvit_dims *d);
 /* Builds model->table, ->top, ->blocks, ->num_params from model->cfg. */
 clvit_status clvit_plan_params(clvit_model *model);
 /* Plans and (re)allocates activations for `batch` images. */

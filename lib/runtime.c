@@ -289,6 +289,8 @@ clvit_status clvit_select_device(const clvit_device_info *infos, int n, const ch
     return CLVIT_SUCCESS;
 }
 
+static clvit_status ctx_setup(clvit_ctx *ctx, clvit_ctx **out);
+
 clvit_status clvit_ctx_create(clvit_ctx **out, const char *spec) {
     if (!out) return clvit_fail(CLVIT_ERR_INVALID_ARG, "clvit_ctx_create: NULL");
     *out = NULL;
@@ -322,6 +324,13 @@ clvit_status clvit_ctx_create(clvit_ctx **out, const char *spec) {
         free(ctx);
         return clvit_fail(e, "clCreateCommandQueue: %s", clvit_status_string(e));
     }
+    ctx->owns_context = ctx->owns_queue = 1;
+    return ctx_setup(ctx, out);
+}
+
+/* What every context sets up once it has its OpenCL context and queue: fault injection,
+ * program cache, row-kernel mode, CLBlast parameters. Frees ctx on failure. */
+static clvit_status ctx_setup(clvit_ctx *ctx, clvit_ctx **out) {
     clvit_status st = clvit_fault_set(ctx, getenv("CLVIT_FAULT"));
     if (st != CLVIT_SUCCESS) {
         clvit_ctx_free(ctx);
@@ -381,9 +390,94 @@ void clvit_ctx_free(clvit_ctx *ctx) {
      * calls any more (docs/oclgrind.md): release them with the context. Other live contexts,
      * if any, rebuild CLBlast's kernels when they next use it. */
     CLBlastClearCache();
-    if (ctx->queue) clReleaseCommandQueue(ctx->queue);
-    if (ctx->context) clReleaseContext(ctx->context);
+    if (ctx->queue && ctx->owns_queue) clReleaseCommandQueue(ctx->queue);
+    if (ctx->context && ctx->owns_context) clReleaseContext(ctx->context);
     free(ctx);
+}
+
+/* The (platform, device) indices of d in the listing order of clvit_list_devices, or -1. */
+static void device_indices(cl_device_id d, int *pi, int *di) {
+    *pi = *di = -1;
+    cl_platform_id plats[MAX_PLATFORMS];
+    cl_uint np = 0;
+    if (clGetPlatformIDs(MAX_PLATFORMS, plats, &np) != CL_SUCCESS) return;
+    if (np > MAX_PLATFORMS) np = MAX_PLATFORMS;
+    for (cl_uint p = 0; p < np; p++) {
+        cl_device_id devs[MAX_DEVICES];
+        cl_uint nd = 0;
+        if (clGetDeviceIDs(plats[p], CL_DEVICE_TYPE_ALL, MAX_DEVICES, devs, &nd) != CL_SUCCESS)
+            continue;
+        if (nd > MAX_DEVICES) nd = MAX_DEVICES;
+        for (cl_uint i = 0; i < nd; i++)
+            if (devs[i] == d) {
+                *pi = (int)p;
+                *di = (int)i;
+                return;
+            }
+    }
+}
+
+clvit_status clvit_ctx_create_from_cl(clvit_ctx **out, cl_context context, cl_device_id device,
+                                      cl_command_queue queue) {
+    if (!out) return clvit_fail(CLVIT_ERR_INVALID_ARG, "clvit_ctx_create_from_cl: ctx is NULL");
+    *out = NULL;
+    if (!context || !device)
+        return clvit_fail(CLVIT_ERR_INVALID_ARG,
+                          "clvit_ctx_create_from_cl: context and device must not be NULL");
+    cl_uint nd = 0;
+    CLVIT_CHECK_CL(clGetContextInfo(context, CL_CONTEXT_NUM_DEVICES, sizeof nd, &nd, NULL));
+    cl_device_id *devs = calloc(nd ? nd : 1, sizeof *devs);
+    if (!devs) return clvit_fail(CLVIT_ERR_NOMEM, "context devices");
+    cl_int e = clGetContextInfo(context, CL_CONTEXT_DEVICES, nd * sizeof *devs, devs, NULL);
+    int found = 0;
+    for (cl_uint i = 0; e == CL_SUCCESS && i < nd; i++)
+        found |= devs[i] == device;
+    free(devs);
+    CLVIT_CHECK_CL(e);
+    if (!found)
+        return clvit_fail(CLVIT_ERR_INVALID_ARG,
+                          "clvit_ctx_create_from_cl: the device is not one of the context's");
+    if (queue) {
+        cl_context qc = NULL;
+        cl_device_id qd = NULL;
+        cl_command_queue_properties props = 0;
+        CLVIT_CHECK_CL(clGetCommandQueueInfo(queue, CL_QUEUE_CONTEXT, sizeof qc, &qc, NULL));
+        CLVIT_CHECK_CL(clGetCommandQueueInfo(queue, CL_QUEUE_DEVICE, sizeof qd, &qd, NULL));
+        CLVIT_CHECK_CL(
+            clGetCommandQueueInfo(queue, CL_QUEUE_PROPERTIES, sizeof props, &props, NULL));
+        if (qc != context || qd != device)
+            return clvit_fail(CLVIT_ERR_INVALID_ARG, "clvit_ctx_create_from_cl: the queue "
+                                                     "belongs to another context or device");
+        if (props & CL_QUEUE_OUT_OF_ORDER_EXEC_MODE_ENABLE)
+            return clvit_fail(CLVIT_ERR_UNSUPPORTED,
+                              "clvit_ctx_create_from_cl: the queue is out-of-order; clvit needs "
+                              "an in-order queue (or NULL for its own)");
+    }
+    cl_platform_id platform = NULL;
+    CLVIT_CHECK_CL(clGetDeviceInfo(device, CL_DEVICE_PLATFORM, sizeof platform, &platform, NULL));
+    emulated_limits lim;
+    CLVIT_CHECK(read_emulated_limits(&lim));
+    clvit_ctx *ctx = calloc(1, sizeof *ctx);
+    if (!ctx) return clvit_fail(CLVIT_ERR_NOMEM, "context");
+    int pi, di;
+    device_indices(device, &pi, &di);
+    fill_info(platform, device, pi, di, &lim, &ctx->info);
+    ctx->platform = platform;
+    ctx->device = device;
+    ctx->context = context;
+    ctx->owns_context = 0;
+    if (queue) {
+        ctx->queue = queue;
+        ctx->owns_queue = 0;
+    } else {
+        ctx->queue = clCreateCommandQueue(context, device, CL_QUEUE_PROFILING_ENABLE, &e);
+        if (e != CL_SUCCESS) {
+            free(ctx);
+            return clvit_fail(e, "clCreateCommandQueue: %s", clvit_status_string(e));
+        }
+        ctx->owns_queue = 1;
+    }
+    return ctx_setup(ctx, out);
 }
 
 void clvit_ctx_release_scratch(clvit_ctx *ctx) {

@@ -12,6 +12,7 @@
  *   dx -> (pos drop) -> patch embedding, class/dist tokens, position embedding
  * Every parameter gradient is written exactly once per step (beta 0).
  */
+#include "host/rng.h"
 #include "host/safetensors.h"
 #include "model.h"
 #include "train_ops.h"
@@ -171,10 +172,7 @@ float clvit_trainer_lr(const clvit_trainer *t, long step) {
 
 /* Per-step dropout seed from the run seed and the step, so resume regenerates masks. */
 static uint32_t step_seed(const clvit_trainer *t) {
-    uint64_t z = t->tc.seed + 0x9e3779b97f4a7c15ULL * (uint64_t)(t->step + 1);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return (uint32_t)(z ^ (z >> 31));
+    return (uint32_t)clvit_rng_at(t->tc.seed, (uint64_t)t->step);
 }
 
 static int has_dropout(const clvit_config *c) {

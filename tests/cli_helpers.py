@@ -7,8 +7,15 @@
   npy-from FIXTURE OUT     the 'input' tensor of a fixture io file as float32 .npy
   check-logits NPY FIXTURE max |diff| <= 1e-4 * max |ref| against the fixture's 'logits'
   strip-meta IN OUT        a copy of a safetensors file without its __metadata__
+  tiny-model PATH K WIN    a random ViT (16x16 RGB, patch 8, dim 8, 1 block) with K classes
+                           whose head bias makes class WIN the top-1 for any image
+  check-predict FMT FILE N TOPK [TOP1]
+                           parses `clvit predict --format FMT` output (json: json.load, csv:
+                           the csv module, text): N images with TOPK classes each, indices
+                           and probabilities in range and descending, every top-1 label
+                           TOP1 when given; prints the image paths in order
 """
-import json, os, random, struct, sys, zlib, gzip
+import csv, json, os, random, struct, sys, zlib, gzip
 
 
 def read_safetensors(path):
@@ -87,6 +94,83 @@ def png(path, w, h):
                 + chunk(b'IDAT', zlib.compress(rows)) + chunk(b'IEND', b''))
 
 
+def write_safetensors(path, tensors, meta):
+    header, blobs, off = {'__metadata__': meta}, [], 0
+    for name, (shape, vals) in tensors.items():
+        raw = struct.pack('<%df' % len(vals), *vals)
+        header[name] = {'dtype': 'F32', 'shape': shape, 'data_offsets': [off, off + len(raw)]}
+        blobs.append(raw)
+        off += len(raw)
+    text = json.dumps(header).encode()
+    text += b' ' * (-len(text) % 8)
+    with open(path, 'wb') as f:
+        f.write(struct.pack('<Q', len(text)) + text + b''.join(blobs))
+
+
+def tiny_model(path, K, win):
+    rnd = random.Random(K)
+    S, p, C, D, Hd = 16, 8, 3, 8, 16
+    N = (S // p) ** 2 + 1
+    def t(*shape, fill=None):
+        n = 1
+        for d in shape:
+            n *= d
+        return (list(shape), [fill if fill is not None else rnd.gauss(0, 0.2) for _ in range(n)])
+    w = {'cls_token': t(1, 1, D), 'pos_embed': t(1, N, D), 'patch_embed.proj.weight': t(D, C, p, p),
+         'patch_embed.proj.bias': t(D)}
+    for n_, shape in [('norm1.weight', (D,)), ('norm1.bias', (D,)), ('attn.qkv.weight', (3 * D, D)),
+                      ('attn.qkv.bias', (3 * D,)), ('attn.proj.weight', (D, D)), ('attn.proj.bias', (D,)),
+                      ('norm2.weight', (D,)), ('norm2.bias', (D,)), ('mlp.fc1.weight', (Hd, D)),
+                      ('mlp.fc1.bias', (Hd,)), ('mlp.fc2.weight', (D, Hd)), ('mlp.fc2.bias', (D,))]:
+        w['blocks.0.' + n_] = t(*shape, fill=1.0 if n_.endswith('norm1.weight') or n_.endswith('norm2.weight') else None)
+    w['norm.weight'] = t(D, fill=1.0)
+    w['norm.bias'] = t(D, fill=0.0)
+    w['head.weight'] = t(K, D)
+    bias = [rnd.gauss(0, 0.1) for _ in range(K)]
+    bias[win] = 10.0
+    w['head.bias'] = ([K], bias)
+    meta = {'format': 'pt', 'img_size': str(S), 'patch_size': str(p), 'in_chans': str(C),
+            'num_classes': str(K), 'embed_dim': str(D), 'depth': '1', 'num_heads': '2',
+            'mlp_ratio': '2', 'qkv_bias': '1', 'qk_scale': '0', 'representation_size': '0',
+            'distilled': '0', 'global_pool': 'token', 'pos_embed': 'learned',
+            'mean': '0.485,0.456,0.406', 'std': '0.229,0.224,0.225', 'crop_pct': '0.875'}
+    write_safetensors(path, w, meta)
+
+
+def check_predict(fmt, path, n, topk, top1):
+    """Returns [(image, [(index, label, prob), ...]), ...] parsed from clvit predict's output."""
+    recs = []
+    with open(path, newline='') as f:
+        if fmt == 'json':
+            for r in json.load(f):
+                recs.append((r['image'], [(c['index'], c['label'], c['prob']) for c in r['top']]))
+        elif fmt == 'csv':
+            rows = list(csv.DictReader(f))
+            for row in rows:
+                if row['rank'] == '1':
+                    recs.append((row['image'], []))
+                assert recs and recs[-1][0] == row['image'], row
+                assert int(row['rank']) == len(recs[-1][1]) + 1, row
+                recs[-1][1].append((int(row['index']), row['label'] or None, float(row['prob'])))
+        else:
+            for line in f:
+                if line.startswith('  '):
+                    parts = line.split(None, 2)
+                    label = parts[2].strip() if len(parts) > 2 else ''
+                    recs[-1][1].append((int(parts[1]), label or None, float(parts[0])))
+                else:
+                    recs.append((line.rstrip('\n'), []))
+    assert len(recs) == n, 'expected %d images, got %d' % (n, len(recs))
+    for image, top in recs:
+        assert len(top) == topk, (image, top)
+        probs = [c[2] for c in top]
+        assert all(0.0 < q <= 1.0 for q in probs) and probs == sorted(probs, reverse=True), top
+        assert len(set(c[0] for c in top)) == topk, top
+        if top1 is not None:
+            assert top[0][1] == top1, 'top-1 of %s is %r, expected %r' % (image, top[0][1], top1)
+        print(image)
+
+
 def main():
     cmd = sys.argv[1]
     if cmd == 'idx':
@@ -129,6 +213,11 @@ def main():
         text += b' ' * (-len(text) % 8)
         with open(sys.argv[3], 'wb') as f:
             f.write(struct.pack('<Q', len(text)) + text + data)
+    elif cmd == 'tiny-model':
+        tiny_model(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+    elif cmd == 'check-predict':
+        check_predict(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]),
+                      sys.argv[6] if len(sys.argv) > 6 else None)
     else:
         sys.exit('unknown helper command ' + cmd)
 

@@ -21,7 +21,11 @@
 
 #include <zlib.h>
 
+#include "augment.h"
 #include "dataset.h"
+#include "rng.h"
+#include "split.h"
+#include "submission.h"
 
 #ifndef CLVIT_SOURCE_DIR
 #define CLVIT_SOURCE_DIR "."

@@ -1,7 +1,8 @@
 /*
- * dataset.h - labelled 8-bit greyscale image datasets (MNIST, Fashion-MNIST, Kaggle
- * digit-recognizer CSV), train/validation splits, a small deterministic RNG, on-the-fly
- * augmentation and the Kaggle submission writer.
+ * dataset.h - loading labelled 8-bit greyscale image datasets (MNIST, Fashion-MNIST, Kaggle
+ * digit-recognizer CSV). Their neighbours: split.h (train/validation splits, shuffles),
+ * rng.h (the one splitmix64 generator), augment.h (augmentation, normalisation),
+ * submission.h (the Kaggle submission writer).
  *
  * Layout: images are (count, rows, cols) uint8, row-major, 0 = background, as in the IDX
  * files; labels are (count) int32 in [0, num_classes), or NULL for an unlabelled set (the
@@ -45,49 +46,5 @@ clvit_status clvit_dataset_open(const char *spec, int split_test, clvit_dataset 
 
 /* Frees the arrays and zeroes *ds; NULL and zeroed datasets are fine. */
 void clvit_dataset_free(clvit_dataset *ds);
-
-/*
- * Deterministic shuffled split of 0..count-1: nval = round(count * val_fraction) indices go
- * to val, the rest to train; each list is sorted ascending. The same (count, val_fraction,
- * seed) always gives the same split. *train_idx and *val_idx are malloc'ed (never NULL on
- * success, even when empty): free() them. val_fraction must be in [0, 1].
- */
-clvit_status clvit_split(int count, double val_fraction, uint64_t seed, int **train_idx,
-                         int *ntrain, int **val_idx, int *nval);
-
-/*
- * RNG: splitmix64, a counter-based generator: *state is a counter advanced by a fixed odd
- * constant and each output is a bijective hash of it, so any uint64_t (a seed) is a valid
- * state and clvit_rng_at(seed, i) gives the i-th output without stepping.
- */
-uint64_t clvit_rng_next(uint64_t *state);
-uint64_t clvit_rng_at(uint64_t seed, uint64_t i);      /* the i-th output (0-based) from seed */
-float clvit_rng_uniform(uint64_t *state);              /* [0, 1), 24 random bits */
-uint32_t clvit_rng_below(uint64_t *state, uint32_t n); /* unbiased in [0, n); 0 when n == 0 */
-/* Fisher-Yates shuffle of idx[0..n). */
-void clvit_shuffle(int *idx, int n, uint64_t *state);
-
-/*
- * Random augmentation of one (rows, cols) uint8 image into (rows, cols) floats in [0, 1]
- * (x / 255): rotation by an angle uniform in [-max_rot_deg, max_rot_deg] degrees
- * (positive is counter-clockwise, as torchvision) about the centre ((cols-1)/2, (rows-1)/2),
- * then a translation by (dx, dy) whole pixels, each rounded from uniform in
- * [-max_shift_px, max_shift_px] (as torchvision RandomAffine). Bilinear sampling, 0 outside.
- * Always draws exactly three numbers from *rng, so streams stay aligned whatever the
- * arguments. Rotation 0 and shift 0 give src / 255 exactly.
- */
-clvit_status clvit_augment(const uint8_t *src, int rows, int cols, float max_rot_deg,
-                           float max_shift_px, uint64_t *rng, float *dst);
-
-/* dst[i] = (src[i] / 255 - mean) / std for i < n. */
-clvit_status clvit_normalise(const uint8_t *src, size_t n, float mean, float std, float *dst);
-/* In place on [0, 1] floats (clvit_augment's output): x[i] = (x[i] - mean) / std. */
-clvit_status clvit_normalise_f(float *x, size_t n, float mean, float std);
-
-/*
- * Kaggle submission CSV: "ImageId,Label" then "i,preds[i-1]" for i = 1..n. Atomic: written
- * to PATH.tmp.PID, fsync'ed, renamed over path.
- */
-clvit_status clvit_write_submission(const char *path, const int32_t *preds, int n);
 
 #endif /* CLVIT_DATASET_H */

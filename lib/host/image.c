@@ -313,3 +313,11 @@ done:
     axis_free(&cv);
     return st;
 }
+
+clvit_status clvit_load_image(const clvit_config *cfg, const char *path, float *image) {
+    if (!cfg || !path || !image)
+        return clvit_fail(CLVIT_ERR_INVALID_ARG, "clvit_load_image: NULL argument");
+    /* clvit_image_load checks the sizes it uses (img_size, in_chans, std) */
+    return clvit_image_load(path, cfg->img_size, cfg->in_chans, cfg->crop_pct, cfg->mean, cfg->std,
+                            image);
+}

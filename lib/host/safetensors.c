@@ -428,7 +428,8 @@ fail:
     return st;
 }
 
-clvit_status clvit_st_open(const char *path, clvit_st_file **out) {
+/* with_data 0: the header only (f->data stays NULL), for metadata and listings. */
+static clvit_status st_open(const char *path, int with_data, clvit_st_file **out) {
     if (!out) return clvit_fail(CLVIT_ERR_INVALID_ARG, "clvit_st_open: out is NULL");
     *out = NULL;
     if (!path) return clvit_fail(CLVIT_ERR_INVALID_ARG, "clvit_st_open: path is NULL");
@@ -466,6 +467,13 @@ clvit_status clvit_st_open(const char *path, clvit_st_file **out) {
     }
     size_t data_size = size - 8 - hlen;
     CLVIT_TRY(st, parse_header(hdr, hlen, data_size, path, f), done);
+    if (!with_data) {
+        f->data_size = data_size;
+        *out = f;
+        f = NULL;
+        st = CLVIT_SUCCESS;
+        goto done;
+    }
     f->data = malloc(data_size > 0 ? data_size : 1);
     if (!f->data) {
         st = clvit_fail(CLVIT_ERR_NOMEM, "%s: out of memory for %zu data bytes", path, data_size);
@@ -484,6 +492,14 @@ done:
     free(hdr);
     fclose(fp);
     return st;
+}
+
+clvit_status clvit_st_open(const char *path, clvit_st_file **out) {
+    return st_open(path, 1, out);
+}
+
+clvit_status clvit_st_open_header(const char *path, clvit_st_file **out) {
+    return st_open(path, 0, out);
 }
 
 const clvit_st_tensor *clvit_st_find(const clvit_st_file *f, const char *name) {
@@ -522,6 +538,10 @@ clvit_status clvit_st_read_f32(const clvit_st_file *f, const clvit_st_tensor *t,
         t->end > f->data_size || t->end - t->begin != nbytes)
         return clvit_fail(CLVIT_ERR_INVALID_ARG,
                           "clvit_st_read_f32: tensor '%s' does not describe this file's data",
+                          t->name ? t->name : "?");
+    if (!f->data)
+        return clvit_fail(CLVIT_ERR_INVALID_ARG,
+                          "clvit_st_read_f32: '%s': the file was opened for its header only",
                           t->name ? t->name : "?");
     const unsigned char *p = f->data + t->begin;
     size_t n = (size_t)t->numel;

@@ -44,6 +44,9 @@ typedef struct clvit_st_file {
 } clvit_st_file;
 
 clvit_status clvit_st_open(const char *path, clvit_st_file **out);
+/* The header only (tensor list, checked against the file's size, and metadata); data is
+ * NULL, so clvit_st_read_f32 must not be called on it. */
+clvit_status clvit_st_open_header(const char *path, clvit_st_file **out);
 /* Same, from a buffer in memory (copied); `what` names it in error messages. */
 clvit_status clvit_st_parse(const void *bytes, size_t size, const char *what, clvit_st_file **out);
 void clvit_st_close(clvit_st_file *f);

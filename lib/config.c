@@ -1,11 +1,12 @@
 /*
- * presets.c - named architectures (the seed's factory functions, DeiT, and a small MNIST
- * model), configuration checks, and per-image parameter and FLOP counts.
+ * config.c - model configurations without OpenCL: named architectures (the seed's factory
+ * functions, DeiT, and small MNIST models), configuration checks, the sizes a configuration
+ * implies (clvit_dims), and per-image parameter and FLOP counts.
  *
  * Note: the seed's vit_base_patch16_224 says num_heads=3; the ViT paper and timm use 12,
  * and so does clvit (weights published for that model need 12 heads).
  */
-#include "model.h"
+#include "config.h"
 
 #include <stdio.h>
 #include <math.h>
