@@ -85,10 +85,12 @@ typedef float vec;
  * index with per_sample 1 (the tests compare them). */
 CLVIT_DEFINE_UNIFORM01(uniform01_16, uint16, float16, convert_float16)
 
-/* keep_scale of cl/dropout.cl with p_path 0: 0 or 1 / (1 - p_drop), per lane. */
-static inline float16 keep16(uint seed, uint site, uint16 i, float p_drop) {
+/* keep_scale of cl/dropout.cl with p_path 0: 0 or 1 / (1 - p_drop), per lane. idx0: the
+ * flat index of this batch's first probability in the global batch (sample0 * H * N * N
+ * modulo 2^32, a data-parallel share's offset; 0 on one device). */
+static inline float16 keep16(uint seed, uint site, uint idx0, uint16 i, float p_drop) {
     return select((float16)0.0f, (float16)(1.0f / (1.0f - p_drop)),
-                  isgreaterequal(uniform01_16(seed, site, i), (float16)p_drop));
+                  isgreaterequal(uniform01_16(seed, site, i + idx0), (float16)p_drop));
 }
 
 #define LANES (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
@@ -158,7 +160,7 @@ __kernel void attention_forward_rows(__global float *out, ulong out_off, __globa
                                      ulong att_off, int save, __global const float *qkv,
                                      ulong qkv_off, __global const float *p, ulong bias_off,
                                      int has_bias, float scale, int N, int H, float p_drop,
-                                     uint seed, uint site) {
+                                     uint seed, uint site, uint idx0) {
     const int i0 = get_global_id(0) * FR;
     if (i0 >= N) return;
     const int D = H * HD, bh = get_global_id(1), b = bh / H, h = bh - b * H;
@@ -218,7 +220,7 @@ __kernel void attention_forward_rows(__global float *out, ulong out_off, __globa
             float16 w = exp(s - mnew);
             l[r] = fma(l[r], corr, hsum16(w));
             if (p_drop > 0.0f)
-                w *= keep16(seed, site, (uint16)((uint)(row * N) + j0) + convert_uint16(lane),
+                w *= keep16(seed, site, idx0, (uint16)((uint)(row * N) + j0) + convert_uint16(lane),
                             p_drop);
             ld[r] = fma(ld[r], corr, hsum16(w));
             vstore16(w, 0, sc[r]);
@@ -259,7 +261,7 @@ __kernel void attention_forward_tiled(__global float *out, ulong out_off, __glob
                                       ulong att_off, int save, __global const float *qkv,
                                       ulong qkv_off, __global const float *p, ulong bias_off,
                                       int has_bias, float scale, int N, int H, float p_drop,
-                                      uint seed, uint site) {
+                                      uint seed, uint site, uint idx0) {
     __local float kt[HD * KT], vs[16 * HD];
     const int row = get_global_id(0), lid = get_local_id(0), nl = get_local_size(0);
     const int i = min(row, N - 1);
@@ -299,7 +301,7 @@ __kernel void attention_forward_tiled(__global float *out, ulong out_off, __glob
         float16 w = exp(s - m);
         l = fma(l, corr, hsum16(w));
         if (p_drop > 0.0f)
-            w *= keep16(seed, site, (uint16)(drow + j0) + convert_uint16(lane), p_drop);
+            w *= keep16(seed, site, idx0, (uint16)(drow + j0) + convert_uint16(lane), p_drop);
         ld = fma(ld, corr, hsum16(w));
         float wv[16];
         vstore16(w, 0, wv);
@@ -330,7 +332,8 @@ __kernel void attention_backward_q(__global float *dqkv, ulong dqkv_off, __globa
                                    __global const float *att, ulong att_off,
                                    __global const float *qkv, ulong qkv_off,
                                    __global const float *p, ulong bias_off, int has_bias,
-                                   float scale, int N, int H, float p_drop, uint seed, uint site) {
+                                   float scale, int N, int H, float p_drop, uint seed, uint site,
+                                   uint idx0) {
     const int i0 = get_global_id(0) * QR;
     if (i0 >= N) return;
     const int D = H * HD, bh = get_global_id(1), b = bh / H, h = bh - b * H;
@@ -385,8 +388,8 @@ __kernel void attention_backward_q(__global float *dqkv, ulong dqkv_off, __globa
                 sc[r][jj] = 0.0f;
             float16 dp = vload16(0, sc[r]);
             if (p_drop > 0.0f)
-                dp *= keep16(seed, site, (uint16)((uint)(row * N) + j0) + convert_uint16(lane),
-                             p_drop);
+                dp *= keep16(seed, site, idx0,
+                             (uint16)((uint)(row * N) + j0) + convert_uint16(lane), p_drop);
             if (i0 + r < N) store16(dp, datt + datt_off + row * N + j0, n);
             dotv[r] = fma(load16(att + att_off + row * N + j0, n), dp, dotv[r]);
         }
@@ -438,13 +441,12 @@ __kernel void attention_backward_q(__global float *dqkv, ulong dqkv_off, __globa
 /* Per key rows j = KR * gid .. KR * gid + KR - 1: dk_j and dv_j (into dqkv's k and v columns)
  * from columns j of datt (dS) and att (P), read across the work-group's consecutive j; query
  * rows in chunks of 16, the mask on a float16. */
-__kernel void attention_backward_kv(__global float *dqkv, ulong dqkv_off,
-                                    __global const float *datt, ulong datt_off,
-                                    __global const float *dout, ulong dout_off,
-                                    __global const float *att, ulong att_off,
-                                    __global const float *qkv, ulong qkv_off,
-                                    __global const float *p, ulong bias_off, int has_bias,
-                                    float scale, int N, int H, float p_drop, uint seed, uint site) {
+__kernel void
+attention_backward_kv(__global float *dqkv, ulong dqkv_off, __global const float *datt,
+                      ulong datt_off, __global const float *dout, ulong dout_off,
+                      __global const float *att, ulong att_off, __global const float *qkv,
+                      ulong qkv_off, __global const float *p, ulong bias_off, int has_bias,
+                      float scale, int N, int H, float p_drop, uint seed, uint site, uint idx0) {
     const int j0 = get_global_id(0) * KR;
     if (j0 >= N) return;
     const int D = H * HD, bh = get_global_id(1), b = bh / H, h = bh - b * H;
@@ -482,7 +484,7 @@ __kernel void attention_backward_kv(__global float *dqkv, ulong dqkv_off,
             if (p_drop > 0.0f) {
                 const uint16 idx =
                     (uint16)(mbase + (uint)i0 * (uint)N + (uint)j) + convert_uint16(lane) * (uint)N;
-                vstore16(vload16(0, pd[r]) * keep16(seed, site, idx, p_drop), 0, pd[r]);
+                vstore16(vload16(0, pd[r]) * keep16(seed, site, idx0, idx, p_drop), 0, pd[r]);
             }
         }
         for (int ii = 0; ii < n; ii++) {

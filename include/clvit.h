@@ -67,6 +67,8 @@ enum {
     CLVIT_ERR_NO_DEVICE = -2008,   /* no OpenCL device matches */
     CLVIT_ERR_UNSUPPORTED = -2009, /* valid but not supported (dtype, option) */
     CLVIT_ERR_INTERRUPTED = -2010, /* stopped on request (Ctrl-C) */
+    CLVIT_ERR_DIVERGED = -2011,    /* data-parallel replicas or ranks hold different weights,
+                                      or another rank failed (clvit_dist_agree) */
 };
 
 const char *clvit_status_string(clvit_status status);
@@ -464,6 +466,123 @@ const char *clvit_metadata_get(const clvit_metadata *meta, const char *key);
 void clvit_metadata_free(clvit_metadata *meta);
 
 /* ---------------------------------------------------------------- device memory */
+
+/* ---------------------------------------------------------------- data-parallel training
+ *
+ * One replica (model + trainer) per device, in one process (clvit_dp over several contexts)
+ * and/or one process per device under MPI (clvit_dist_init, then a clvit_dp over that rank's
+ * context). A global batch of G images is cut into S = ranks x local replicas contiguous
+ * shares (clvit_dist_share); share s = rank * replicas + r. Each replica computes the gradient
+ * of its share with the loss scaled by 1 / G, so the replicas' gradients add up to the
+ * one-device gradient of the mean loss over the global batch; the dropout and drop-path masks
+ * of an image depend on its index in the global batch, not on the replica that holds it.
+ * The gradients are summed in a fixed order: replicas of a process in replica order on the
+ * host, then over ranks with MPI_Allreduce in fixed-size buckets (Open MPI's ring algorithm,
+ * pinned unless the user chose one: for a fixed rank count and bucket size its order of
+ * additions is fixed), and ONE optimizer step runs on replica 0 of each process; its
+ * parameters are then copied to the process's other replicas, so every replica holds the
+ * same bits whatever the vendors. Ranks apply the same Adam step to the same summed gradient;
+ * clvit_dp_check verifies that their parameters are bit-identical (same device kind and
+ * driver on every rank is the assumption). Checkpoints come from replica 0's trainer and do
+ * not depend on the number of devices or ranks.
+ */
+
+/* The trainer's data-parallel primitives, for other reductions than clvit_dp's.
+ * clvit_train_submit_share: forward and backward of images [sample0, sample0 + batch) of a
+ * global batch of global_batch images, loss gradient scaled by 1 / global_batch, no update;
+ * non-blocking like clvit_train_submit, collected with clvit_train_collect (whose loss is the
+ * mean over the share). clvit_trainer_write_grads: replaces the gradients (as read by
+ * clvit_trainer_read_grads). clvit_trainer_apply_grads: clipping (when configured) and one
+ * Adam/AdamW step on the gradients held, advancing the step count; fills res->lr and
+ * res->grad_norm. */
+clvit_status clvit_train_submit_share(clvit_trainer *t, const float *images, const int32_t *labels,
+                                      int batch, int sample0, int global_batch);
+clvit_status clvit_trainer_write_grads(clvit_trainer *t, const float *host, size_t count);
+clvit_status clvit_trainer_apply_grads(clvit_trainer *t, clvit_step_result *res);
+
+/* The processes of an MPI job. Without MPI (not built with it, or not started by mpirun or
+ * srun): rank 0 of 1, and every clvit_dist_* call below is a local no-op. */
+typedef struct clvit_dist_info {
+    int rank, nranks;             /* in MPI_COMM_WORLD */
+    int local_rank, local_nranks; /* among the ranks on this node (MPI_COMM_TYPE_SHARED): the
+                                     index to pick this rank's device with */
+    int mpi;                      /* 1 when MPI is initialised */
+} clvit_dist_info;
+/* 1 when clvit was built with MPI. */
+int clvit_dist_available(void);
+/* Initialises MPI when built with it and the process was started by an MPI launcher
+ * (Open MPI's mpirun, PMIx or PMI: srun) or CLVIT_MPI=1; CLVIT_MPI=0 keeps a single process.
+ * Before MPI_Init it pins Open MPI's allreduce to the ring algorithm unless
+ * OMPI_MCA_coll_tuned_allreduce_algorithm is set. Call once, first thing in main. */
+clvit_status clvit_dist_init(int *argc, char ***argv, clvit_dist_info *info);
+/* MPI_Finalize (after a successful run). */
+void clvit_dist_finalize(void);
+/* Stops every rank of the job (MPI_Abort with code) after the caller printed why; returns
+ * only without MPI, so the caller then exits with code itself. For a failing rank: the
+ * others may be waiting in a collective and would otherwise hang. */
+void clvit_dist_abort(int code);
+/* Sums n doubles over the ranks in place (metrics: validation loss sums, counts). */
+clvit_status clvit_dist_sum(double *values, int n);
+/* Collective: *any = 1 when flag is set on any rank (a Ctrl-C seen by some ranks: every rank
+ * must stop after the same step). */
+clvit_status clvit_dist_any(int flag, int *any);
+/* Collective: CLVIT_SUCCESS when st is CLVIT_SUCCESS on every rank, else the failing status of
+ * the lowest failing rank (this rank's own st when it failed), so all ranks stop together
+ * after a step that only some could finish (rank 0's checkpoint write). */
+clvit_status clvit_dist_agree(clvit_status st);
+
+/* Device spec lists, "0:0,1:0": the number of comma-separated items, and item i copied into
+ * buf (CLVIT_ERR_INVALID_ARG when i is out of range or it does not fit). */
+int clvit_device_list_count(const char *list);
+clvit_status clvit_device_list_item(const char *list, int i, char *buf, size_t size);
+
+/* Share `share` of `nshares` of a batch of `batch` images: [*start, *start + *count), shares
+ * contiguous and in order, sizes differing by at most one (floor(batch * s / nshares)). */
+void clvit_dist_share(int batch, int share, int nshares, int *start, int *count);
+/* The sample order of an epoch: samples[0..n) shuffled from (seed, epoch), identical on every
+ * rank and for any number of devices (the order `clvit train` uses). Global batch b of the
+ * epoch is order[b * G, b * G + G) (shorter at the end); a process trains on its range of it
+ * (clvit_dp_range). */
+void clvit_dist_epoch_order(const int *samples, int n, uint64_t seed, long epoch, int *order);
+
+typedef struct clvit_dp clvit_dp;
+/* A replica group: model (on ctxs[0]; the group borrows it and it must outlive the group) is
+ * replica 0; replicas 1..nctx-1 are copies of it on ctxs[1..] (contexts the caller made and
+ * frees after the group, any vendors; the same device twice works). Each replica gets a trainer
+ * with tc for its share of at most max_global_batch images. Under MPI (clvit_dist_init found
+ * ranks), rank 0's parameters, Adam state and step are broadcast (clvit_dp_sync) so all
+ * ranks start equal. */
+clvit_status clvit_dp_create(clvit_model *model, clvit_ctx *const *ctxs, int nctx,
+                             const clvit_train_config *tc, int max_global_batch, clvit_dp **out);
+/* Frees the replicas 1.. and every trainer (not model 0, not the contexts). */
+void clvit_dp_free(clvit_dp *g);
+/* Replica 0's trainer: the optimizer state, step count, learning rate, checkpoints
+ * (clvit_trainer_save on rank 0 only; clvit_trainer_load_state then clvit_dp_sync). */
+clvit_trainer *clvit_dp_trainer(clvit_dp *g);
+int clvit_dp_replicas(const clvit_dp *g);
+/* The range [*start, *start + *count) of a global batch of global_batch images that this
+ * process's replicas train on (the whole batch without MPI). */
+void clvit_dp_range(const clvit_dp *g, int global_batch, int *start, int *count);
+/* One step: images (count, C, H, W) and labels (count) are this process's range of the
+ * global batch (clvit_dp_range); returns after the update, with every replica's parameters
+ * equal. res: loss mean and correct count over the whole global batch (all ranks), lr, norm
+ * before clipping. Collective under MPI; a rank that gets an error must clvit_dist_abort. */
+clvit_status clvit_dp_step(clvit_dp *g, const float *images, const int32_t *labels,
+                           int global_batch, clvit_step_result *res);
+/* Copies replica 0's parameters to the other replicas and, under MPI, rank 0's parameters,
+ * Adam moments and step to every rank (after clvit_trainer_load_state on rank 0). Collective. */
+clvit_status clvit_dp_sync(clvit_dp *g);
+/* A 64-bit FNV-1a hash of replica 0's parameters in *hash; CLVIT_ERR_DIVERGED when any
+ * replica or rank holds other bits. Collective; reads every replica's parameters. */
+clvit_status clvit_dp_check(clvit_dp *g, uint64_t *hash);
+/* Seconds spent since the group was made: computing (forward + backward on the devices,
+ * waiting for the slowest), gradient reads and the host sum, MPI_Allreduce, the optimizer
+ * step, and copying parameters to the replicas; steps counted. */
+typedef struct clvit_dp_times {
+    double compute, gather, allreduce, update, broadcast;
+    long steps;
+} clvit_dp_times;
+void clvit_dp_times_get(const clvit_dp *g, clvit_dp_times *times);
 
 /* Device memory the library holds in this process, over all contexts: the buffers it created
  * (parameters, activations, trainer state, scratch, staging) and the driver has not yet

@@ -100,10 +100,13 @@ static int use_tiled(const clvit_ctx *ctx) {
 /* Dropout arguments: p_drop 0 when not dropping. The mask is indexed by the flat (B, H, N, N)
  * position as a 32-bit integer, as clvit_dropout_apply does. */
 static clvit_status drop_args(const clvit_drop *drop, int B, int N, int H, float *p_drop,
-                              cl_uint *seed, cl_uint *site) {
+                              cl_uint *seed, cl_uint *site, cl_uint *idx0) {
     *p_drop = drop && drop->p_drop > 0.0f ? drop->p_drop : 0.0f;
     *seed = drop ? drop->seed : 0u;
     *site = drop ? drop->site : 0u;
+    /* the share's first probability in the global batch, modulo 2^32 as the hash takes it */
+    *idx0 =
+        drop ? (cl_uint)((uint64_t)drop->sample0 * (uint64_t)H * (uint64_t)N * (uint64_t)N) : 0u;
     if (*p_drop > 0.0f && (size_t)B * H * N * N > 0xffffffffu)
         return clvit_fail(CLVIT_ERR_UNSUPPORTED, "attention dropout over %zu probabilities",
                           (size_t)B * H * N * N);
@@ -120,8 +123,8 @@ clvit_status clvit_attention_forward(clvit_ctx *ctx, clvit_tensor out_t, clvit_t
     if (B < 0 || N <= 0 || H <= 0 || hd <= 0)
         return clvit_fail(CLVIT_ERR_SHAPE, "attention: B=%d N=%d H=%d hd=%d", B, N, H, hd);
     float p_drop;
-    cl_uint seed, site;
-    CLVIT_CHECK(drop_args(drop, B, N, H, &p_drop, &seed, &site));
+    cl_uint seed, site, idx0;
+    CLVIT_CHECK(drop_args(drop, B, N, H, &p_drop, &seed, &site, &idx0));
     /* the tiled kernel's chunk of 16 keys, k transposed (rows of 17) and v, in local memory */
     const cl_ulong tile_bytes = (cl_ulong)(17 + 16) * hd * sizeof(float);
     int tiled = use_tiled(ctx) && tile_bytes <= ctx->info.local_mem_bytes;
@@ -142,10 +145,10 @@ clvit_status clvit_attention_forward(clvit_ctx *ctx, clvit_tensor out_t, clvit_t
     const cl_int save = att != NULL;
     cl_mem att_arg = save ? att : qkv;
     const cl_ulong oo = out_off, ao = save ? att_off : 0, qo = qkv_off, bo = qkv_b_off;
-    CLVIT_CHECK(clvit_args(k, 16, CLVIT_A(out), CLVIT_A(oo), CLVIT_A(att_arg), CLVIT_A(ao),
+    CLVIT_CHECK(clvit_args(k, 17, CLVIT_A(out), CLVIT_A(oo), CLVIT_A(att_arg), CLVIT_A(ao),
                            CLVIT_A(save), CLVIT_A(qkv), CLVIT_A(qo), CLVIT_A(p), CLVIT_A(bo),
                            CLVIT_A(has_bias), CLVIT_A(scale), CLVIT_A(N), CLVIT_A(H),
-                           CLVIT_A(p_drop), CLVIT_A(seed), CLVIT_A(site)));
+                           CLVIT_A(p_drop), CLVIT_A(seed), CLVIT_A(site), CLVIT_A(idx0)));
     const double flops = 4.0 * B * H * (double)N * N * hd;
     const size_t per = tiled ? 1 : (size_t)rows_fwd(ctx);
     return launch_rows(ctx, k, "attention_fwd", ((size_t)N + per - 1) / per, (size_t)B * H, wg,
@@ -165,8 +168,8 @@ clvit_status clvit_attention_backward(clvit_ctx *ctx, clvit_tensor dqkv_t, clvit
     if (B < 0 || N <= 0 || H <= 0 || hd <= 0)
         return clvit_fail(CLVIT_ERR_SHAPE, "attention backward: B=%d N=%d H=%d hd=%d", B, N, H, hd);
     float p_drop;
-    cl_uint seed, site;
-    CLVIT_CHECK(drop_args(drop, B, N, H, &p_drop, &seed, &site));
+    cl_uint seed, site, idx0;
+    CLVIT_CHECK(drop_args(drop, B, N, H, &p_drop, &seed, &site, &idx0));
     char opts[64];
     attention_opts(ctx, opts, sizeof opts, hd);
     const cl_ulong dqo = dqkv_off, dao = datt_off, doo = dout_off, ao = att_off, qo = qkv_off,
@@ -179,11 +182,11 @@ clvit_status clvit_attention_backward(clvit_ctx *ctx, clvit_tensor dqkv_t, clvit
         CLVIT_CHECK(clvit_kernel(ctx, "attention.cl", names[pass], opts, &k));
         size_t wg = want_wgs(ctx, N);
         CLVIT_CHECK(legal_wgs(ctx, k, &wg));
-        CLVIT_CHECK(clvit_args(k, 19, CLVIT_A(dqkv), CLVIT_A(dqo), CLVIT_A(datt), CLVIT_A(dao),
+        CLVIT_CHECK(clvit_args(k, 20, CLVIT_A(dqkv), CLVIT_A(dqo), CLVIT_A(datt), CLVIT_A(dao),
                                CLVIT_A(dout), CLVIT_A(doo), CLVIT_A(att), CLVIT_A(ao), CLVIT_A(qkv),
                                CLVIT_A(qo), CLVIT_A(p), CLVIT_A(bo), CLVIT_A(has_bias),
                                CLVIT_A(scale), CLVIT_A(N), CLVIT_A(H), CLVIT_A(p_drop),
-                               CLVIT_A(seed), CLVIT_A(site)));
+                               CLVIT_A(seed), CLVIT_A(site), CLVIT_A(idx0)));
         const size_t per = (size_t)(pass ? rows_kv(ctx) : rows_q(ctx));
         const size_t rows = ((size_t)N + per - 1) / per;
         CLVIT_CHECK(launch_rows(ctx, k, labels[pass], rows, (size_t)B * H, wg, flops));

@@ -14,13 +14,13 @@ static clvit_status launch(clvit_ctx *ctx, const char *name, int nargs_before, c
     cl_ulong nn = n;
     cl_uint ps = (cl_uint)(per_sample ? per_sample : 1);
     if (nargs_before == 2)
-        CLVIT_CHECK(clvit_args(k, 8, CLVIT_A(a), CLVIT_A(a_off), CLVIT_A(nn), CLVIT_A(ps),
+        CLVIT_CHECK(clvit_args(k, 9, CLVIT_A(a), CLVIT_A(a_off), CLVIT_A(nn), CLVIT_A(ps),
                                CLVIT_A(d->p_drop), CLVIT_A(d->p_path), CLVIT_A(d->seed),
-                               CLVIT_A(d->site)));
+                               CLVIT_A(d->site), CLVIT_A(d->sample0)));
     else
-        CLVIT_CHECK(clvit_args(k, 10, CLVIT_A(a), CLVIT_A(a_off), CLVIT_A(b), CLVIT_A(b_off),
+        CLVIT_CHECK(clvit_args(k, 11, CLVIT_A(a), CLVIT_A(a_off), CLVIT_A(b), CLVIT_A(b_off),
                                CLVIT_A(nn), CLVIT_A(ps), CLVIT_A(d->p_drop), CLVIT_A(d->p_path),
-                               CLVIT_A(d->seed), CLVIT_A(d->site)));
+                               CLVIT_A(d->seed), CLVIT_A(d->site), CLVIT_A(d->sample0)));
     return clvit_launch(ctx, k, name, n, 0);
 }
 

@@ -343,7 +343,8 @@ static clvit_status forward_trunk(clvit_model *m, int B, const uint32_t *drop_se
                                           PT(tp->patch_b), PT(tp->cls_token), PT(tp->dist_token),
                                           pos, B, d->C, d->S, d->p, d->T, d->D));
     const size_t per_sample = (size_t)d->N * d->D;
-    clvit_drop drop = {m->cfg.drop_rate, 0.0f, drop_seed ? *drop_seed : 0u, CLVIT_SITE_POS};
+    clvit_drop drop = {m->cfg.drop_rate, 0.0f, drop_seed ? *drop_seed : 0u, CLVIT_SITE_POS,
+                       m->drop_sample0};
     if (drop_seed)
         CLVIT_CHECK(clvit_dropout_apply(ctx, AT(ta->x0), (size_t)BN * d->D, per_sample, &drop));
     size_t x_in = ta->x0;
@@ -354,7 +355,8 @@ static clvit_status forward_trunk(clvit_model *m, int B, const uint32_t *drop_se
                                             AT(x_in), PT(bp->norm1_w), PT(bp->norm1_b), BN, d->D));
         CLVIT_CHECK(clvit_linear_forward(ctx, "qkv", CLVIT_EPI_NONE, AT(ba->qkv), CLVIT_T(NULL, 0),
                                          AT(ba->ln1), PT(bp->qkv_w), PT(0), BN, d->D, 3 * d->D));
-        clvit_drop attn_d = {m->cfg.attn_drop_rate, 0.0f, drop.seed, CLVIT_SITE_BLOCK(l, 3)};
+        clvit_drop attn_d = {m->cfg.attn_drop_rate, 0.0f, drop.seed, CLVIT_SITE_BLOCK(l, 3),
+                             m->drop_sample0};
         /* activations planned for training keep the probabilities for the backward */
         CLVIT_CHECK(clvit_attention_forward(ctx, AT(ba->att_m),
                                             m->acts_training ? AT(ba->att) : CLVIT_T(NULL, 0),
@@ -371,8 +373,10 @@ static clvit_status forward_trunk(clvit_model *m, int B, const uint32_t *drop_se
                                          AT(ba->ln2), PT(bp->fc1_w), PT(bp->fc1_b), BN, d->D,
                                          d->Hd));
         if (drop_seed) { /* Mlp's dropout after GELU: element-wise only */
-            clvit_drop gd = {m->cfg.drop_rate, 0.0f, drop.seed, CLVIT_SITE_BLOCK(l, 1)};
-            CLVIT_CHECK(clvit_dropout_apply(ctx, AT(ba->gelu), (size_t)BN * d->Hd, 1, &gd));
+            clvit_drop gd = {m->cfg.drop_rate, 0.0f, drop.seed, CLVIT_SITE_BLOCK(l, 1),
+                             m->drop_sample0};
+            CLVIT_CHECK(clvit_dropout_apply(ctx, AT(ba->gelu), (size_t)BN * d->Hd,
+                                            (size_t)d->N * d->Hd, &gd));
         }
         drop.site = CLVIT_SITE_BLOCK(l, 2);
         CLVIT_CHECK(branch(m, "fc2", drop_seed ? &drop : NULL, ba->xo, ba->gelu, bp->fc2_w,

@@ -87,8 +87,10 @@ struct clvit_model {
     /* activations, planned for acts_batch images; reallocated when the batch grows */
     clvit_arena acts;
     int acts_batch, acts_training;
-    clvit_tensor img_in; /* when set, the forward reads its images here instead of acts' img
-                            (a trainer's zero-copy staging buffer) */
+    clvit_tensor img_in;   /* when set, the forward reads its images here instead of acts' img
+                              (a trainer's zero-copy staging buffer) */
+    uint32_t drop_sample0; /* global batch index of the batch's first image, for the dropout
+                              masks (clvit_drop.sample0); set by the trainer per step */
     clvit_top_acts a_top;
     clvit_block_acts *a_blocks; /* depth */
 };

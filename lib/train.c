@@ -266,7 +266,7 @@ static clvit_status backward(clvit_trainer *t, int B, uint32_t seed, int droppin
                                          0.0f, ST(ga->dln), AT(x_last), AT(ta->lnf_mean),
                                          AT(ta->lnf_rstd), PT(tp->norm_w), BN, d->D));
     /* blocks, last to first; dx is the gradient of the block output */
-    clvit_drop drop = {m->cfg.drop_rate, 0.0f, seed, 0};
+    clvit_drop drop = {m->cfg.drop_rate, 0.0f, seed, 0, m->drop_sample0};
     for (int l = m->cfg.depth - 1; l >= 0; l--) {
         const clvit_block_params *bp = &m->blocks[l];
         const clvit_block_acts *ba = &m->a_blocks[l];
@@ -280,8 +280,9 @@ static clvit_status backward(clvit_trainer *t, int B, uint32_t seed, int droppin
             t, "fc2", dropping ? &drop : NULL, gelu_drop ? ga->dgelu : ga->dpre, ba->gelu,
             gelu_drop ? SIZE_MAX : ba->fc1, bp->fc2_w, bp->fc2_b, BN, d->Hd, d->D, per_sample));
         if (gelu_drop) {
-            clvit_drop gd = {m->cfg.drop_rate, 0.0f, seed, CLVIT_SITE_BLOCK(l, 1)};
-            CLVIT_CHECK(clvit_dropout_apply(ctx, ST(ga->dgelu), (size_t)BN * d->Hd, 1, &gd));
+            clvit_drop gd = {m->cfg.drop_rate, 0.0f, seed, CLVIT_SITE_BLOCK(l, 1), m->drop_sample0};
+            CLVIT_CHECK(clvit_dropout_apply(ctx, ST(ga->dgelu), (size_t)BN * d->Hd,
+                                            (size_t)d->N * d->Hd, &gd));
         }
         CLVIT_CHECK(clvit_linear_backward(ctx, "fc1", gelu_drop ? CLVIT_EPI_GELU : CLVIT_EPI_BIAS,
                                           &(clvit_linear_grads){.dx = ST(ga->dln),
@@ -300,7 +301,8 @@ static clvit_status backward(clvit_trainer *t, int B, uint32_t seed, int droppin
         drop.site = CLVIT_SITE_BLOCK(l, 0);
         CLVIT_CHECK(branch_backward(t, "proj", dropping ? &drop : NULL, ga->datt_m, ba->att_m,
                                     SIZE_MAX, bp->proj_w, bp->proj_b, BN, d->D, d->D, per_sample));
-        clvit_drop attn_d = {m->cfg.attn_drop_rate, 0.0f, seed, CLVIT_SITE_BLOCK(l, 3)};
+        clvit_drop attn_d = {m->cfg.attn_drop_rate, 0.0f, seed, CLVIT_SITE_BLOCK(l, 3),
+                             m->drop_sample0};
         CLVIT_CHECK(clvit_attention_backward(ctx, ST(ga->dqkv), CLVIT_T(NULL, 0), 0.0f,
                                              ST(ga->datt), AT(ba->att), ST(ga->datt_m), AT(ba->qkv),
                                              PT(bp->qkv_b), m->cfg.qkv_bias, d->scale, B, d->N,
@@ -320,7 +322,7 @@ static clvit_status backward(clvit_trainer *t, int B, uint32_t seed, int droppin
             AT(ba->ln1_mean), AT(ba->ln1_rstd), PT(bp->norm1_w), BN, d->D));
     }
     if (dropping) {
-        clvit_drop pd = {m->cfg.drop_rate, 0.0f, seed, CLVIT_SITE_POS};
+        clvit_drop pd = {m->cfg.drop_rate, 0.0f, seed, CLVIT_SITE_POS, m->drop_sample0};
         CLVIT_CHECK(clvit_dropout_apply(ctx, ST(ga->dx), (size_t)BN * d->D, per_sample, &pd));
     }
     const clvit_tensor none = CLVIT_T(NULL, 0);
@@ -399,14 +401,21 @@ static clvit_status slot_wait_ready(clvit_ctx *ctx, step_slot *sl) {
 
 /* Enqueues forward, loss and backward of one batch (and with `update` clipping and Adam),
  * then the reads of its results into the slot. Returns without waiting for the device. */
+/* sample0, global_batch: the batch is images [sample0, sample0 + B) of a global batch of
+ * global_batch images (a data-parallel share; 0 and B on one device): the loss gradient is
+ * scaled by 1 / global_batch and the dropout masks are those of the global indices. */
 static clvit_status submit(clvit_trainer *t, const float *images, const int32_t *labels, int B,
-                           int update) {
+                           int update, int sample0, int global_batch) {
     clvit_model *m = t->m;
     clvit_ctx *ctx = m->ctx;
     const clvit_dims *d = &m->dims;
     if (!images || !labels || B < 1 || B > t->max_batch)
         return clvit_fail(CLVIT_ERR_INVALID_ARG, "train step: batch %d (trainer max %d)", B,
                           t->max_batch);
+    if (sample0 < 0 || global_batch < sample0 + B)
+        return clvit_fail(CLVIT_ERR_INVALID_ARG,
+                          "train step: share [%d, %d) outside a global batch of %d", sample0,
+                          sample0 + B, global_batch);
     for (int b = 0; b < B; b++)
         if (labels[b] < 0 || labels[b] >= d->K)
             return clvit_fail(CLVIT_ERR_INVALID_ARG,
@@ -455,24 +464,28 @@ static clvit_status submit(clvit_trainer *t, const float *images, const int32_t 
     }
     const int dropping = has_dropout(&m->cfg);
     uint32_t seed = step_seed(t);
+    m->drop_sample0 = (uint32_t)sample0;
     clvit_status st = clvit_forward_device(m, B, dropping ? &seed : NULL);
     m->img_in = CLVIT_T(NULL, 0);
+    if (st) m->drop_sample0 = 0;
     CLVIT_CHECK(st);
-    const float smooth = t->tc.label_smoothing;
+    const float smooth = t->tc.label_smoothing, inv_b = 1.0f / (float)global_batch;
     const grad_acts *ga = &t->ga;
     if (m->cfg.distilled) { /* loss = (CE(head) + CE(head_dist)) / 2 */
         CLVIT_CHECK(clvit_xent_forward_backward(ctx, ST(ga->losses), ST(ga->dlogits),
                                                 AT(m->a_top.logits), labels_t, B, d->K, smooth,
-                                                0.5f / B));
+                                                0.5f * inv_b));
         CLVIT_CHECK(clvit_xent_forward_backward(ctx, ST(ga->losses_d), ST(ga->dlogits_d),
                                                 AT(m->a_top.logits_d), labels_t, B, d->K, smooth,
-                                                0.5f / B));
+                                                0.5f * inv_b));
     } else {
         CLVIT_CHECK(clvit_xent_forward_backward(ctx, ST(ga->losses), ST(ga->dlogits),
                                                 AT(m->a_top.out), labels_t, B, d->K, smooth,
-                                                1.0f / B));
+                                                inv_b));
     }
-    CLVIT_CHECK(backward(t, B, seed, dropping));
+    st = backward(t, B, seed, dropping);
+    m->drop_sample0 = 0;
+    CLVIT_CHECK(st);
     const int clipping = update && t->tc.clip_norm > 0.0f;
     sl->lr = clvit_trainer_lr(t, t->step);
     if (clipping) /* torch.nn.utils.clip_grad_norm_, on the device */
@@ -579,7 +592,7 @@ clvit_status clvit_train_collect(clvit_trainer *t, clvit_step_result *res) {
 clvit_status clvit_train_submit(clvit_trainer *t, const float *images, const int32_t *labels,
                                 int batch) {
     if (!t) return clvit_fail(CLVIT_ERR_INVALID_ARG, "clvit_train_submit: NULL");
-    return submit(t, images, labels, batch, 1);
+    return submit(t, images, labels, batch, 1, 0, batch);
 }
 
 /* Waits for every pending step (their results are dropped). */
@@ -597,7 +610,7 @@ clvit_status clvit_train_grads(clvit_trainer *t, const float *images, const int3
                                int batch, clvit_step_result *res) {
     if (!t || !res) return clvit_fail(CLVIT_ERR_INVALID_ARG, "clvit_train_grads: NULL");
     CLVIT_CHECK(drain(t));
-    CLVIT_CHECK(submit(t, images, labels, batch, 0));
+    CLVIT_CHECK(submit(t, images, labels, batch, 0, 0, batch));
     return clvit_train_collect(t, res);
 }
 
@@ -605,8 +618,74 @@ clvit_status clvit_train_step(clvit_trainer *t, const float *images, const int32
                               int batch, clvit_step_result *res) {
     if (!t || !res) return clvit_fail(CLVIT_ERR_INVALID_ARG, "clvit_train_step: NULL");
     CLVIT_CHECK(drain(t));
-    CLVIT_CHECK(submit(t, images, labels, batch, 1));
+    CLVIT_CHECK(submit(t, images, labels, batch, 1, 0, batch));
     return clvit_train_collect(t, res);
+}
+
+/* ---------------------------------------------------------------- data-parallel hooks
+ * A replica computes the gradient of its share (submit_share), the caller sums the replicas'
+ * gradients and writes the sum back to one trainer (write_grads), which clips and steps
+ * (apply_grads). lib/dist.c builds the replica group on these. */
+
+clvit_status clvit_train_submit_share(clvit_trainer *t, const float *images, const int32_t *labels,
+                                      int batch, int sample0, int global_batch) {
+    if (!t) return clvit_fail(CLVIT_ERR_INVALID_ARG, "clvit_train_submit_share: NULL");
+    return submit(t, images, labels, batch, 0, sample0, global_batch);
+}
+
+clvit_status clvit_trainer_write_grads(clvit_trainer *t, const float *host, size_t count) {
+    if (!t || !host || count != t->m->num_params)
+        return clvit_fail(CLVIT_ERR_INVALID_ARG, "write_grads: want %zu floats",
+                          t ? t->m->num_params : 0);
+    CLVIT_CHECK(drain(t));
+    return clvit_arena_write(t->m->ctx, &t->grads, 0, host, count);
+}
+
+clvit_status clvit_trainer_apply_grads(clvit_trainer *t, clvit_step_result *res) {
+    if (!t || !res) return clvit_fail(CLVIT_ERR_INVALID_ARG, "clvit_trainer_apply_grads: NULL");
+    CLVIT_CHECK(drain(t));
+    clvit_ctx *ctx = t->m->ctx;
+    const int clipping = t->tc.clip_norm > 0.0f;
+    const float lr = clvit_trainer_lr(t, t->step);
+    if (clipping)
+        CLVIT_CHECK(clvit_clip_factor(ctx, ST(t->ga.clip), ST(t->ga.norm_part), &t->grads,
+                                      t->tc.clip_norm));
+    const clvit_adam_args a = {lr,
+                               t->tc.beta1,
+                               t->tc.beta2,
+                               t->tc.eps,
+                               t->tc.weight_decay,
+                               t->tc.optimizer == CLVIT_ADAMW,
+                               t->step + 1,
+                               1.0f};
+    CLVIT_CHECK(clvit_adam_step(ctx, &t->m->params, &t->grads, &t->adam_m, &t->adam_v,
+                                clipping ? ST(t->ga.clip + 1) : CLVIT_T(NULL, 0), &a));
+    float norm = 0.0f;
+    if (clipping) CLVIT_CHECK(clvit_read(ctx, ST(t->ga.clip).buf, ST(t->ga.clip).off, &norm, 1));
+    CLVIT_CHECK(clvit_ctx_finish(ctx));
+    res->grad_norm = norm;
+    res->lr = lr;
+    t->step++;
+    return CLVIT_SUCCESS;
+}
+
+void clvit_trainer_set_step(clvit_trainer *t, long step) {
+    t->step = step;
+}
+
+clvit_model *clvit_trainer_model(clvit_trainer *t) {
+    return t->m;
+}
+
+clvit_status clvit_trainer_moments(clvit_trainer *t, float *m, float *v, int write) {
+    CLVIT_CHECK(drain(t));
+    const size_t n = t->m->num_params;
+    if (write) {
+        CLVIT_CHECK(clvit_arena_write(t->m->ctx, &t->adam_m, 0, m, n));
+        return clvit_arena_write(t->m->ctx, &t->adam_v, 0, v, n);
+    }
+    CLVIT_CHECK(clvit_arena_read(t->m->ctx, &t->adam_m, 0, m, n));
+    return clvit_arena_read(t->m->ctx, &t->adam_v, 0, v, n);
 }
 
 clvit_status clvit_trainer_read_grads(clvit_trainer *t, float *host, size_t count) {

@@ -38,10 +38,14 @@ clvit_status clvit_clip_factor(clvit_ctx *ctx, clvit_tensor out, clvit_tensor pa
 clvit_status clvit_norm2(clvit_ctx *ctx, double *norm, cl_mem x, size_t n);
 
 /* Dropout (element-wise, probability p_drop) and drop-path (per image of per_sample
- * elements, probability p_path), masks from (seed, site). */
+ * elements, probability p_path), masks from (seed, site, global element index). sample0: the
+ * global batch index of the tensor's first image (a data-parallel share starts there; 0 on one
+ * device), so an image's mask does not depend on which replica holds it. per_sample must be
+ * the true elements per image wherever sample0 may be non-zero. */
 struct clvit_drop {
     float p_drop, p_path;
     uint32_t seed, site;
+    uint32_t sample0;
 };
 /* x *= mask: the forward of a dropout and, with the same arguments, its backward. */
 clvit_status clvit_dropout_apply(clvit_ctx *ctx, clvit_tensor x, size_t n, size_t per_sample,
@@ -59,5 +63,11 @@ clvit_status clvit_dropout_copy(clvit_ctx *ctx, clvit_tensor out, clvit_tensor d
 #define CLVIT_CKPT_MAX_STEP (LONG_MAX / 2)
 struct clvit_st_file;
 clvit_status clvit_checkpoint_step(const struct clvit_st_file *f, const char *path, long *step);
+
+/* Trainer internals for the replica group (lib/dist.c). */
+void clvit_trainer_set_step(clvit_trainer *t, long step);
+clvit_model *clvit_trainer_model(clvit_trainer *t);
+/* Adam moments (num_params floats each) from (write 0) or to (write 1) the device. */
+clvit_status clvit_trainer_moments(clvit_trainer *t, float *m, float *v, int write);
 
 #endif

@@ -622,7 +622,7 @@ static int attention_backward_case(int B, int N, int H, int hd, int has_bias, fl
     float *qkv = ref_uniform(nqkv, &rng, -1.5f, 1.5f), *dout = ref_uniform(nout, &rng, -1.0f, 1.0f);
     const size_t b_off = 6, np = b_off + nb + 2;
     float *prm = ref_uniform(np, &rng, -0.5f, 0.5f);
-    const clvit_drop drop = {p_drop, 0.0f, 0xd00du + (uint32_t)N, 16u + 4u * 2u + 3u};
+    const clvit_drop drop = {p_drop, 0.0f, 0xd00du + (uint32_t)N, 16u + 4u * 2u + 3u, 0u};
     const clvit_drop *dp = p_drop > 0.0f ? &drop : NULL;
     double *mask = dev_attention_mask(&drop, natt);
 

@@ -173,7 +173,7 @@ static int attention_forward_case(const attn_case *c) {
     float *qkv = ref_uniform(nqkv, &rng, -1.5f, 1.5f);
     const size_t b_off = 4;
     float *prm = ref_uniform(b_off + 3 * (size_t)D, &rng, -0.5f, 0.5f);
-    const clvit_drop drop = {c->p_drop, 0.0f, 0x5eedu + (uint32_t)N, 16u + 4u * 5u + 3u};
+    const clvit_drop drop = {c->p_drop, 0.0f, 0x5eedu + (uint32_t)N, 16u + 4u * 5u + 3u, 0u};
     double *mask = dev_attention_mask(&drop, natt);
     double *qd = ref_widen(qkv, nqkv), *pd = ref_widen(prm, b_off + 3 * (size_t)D);
     double *out = ref_alloc(nout), *att = ref_alloc(natt);

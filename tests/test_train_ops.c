@@ -97,7 +97,7 @@ static void test_dropout(void **s) {
     clvit_ctx *ctx = tu_ctx();
     cl_mem buf;
     assert_int_equal(clvit_buffer(ctx, N, &buf), CLVIT_SUCCESS);
-    clvit_drop d = {0.3f, 0.0f, 1234u, 17u};
+    clvit_drop d = {0.3f, 0.0f, 1234u, 17u, 0u};
     assert_int_equal(clvit_write(ctx, buf, 0, x, N), CLVIT_SUCCESS);
     assert_int_equal(clvit_dropout_apply(ctx, CLVIT_T(buf, 0), N, PER, &d), CLVIT_SUCCESS);
     assert_int_equal(clvit_read(ctx, buf, 0, y, N), CLVIT_SUCCESS);
@@ -124,7 +124,7 @@ static void test_dropout(void **s) {
         same += (y[i] == 0.0f) == (y2[i] == 0.0f);
     assert_true(same < N * 0.7); /* independent masks agree on ~58% of elements */
     /* drop-path: each image is kept whole (scaled) or dropped whole */
-    clvit_drop dp = {0.0f, 0.5f, 99u, 3u};
+    clvit_drop dp = {0.0f, 0.5f, 99u, 3u, 0u};
     assert_int_equal(clvit_write(ctx, buf, 0, x, N), CLVIT_SUCCESS);
     assert_int_equal(clvit_dropout_apply(ctx, CLVIT_T(buf, 0), N, PER, &dp), CLVIT_SUCCESS);
     assert_int_equal(clvit_read(ctx, buf, 0, y, N), CLVIT_SUCCESS);

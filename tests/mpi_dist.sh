@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# mpi_dist.sh - data-parallel training over MPI ranks (tests/mpi_train.c under mpirun), on the
+# CI machine's CPUs (PoCL): every rank on the same CPU device, 2 cores, so --oversubscribe;
+# root in CI, so --allow-run-as-root.
+#   1. np 2, 20 steps of vit_mnist_tiny == one process with the same global batch (tolerance
+#      of tests/test_dist.c); the ranks' parameters bit-identical (clvit_dp_check)
+#   2. the same np 2 run again: bit-identical parameters
+#   3. np 2 for 10 steps, checkpoint, resume on np 2 for 10 more: bit-identical to 1.;
+#      checkpoint at 10 resumed on np 1, and an np 1 checkpoint resumed on np 2: within the
+#      tolerance of 1.
+#   4. a failing rank (an error, then SIGKILL) stops the other: non-zero exit, within the
+#      timeout, with the failing rank's message
+# usage: mpi_dist.sh MPIRUN MPI_TRAIN
+set -uo pipefail
+mpirun=$1
+driver=$2
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+export CLVIT_GEMM_TUNE=0 # kernels by rule: runs and ranks comparable
+run() { # np, then the driver's arguments
+  local np=$1
+  shift
+  timeout 300 "$mpirun" --allow-run-as-root --oversubscribe -np "$np" "$driver" "$@"
+}
+fail=0
+check() { # what, status
+  if [[ $2 -eq 0 ]]; then echo "ok: $1"; else echo "FAIL: $1 (status $2)"; fail=1; fi
+}
+
+run 2 --steps 20 --check-one --out "$dir/np2.bin"
+check "np 2 matches one process" $?
+run 2 --steps 20 --out "$dir/np2_again.bin"
+check "np 2 run twice" $?
+cmp -s "$dir/np2.bin" "$dir/np2_again.bin"
+check "np 2 run twice: bit-identical" $?
+
+run 2 --steps 10 --save "$dir/ck2.safetensors" --save-at 10 >/dev/null
+check "np 2, checkpoint at step 10" $?
+run 2 --resume "$dir/ck2.safetensors" --steps 20 --out "$dir/np2_resumed.bin"
+check "np 2 resumed on np 2" $?
+cmp -s "$dir/np2.bin" "$dir/np2_resumed.bin"
+check "np 2 -> np 2 resume: bit-identical to the run without a stop" $?
+run 1 --resume "$dir/ck2.safetensors" --steps 20 --compare "$dir/np2.bin"
+check "np 2 checkpoint resumed on np 1" $?
+run 1 --steps 10 --save "$dir/ck1.safetensors" --save-at 10 >/dev/null
+check "np 1, checkpoint at step 10" $?
+run 2 --resume "$dir/ck1.safetensors" --steps 20 --compare "$dir/np2.bin"
+check "np 1 checkpoint resumed on np 2" $?
+
+for how in error kill; do
+  start=$SECONDS
+  run 2 --steps 20 --fail-rank 1 --fail-step 3 --fail-how $how >"$dir/out" 2>&1
+  rc=$?
+  took=$((SECONDS - start))
+  echo "--- rank 1 fails ($how): exit $rc after ${took}s; output:"
+  cat "$dir/out"
+  [[ $rc -ne 0 && $rc -ne 124 ]] && grep -q "mpi_train: rank 1: " "$dir/out"
+  check "a failing rank ($how) stops all, with its message" $?
+done
+exit $fail
