@@ -39,6 +39,8 @@ const char *clvit_status_string(clvit_status s) {
         return "unsupported";
     case CLVIT_ERR_INTERRUPTED:
         return "interrupted";
+    case CLVIT_ERR_DIVERGED:
+        return "training diverged";
     case -1:
         return "CL_DEVICE_NOT_FOUND";
     case -4:
