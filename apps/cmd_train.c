@@ -9,6 +9,13 @@
  * image) and the dropout masks (seed, step). A checkpoint stores the position (epoch, batch),
  * so --resume continues the same sequence exactly.
  *
+ * Checkpoints (--save) are written after every epoch, every --save-every steps and on a stop,
+ * always with no step in flight, atomically (a temporary file, fsync, rename, fsync of the
+ * directory: kill -9 at any moment leaves the previous checkpoint or the new one). The path is
+ * tried before the data is read. A save that fails (disk full, file-size limit) stops the run
+ * with one error line and leaves the previous checkpoint as it was. A NaN or Inf loss stops
+ * the run with the step, epoch and batch named, and nothing is saved from that state.
+ *
  * The command runs in phases over one train_run that owns everything a run holds: the
  * options and settings (parse_options), the data and its split (open_data), the model and
  * trainer (create_trainer), the epochs (train_epochs, one train_epoch each) and the test-set
@@ -20,11 +27,13 @@
 #include "eval.h"
 #include "safetensors.h"
 
+#include <float.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -75,9 +84,10 @@ typedef struct settings {
 typedef struct train_run {
     /* options: the strings as given, the settings in force (checkpoint, then flags) */
     settings s, given;
-    const char *data, *save, *resume, *init, *log_path, *device, *heads, *limit, *max_steps;
+    const char *data, *save, *resume, *init, *log_path, *device, *heads, *limit, *max_steps,
+        *save_every;
     int reset_head, no_test;
-    long epochs, batch, warmup, seed, limit_n, max_steps_n, heads_n;
+    long epochs, batch, warmup, seed, limit_n, max_steps_n, heads_n, save_every_n;
     double lr, min_lr, wd, val_split, smoothing, clip, drop, attn_drop, drop_path, rotate, shift;
     clvit_st_file *ck; /* the --resume checkpoint */
     long start_epoch, start_batch;
@@ -97,6 +107,7 @@ typedef struct train_run {
     FILE *log;
     /* progress */
     long steps_this_run;
+    long saved_step; /* the step of the checkpoint at --save written by this run, or -1 */
 } train_run;
 
 /* Writes the checkpoint with the run's position and settings in its metadata. */
@@ -118,6 +129,26 @@ static clvit_status save_checkpoint(clvit_trainer *t, const char *path, const ch
     return clvit_trainer_save(t, path, keys, values, n);
 }
 
+/* Saves at the position (epoch, batch) with no step in flight. A failure is one line on stderr
+ * that says the previous checkpoint stays; returns -1 on success, else the exit code. */
+static int save_at(train_run *t, long epoch, long batch) {
+    char ep[32], bb[32];
+    snprintf(ep, sizeof ep, "%ld", epoch);
+    snprintf(bb, sizeof bb, "%ld", batch);
+    const clvit_status st = save_checkpoint(t->trainer, t->save, ep, bb, t->data, &t->s);
+    const long step = clvit_trainer_step_count(t->trainer);
+    if (st) {
+        const char *detail = clvit_last_error();
+        fprintf(stderr,
+                "clvit train: checkpoint after step %ld not saved: %s%s%s; %s is as it was, "
+                "training stopped\n",
+                step, clvit_status_string(st), *detail ? ": " : "", detail, t->save);
+        return 1;
+    }
+    t->saved_step = step;
+    return -1;
+}
+
 static void format_eta(double s, char *buf, size_t size) {
     if (!(s >= 0) || s > 1e7) s = 0;
     int h = (int)(s / 3600), m = (int)(s / 60) % 60, sec = (int)s % 60;
@@ -133,7 +164,11 @@ static int parse_options(train_run *t, int argc, char **argv) {
     const cli_cmd cmd = {
         "train", "--data (mnist:DIR | fashion:DIR | csv:FILE) [options]",
         "Train a Vision Transformer with Adam or AdamW and cross-entropy. The defaults train the\n"
-        "vit_mnist preset to >98.5% MNIST test accuracy. Ctrl-C saves a checkpoint and stops.",
+        "vit_mnist preset to >98.5% MNIST test accuracy. Ctrl-C saves a checkpoint and stops.\n"
+        "Checkpoints are replaced atomically: kill -9 at any moment leaves the previous one or\n"
+        "the new one, whole. A save that fails (disk full, file-size limit) stops the run with\n"
+        "one error line, exit 1, the previous checkpoint as it was; so does a NaN or Inf loss\n"
+        "(the step, epoch and batch named), and nothing from that state is saved.",
         0, 0};
     /* The default recipe: one epoch reaches 95% MNIST test accuracy, twelve reach 98.5% (the
      * README has the runs). Smaller batches than 128 and light augmentation learn faster per
@@ -172,6 +207,8 @@ static int parse_options(train_run *t, int argc, char **argv) {
          NULL},
         {"--shift", "PX", "random shift up to PX pixels, 0 = off (default 1)", &g->shift, NULL},
         {"--save", "CKPT", "checkpoint written after every epoch and on Ctrl-C", &t->save, NULL},
+        {"--save-every", "N", "with --save: also write the checkpoint every N steps, mid-epoch",
+         &t->save_every, NULL},
         {"--resume", "CKPT", "continue a run from its checkpoint", &t->resume, NULL},
         {"--init", "WEIGHTS", "start from pretrained weights (.safetensors)", &t->init, NULL},
         {"--reset-head", NULL, "with --init: new zero-initialised head for this dataset", NULL,
@@ -199,6 +236,10 @@ static int parse_options(train_run *t, int argc, char **argv) {
         fprintf(stderr, "clvit train: --reset-head needs --init WEIGHTS\n");
         return 2;
     }
+    if (t->save_every && !t->save) {
+        fprintf(stderr, "clvit train: --save-every needs --save CKPT\n");
+        return 2;
+    }
     return -1;
 }
 
@@ -224,7 +265,7 @@ static int resolve_settings(train_run *t) {
         cli_int("train", "--batch", s->batch, 1, 65536, &t->batch) ||
         cli_int("train", "--warmup", s->warmup, 0, 100000, &t->warmup) ||
         cli_int("train", "--seed", s->seed, 0, 2147483647L, &t->seed) ||
-        cli_float("train", "--lr", s->lr, 0, 10, &t->lr) ||
+        cli_float("train", "--lr", s->lr, 0, FLT_MAX, &t->lr) ||
         cli_float("train", "--min-lr", s->min_lr, 0, 10, &t->min_lr) ||
         cli_float("train", "--weight-decay", s->weight_decay, 0, 10, &t->wd) ||
         cli_float("train", "--val-split", s->val_split, 0, 0.9, &t->val_split) ||
@@ -238,7 +279,9 @@ static int resolve_settings(train_run *t) {
         (t->limit && cli_int("train", "--limit", t->limit, 1, 100000000L, &t->limit_n)) ||
         (t->max_steps &&
          cli_int("train", "--max-steps", t->max_steps, 1, 1000000000L, &t->max_steps_n)) ||
-        (t->heads && cli_int("train", "--heads", t->heads, 1, 4096, &t->heads_n)))
+        (t->heads && cli_int("train", "--heads", t->heads, 1, 4096, &t->heads_n)) ||
+        (t->save_every &&
+         cli_int("train", "--save-every", t->save_every, 1, 1000000000L, &t->save_every_n)))
         return 2;
     if (strcmp(s->optimizer, "adam") && strcmp(s->optimizer, "adamw")) {
         fprintf(stderr, "clvit train: --optimizer: '%s' is not adam or adamw\n", s->optimizer);
@@ -252,6 +295,19 @@ static int resolve_settings(train_run *t) {
                     t->resume);
             return 1;
         }
+    }
+    return -1;
+}
+
+/* The checkpoint path, tried now rather than after the first epoch: not a directory, in a
+ * directory that exists and takes a new file. */
+static int check_save_path(const train_run *t) {
+    if (!t->save) return -1;
+    const clvit_status st = clvit_atomic_check(t->save);
+    if (st) {
+        fprintf(stderr, "clvit train: --save: cannot write a checkpoint there: %s\n",
+                clvit_last_error());
+        return 1;
     }
     return -1;
 }
@@ -329,6 +385,10 @@ static int create_trainer(train_run *t) {
     clvit_status st = clvit_trainer_create(t->model, tc, (int)t->batch, &t->trainer);
     if (!st && t->resume) st = clvit_trainer_load_state(t->trainer, t->resume);
     if (st) return cli_fail("train", st);
+    struct stat a, b; /* resuming from the file saved to: it holds this step until replaced */
+    if (t->resume && t->save && stat(t->resume, &a) == 0 && stat(t->save, &b) == 0 &&
+        a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+        t->saved_step = clvit_trainer_step_count(t->trainer);
     const size_t per = (size_t)t->cfg->in_chans * t->cfg->img_size * t->cfg->img_size;
     t->x = malloc((size_t)t->batch * per * sizeof *t->x);
     t->y = malloc((size_t)t->batch * sizeof *t->y);
@@ -433,16 +493,12 @@ static int stop_run(train_run *t, long epoch, long b, int tty) {
     if (tty) fprintf(stderr, "\n");
     int r = 0;
     if (t->save) {
-        char ep[32], bb[32];
-        snprintf(ep, sizeof ep, "%ld", epoch);
-        snprintf(bb, sizeof bb, "%ld", b + 1);
-        clvit_status st = save_checkpoint(t->trainer, t->save, ep, bb, t->data, &t->s);
-        if (st)
-            r = cli_fail("train", st);
-        else
-            printf("  %s after step %ld (epoch %ld, batch %ld): checkpoint %s\n",
-                   interrupted ? "interrupted" : "stopped", clvit_trainer_step_count(t->trainer),
-                   epoch + 1, b + 1, t->save);
+        r = save_at(t, epoch, b + 1);
+        if (r >= 0) return r;
+        r = 0;
+        printf("  %s after step %ld (epoch %ld, batch %ld): checkpoint %s\n",
+               interrupted ? "interrupted" : "stopped", clvit_trainer_step_count(t->trainer),
+               epoch + 1, b + 1, t->save);
     } else {
         printf("  %s after step %ld (no --save, nothing written)\n",
                interrupted ? "interrupted" : "stopped", clvit_trainer_step_count(t->trainer));
@@ -451,10 +507,27 @@ static int stop_run(train_run *t, long epoch, long b, int tty) {
     return r;
 }
 
+/* A diverged step: one line naming it, where it was and which checkpoint stays. */
+static int diverged(const train_run *t, long step, long epoch, long b, int tty) {
+    if (tty) fprintf(stderr, "\n");
+    char kept[600] = "";
+    if (t->save && t->saved_step >= 0)
+        snprintf(kept, sizeof kept, ", %s (step %ld) kept", t->save, t->saved_step);
+    else if (t->save)
+        snprintf(kept, sizeof kept, ", no checkpoint written to %s", t->save);
+    fprintf(stderr,
+            "clvit train: training diverged at step %ld (epoch %ld/%ld, batch %ld/%ld): %s; "
+            "stopped%s\n",
+            step, epoch + 1, t->epochs, b + 1, t->steps_per_epoch, clvit_last_error(), kept);
+    return 1;
+}
+
 /* The training steps of one epoch, from batch e->b0, through the step pipeline: batch b is
  * built and submitted while the device still runs step b - 1, whose results are collected
- * (and shown) after the submit. Returns -1 at the end of the epoch, else the exit code (a
- * failure, or a stop on Ctrl-C or --max-steps). */
+ * (and shown) after the submit. Before a checkpoint (--save-every, a stop, the end of the
+ * epoch) every step in flight is collected, so a NaN or Inf loss is seen before the save and
+ * the state it left is never written. Returns -1 at the end of the epoch, else the exit code
+ * (a failure, or a stop on Ctrl-C or --max-steps). */
 static int train_epoch(train_run *t, long epoch, int tty, epoch_stats *e) {
     const augment_opts aug = {(float)t->rotate, (float)t->shift};
     const long batch = t->batch, ntr = t->ntr;
@@ -466,30 +539,39 @@ static int train_epoch(train_run *t, long epoch, int tty, epoch_stats *e) {
                        mix((uint64_t)t->seed, 1000003ULL * (uint64_t)epoch + 7), t->x, t->y);
         if (!st) st = clvit_train_submit(t->trainer, t->x, t->y, n);
         in_flight_n[b & 1] = n;
-        const int last = b + 1 == t->steps_per_epoch || interrupted ||
+        const long step = clvit_trainer_step_count(t->trainer); /* batch b's step, 1-based */
+        /* a checkpoint after this step (the end of the epoch saves after validation) */
+        const int save_due =
+            t->save_every_n && step % t->save_every_n == 0 && b + 1 < t->steps_per_epoch;
+        const int last = b + 1 == t->steps_per_epoch || interrupted || save_due ||
                          (t->max_steps_n && t->steps_this_run + 1 >= t->max_steps_n);
         clvit_step_result res = {0};
         long shown = b; /* the step whose result this iteration reports */
         if (!st && clvit_train_pending(t->trainer) > 1) {
+            shown = b - 1;
             st = clvit_train_collect(t->trainer, &res);
             e->loss_sum += res.loss * in_flight_n[(b - 1) & 1];
             e->correct += res.correct;
             e->seen += in_flight_n[(b - 1) & 1];
-            shown = b - 1;
         }
-        if (!st && last) { /* the end of the epoch or run: nothing left in flight */
+        if (!st && last) { /* nothing left in flight: the end of the epoch or run, a save */
+            shown = b;
             st = clvit_train_collect(t->trainer, &res);
             e->loss_sum += res.loss * n;
             e->correct += res.correct;
             e->seen += n;
-            shown = b;
         }
+        if (st == CLVIT_ERR_DIVERGED) return diverged(t, step - (b - shown), epoch, shown, tty);
         if (st) return cli_fail("train", st);
         t->steps_this_run++;
         if (e->seen == 0) continue; /* the first step of the epoch: nothing collected yet */
         show_progress(t, epoch, shown, (double)res.lr, tty, e);
         if (interrupted || (t->max_steps_n && t->steps_this_run >= t->max_steps_n))
             return stop_run(t, epoch, b, tty);
+        if (save_due) {
+            const int r = save_at(t, epoch, b + 1);
+            if (r >= 0) return r;
+        }
     }
     return -1;
 }
@@ -523,12 +605,7 @@ static int finish_epoch(train_run *t, long epoch, int tty, const epoch_stats *e)
                 (double)clvit_trainer_lr(t->trainer, step - 1), epoch_time, e->seen / train_time);
         fflush(t->log);
     }
-    if (t->save) {
-        char ep[32];
-        snprintf(ep, sizeof ep, "%ld", epoch + 1);
-        clvit_status st = save_checkpoint(t->trainer, t->save, ep, "0", t->data, &t->s);
-        if (st) return cli_fail("train", st);
-    }
+    if (t->save) return save_at(t, epoch + 1, 0);
     return -1;
 }
 
@@ -598,8 +675,10 @@ static void train_run_free(train_run *t) {
 int cmd_train(int argc, char **argv) {
     train_run t;
     memset(&t, 0, sizeof t);
+    t.saved_step = -1;
     int r = parse_options(&t, argc, argv);
     if (r < 0) r = resolve_settings(&t);
+    if (r < 0) r = check_save_path(&t);
     if (r < 0) r = open_data(&t);
     if (r < 0) r = create_model(&t);
     if (r < 0) r = create_trainer(&t);
