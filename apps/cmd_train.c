@@ -101,13 +101,16 @@ typedef struct train_run {
     const clvit_config *cfg;
     clvit_train_config tc;
     long steps_per_epoch;
-    float *x;   /* (batch, C, H, W) */
-    int32_t *y; /* (batch) */
-    int *order; /* the epoch's shuffled training indices */
+    float *x;      /* (batch, C, H, W): the batch built last */
+    int32_t *y;    /* (batch) */
+    int last_n;    /* images in x */
+    float *logits; /* (batch, num_classes): the check before a save */
+    int *order;    /* the epoch's shuffled training indices */
     FILE *log;
     /* progress */
     long steps_this_run;
     long saved_step; /* the step of the checkpoint at --save written by this run, or -1 */
+    int tty;         /* stderr is a terminal: the progress line is redrawn in place */
 } train_run;
 
 /* Writes the checkpoint with the run's position and settings in its metadata. */
@@ -129,14 +132,48 @@ static clvit_status save_checkpoint(clvit_trainer *t, const char *path, const ch
     return clvit_trainer_save(t, path, keys, values, n);
 }
 
-/* Saves at the position (epoch, batch) with no step in flight. A failure is one line on stderr
- * that says the previous checkpoint stays; returns -1 on success, else the exit code. */
+/* A diverged run: one line naming the step, where it was (epoch and batch, 0-based here),
+ * why, and which checkpoint stays. Returns the exit code. */
+static int report_diverged(const train_run *t, long step, long epoch, long b, const char *why) {
+    if (t->tty) fprintf(stderr, "\n");
+    char kept[600] = "";
+    if (t->save && t->saved_step >= 0)
+        snprintf(kept, sizeof kept, ", %s (step %ld) kept", t->save, t->saved_step);
+    else if (t->save)
+        snprintf(kept, sizeof kept, ", no checkpoint written to %s", t->save);
+    fprintf(stderr,
+            "clvit train: training diverged at step %ld (epoch %ld/%ld, batch %ld/%ld): %s; "
+            "stopped%s\n",
+            step, epoch + 1, t->epochs, b + 1, t->steps_per_epoch, why, kept);
+    return 1;
+}
+
+/* Saves at the position (epoch, batch) with no step in flight. Every loss so far was finite
+ * (collected before), but a loss is that of the parameters before its step's update: the
+ * parameters the last update left are checked here, by a forward pass on the batch it was
+ * trained on, and a NaN or Inf logit stops the run with nothing saved (an absurd learning rate
+ * gets there with a finite loss). A failed save is one line on stderr that says the previous
+ * checkpoint stays. Returns -1 on success, else the exit code. */
 static int save_at(train_run *t, long epoch, long batch) {
+    const long step = clvit_trainer_step_count(t->trainer);
+    /* last_n is 0 when this run made no step (resumed at the end of an epoch) */
+    clvit_status st =
+        t->last_n ? clvit_model_forward(t->model, t->x, t->last_n, t->logits) : CLVIT_SUCCESS;
+    if (st) return cli_fail("train", st);
+    const size_t nz = (size_t)t->last_n * t->cfg->num_classes;
+    for (size_t i = 0; i < nz; i++) {
+        if (!isfinite(t->logits[i])) {
+            char why[96];
+            snprintf(why, sizeof why, "the parameters it left give a logit of %g",
+                     (double)t->logits[i]);
+            return batch ? report_diverged(t, step, epoch, batch - 1, why)
+                         : report_diverged(t, step, epoch - 1, t->steps_per_epoch - 1, why);
+        }
+    }
     char ep[32], bb[32];
     snprintf(ep, sizeof ep, "%ld", epoch);
     snprintf(bb, sizeof bb, "%ld", batch);
-    const clvit_status st = save_checkpoint(t->trainer, t->save, ep, bb, t->data, &t->s);
-    const long step = clvit_trainer_step_count(t->trainer);
+    st = save_checkpoint(t->trainer, t->save, ep, bb, t->data, &t->s);
     if (st) {
         const char *detail = clvit_last_error();
         fprintf(stderr,
@@ -393,7 +430,8 @@ static int create_trainer(train_run *t) {
     t->x = malloc((size_t)t->batch * per * sizeof *t->x);
     t->y = malloc((size_t)t->batch * sizeof *t->y);
     t->order = malloc((size_t)t->ntr * sizeof *t->order);
-    if (!t->x || !t->y || !t->order) {
+    t->logits = malloc((size_t)t->batch * t->cfg->num_classes * sizeof *t->logits);
+    if (!t->x || !t->y || !t->order || !t->logits) {
         fprintf(stderr, "clvit train: out of memory\n");
         return 1;
     }
@@ -507,21 +545,6 @@ static int stop_run(train_run *t, long epoch, long b, int tty) {
     return r;
 }
 
-/* A diverged step: one line naming it, where it was and which checkpoint stays. */
-static int diverged(const train_run *t, long step, long epoch, long b, int tty) {
-    if (tty) fprintf(stderr, "\n");
-    char kept[600] = "";
-    if (t->save && t->saved_step >= 0)
-        snprintf(kept, sizeof kept, ", %s (step %ld) kept", t->save, t->saved_step);
-    else if (t->save)
-        snprintf(kept, sizeof kept, ", no checkpoint written to %s", t->save);
-    fprintf(stderr,
-            "clvit train: training diverged at step %ld (epoch %ld/%ld, batch %ld/%ld): %s; "
-            "stopped%s\n",
-            step, epoch + 1, t->epochs, b + 1, t->steps_per_epoch, clvit_last_error(), kept);
-    return 1;
-}
-
 /* The training steps of one epoch, from batch e->b0, through the step pipeline: batch b is
  * built and submitted while the device still runs step b - 1, whose results are collected
  * (and shown) after the submit. Before a checkpoint (--save-every, a stop, the end of the
@@ -539,6 +562,7 @@ static int train_epoch(train_run *t, long epoch, int tty, epoch_stats *e) {
                        mix((uint64_t)t->seed, 1000003ULL * (uint64_t)epoch + 7), t->x, t->y);
         if (!st) st = clvit_train_submit(t->trainer, t->x, t->y, n);
         in_flight_n[b & 1] = n;
+        t->last_n = n;
         const long step = clvit_trainer_step_count(t->trainer); /* batch b's step, 1-based */
         /* a checkpoint after this step (the end of the epoch saves after validation) */
         const int save_due =
@@ -561,7 +585,8 @@ static int train_epoch(train_run *t, long epoch, int tty, epoch_stats *e) {
             e->correct += res.correct;
             e->seen += n;
         }
-        if (st == CLVIT_ERR_DIVERGED) return diverged(t, step - (b - shown), epoch, shown, tty);
+        if (st == CLVIT_ERR_DIVERGED)
+            return report_diverged(t, step - (b - shown), epoch, shown, clvit_last_error());
         if (st) return cli_fail("train", st);
         t->steps_this_run++;
         if (e->seen == 0) continue; /* the first step of the epoch: nothing collected yet */
@@ -615,6 +640,7 @@ static int train_epochs(train_run *t) {
     sa.sa_handler = on_sigint;
     sigaction(SIGINT, &sa, NULL);
     const int tty = isatty(STDERR_FILENO);
+    t->tty = tty;
     const double run_start = now();
     for (long epoch = t->start_epoch; epoch < t->epochs; epoch++) {
         memcpy(t->order, t->tr_idx, (size_t)t->ntr * sizeof *t->order);
@@ -661,6 +687,7 @@ static int evaluate_test(train_run *t) {
 static void train_run_free(train_run *t) {
     if (t->log) fclose(t->log);
     free(t->order);
+    free(t->logits);
     free(t->x);
     free(t->y);
     clvit_trainer_free(t->trainer);
