@@ -3,6 +3,7 @@
  */
 #include "cli.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -34,6 +35,10 @@ static void usage(FILE *out) {
 }
 
 int main(int argc, char **argv) {
+    /* Over a file-size limit (ulimit -f) the write fails with EFBIG and the command says so,
+     * with the file it was replacing left as it was; by default SIGXFSZ would kill the
+     * process without a word. */
+    signal(SIGXFSZ, SIG_IGN);
     if (argc < 2) {
         usage(stderr);
         return 2;

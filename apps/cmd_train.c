@@ -8,17 +8,33 @@
  * initialisation, the per-epoch shuffle (seed, epoch), each image's augmentation (seed, epoch,
  * image) and the dropout masks (seed, step). A checkpoint stores the position (epoch, batch),
  * so --resume continues the same sequence exactly.
+ *
+ * Checkpoints (--save) are written after every epoch, every --save-every steps and on a stop,
+ * always with no step in flight, atomically (a temporary file, fsync, rename, fsync of the
+ * directory: kill -9 at any moment leaves the previous checkpoint or the new one). The path is
+ * tried before the data is read. A save that fails (disk full, file-size limit) stops the run
+ * with one error line and leaves the previous checkpoint as it was. A NaN or Inf loss stops
+ * the run with the step, epoch and batch named, and nothing is saved from that state.
+ *
+ * The command runs in phases over one train_run that owns everything a run holds: the
+ * options and settings (parse_options), the data and its split (open_data), the model and
+ * trainer (create_trainer), the epochs (train_epochs, one train_epoch each) and the test-set
+ * evaluation (evaluate_test). Each phase returns -1 to go on, else the exit code, and
+ * train_run_free is the one cleanup path.
  */
 #include "batch.h"
 #include "cli.h"
 #include "eval.h"
 #include "safetensors.h"
+#include "rng.h"
 
+#include <float.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -32,13 +48,6 @@ static double now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
-
-static uint64_t mix(uint64_t a, uint64_t b) {
-    uint64_t z = a + 0x9e3779b97f4a7c15ULL * (b + 1);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
 }
 
 /* Settings that a checkpoint records and --resume restores (unless given again). */
@@ -65,6 +74,39 @@ typedef struct settings {
     X(shift)                                                                                       \
     X(min_lr)
 
+/* Everything one run holds. train_run_free releases it, whichever phase stopped. */
+typedef struct train_run {
+    /* options: the strings as given, the settings in force (checkpoint, then flags) */
+    settings s, given;
+    const char *data, *save, *resume, *init, *log_path, *device, *heads, *limit, *max_steps,
+        *save_every;
+    int reset_head, no_test;
+    long epochs, batch, warmup, seed, limit_n, max_steps_n, heads_n, save_every_n;
+    double lr, min_lr, wd, val_split, smoothing, clip, drop, attn_drop, drop_path, rotate, shift;
+    clvit_st_file *ck; /* the --resume checkpoint */
+    long start_epoch, start_batch;
+    /* data */
+    clvit_dataset train;
+    int *tr_idx, *va_idx, ntr, nva;
+    /* model and trainer */
+    clvit_ctx *ctx;
+    clvit_model *model;
+    clvit_trainer *trainer;
+    const clvit_config *cfg;
+    clvit_train_config tc;
+    long steps_per_epoch;
+    float *x;      /* (batch, C, H, W): the batch built last */
+    int32_t *y;    /* (batch) */
+    int last_n;    /* images in x */
+    float *logits; /* (batch, num_classes): the check before a save */
+    int *order;    /* the epoch's shuffled training indices */
+    FILE *log;
+    /* progress */
+    long steps_this_run;
+    long saved_step; /* the step of the checkpoint at --save written by this run, or -1 */
+    int tty;         /* stderr is a terminal: the progress line is redrawn in place */
+} train_run;
+
 /* Writes the checkpoint with the run's position and settings in its metadata. */
 static clvit_status save_checkpoint(clvit_trainer *t, const char *path, const char *epoch,
                                     const char *batch, const char *data, const settings *s) {
@@ -84,6 +126,60 @@ static clvit_status save_checkpoint(clvit_trainer *t, const char *path, const ch
     return clvit_trainer_save(t, path, keys, values, n);
 }
 
+/* A diverged run: one line naming the step, where it was (epoch and batch, 0-based here),
+ * why, and which checkpoint stays. Returns the exit code. */
+static int report_diverged(const train_run *t, long step, long epoch, long b, const char *why) {
+    if (t->tty) fprintf(stderr, "\n");
+    char kept[600] = "";
+    if (t->save && t->saved_step >= 0)
+        snprintf(kept, sizeof kept, ", %s (step %ld) kept", t->save, t->saved_step);
+    else if (t->save)
+        snprintf(kept, sizeof kept, ", no checkpoint written to %s", t->save);
+    fprintf(stderr,
+            "clvit train: training diverged at step %ld (epoch %ld/%ld, batch %ld/%ld): %s; "
+            "stopped%s\n",
+            step, epoch + 1, t->epochs, b + 1, t->steps_per_epoch, why, kept);
+    return 1;
+}
+
+/* Saves at the position (epoch, batch) with no step in flight. Every loss so far was finite
+ * (collected before), but a loss is that of the parameters before its step's update: the
+ * parameters the last update left are checked here, by a forward pass on the batch it was
+ * trained on, and a NaN or Inf logit stops the run with nothing saved (an absurd learning rate
+ * gets there with a finite loss). A failed save is one line on stderr that says the previous
+ * checkpoint stays. Returns -1 on success, else the exit code. */
+static int save_at(train_run *t, long epoch, long batch) {
+    const long step = clvit_trainer_step_count(t->trainer);
+    /* last_n is 0 when this run made no step (resumed at the end of an epoch) */
+    clvit_status st =
+        t->last_n ? clvit_model_forward(t->model, t->x, t->last_n, t->logits) : CLVIT_SUCCESS;
+    if (st) return cli_fail("train", st);
+    const size_t nz = (size_t)t->last_n * t->cfg->num_classes;
+    for (size_t i = 0; i < nz; i++) {
+        if (!isfinite(t->logits[i])) {
+            char why[96];
+            snprintf(why, sizeof why, "the parameters it left give a logit of %g",
+                     (double)t->logits[i]);
+            return batch ? report_diverged(t, step, epoch, batch - 1, why)
+                         : report_diverged(t, step, epoch - 1, t->steps_per_epoch - 1, why);
+        }
+    }
+    char ep[32], bb[32];
+    snprintf(ep, sizeof ep, "%ld", epoch);
+    snprintf(bb, sizeof bb, "%ld", batch);
+    st = save_checkpoint(t->trainer, t->save, ep, bb, t->data, &t->s);
+    if (st) {
+        const char *detail = clvit_last_error();
+        fprintf(stderr,
+                "clvit train: checkpoint after step %ld not saved: %s%s%s; %s is as it was, "
+                "training stopped\n",
+                step, clvit_status_string(st), *detail ? ": " : "", detail, t->save);
+        return 1;
+    }
+    t->saved_step = step;
+    return -1;
+}
+
 static void format_eta(double s, char *buf, size_t size) {
     if (!(s >= 0) || s > 1e7) s = 0;
     int h = (int)(s / 3600), m = (int)(s / 60) % 60, sec = (int)s % 60;
@@ -93,450 +189,525 @@ static void format_eta(double s, char *buf, size_t size) {
         snprintf(buf, size, "%dm%02ds", m, sec);
 }
 
-int cmd_train(int argc, char **argv) {
+/* ---------------------------------------------------------------- options and settings */
+
+static int parse_options(train_run *t, int argc, char **argv) {
     const cli_cmd cmd = {
         "train", "--data (mnist:DIR | fashion:DIR | csv:FILE) [options]",
         "Train a Vision Transformer with Adam or AdamW and cross-entropy. The defaults train the\n"
-        "vit_mnist preset to >98.5% MNIST test accuracy. Ctrl-C saves a checkpoint and stops.",
+        "vit_mnist preset to >98.5% MNIST test accuracy. Ctrl-C saves a checkpoint and stops.\n"
+        "Checkpoints are replaced atomically: kill -9 at any moment leaves the previous one or\n"
+        "the new one, whole. A save that fails (disk full, file-size limit) stops the run with\n"
+        "one error line, exit 1, the previous checkpoint as it was; so does a NaN or Inf loss\n"
+        "(the step, epoch and batch named), and nothing from that state is saved.",
         0, 0};
     /* The default recipe: one epoch reaches 95% MNIST test accuracy, twelve reach 98.5% (the
      * README has the runs). Smaller batches than 128 and light augmentation learn faster per
      * epoch on this model: measured at one epoch, batch 128 lr 1e-3 rotate 15 shift 2
      * drop-path 0.1 gave 72.4%, batch 32 lr 1.5e-3 rotate 5 shift 1 drop-path 0 95.8%. */
-    settings s = {"vit_mnist", "12",  "32", "1.5e-3", "adamw", "0.05", "1",    "0", "0.1",
-                  "0",         "1.0", "0",  "0",      "5",     "1",    "1e-5", "0"};
-    settings given = {0};
-    const char *data = NULL, *save = NULL, *resume = NULL, *init = NULL, *log_path = NULL,
-               *device = NULL, *heads = NULL, *limit = NULL, *max_steps = NULL;
-    int reset_head = 0, no_test = 0;
+    const settings defaults = {"vit_mnist", "12", "32",  "1.5e-3", "adamw", "0.05",
+                               "1",         "0",  "0.1", "0",      "1.0",   "0",
+                               "0",         "5",  "1",   "1e-5",   "0"};
+    t->s = defaults;
+    settings *g = &t->given;
     const cli_opt opts[] = {
-        {"--data", "SPEC", "mnist:DIR, fashion:DIR (IDX, .gz ok) or csv:FILE (Kaggle)", &data,
+        {"--data", "SPEC", "mnist:DIR, fashion:DIR (IDX, .gz ok) or csv:FILE (Kaggle)", &t->data,
          NULL},
-        {"--preset", "NAME", "architecture for a new model (default vit_mnist)", &given.preset,
+        {"--preset", "NAME", "architecture for a new model (default vit_mnist)", &g->preset, NULL},
+        {"--epochs", "N", "epochs (default 12)", &g->epochs, NULL},
+        {"--batch", "N", "batch size (default 32)", &g->batch, NULL},
+        {"--lr", "X", "peak learning rate (default 1.5e-3)", &g->lr, NULL},
+        {"--min-lr", "X", "learning rate at the end of the cosine (default 1e-5)", &g->min_lr,
          NULL},
-        {"--epochs", "N", "epochs (default 12)", &given.epochs, NULL},
-        {"--batch", "N", "batch size (default 32)", &given.batch, NULL},
-        {"--lr", "X", "peak learning rate (default 1.5e-3)", &given.lr, NULL},
-        {"--min-lr", "X", "learning rate at the end of the cosine (default 1e-5)", &given.min_lr,
-         NULL},
-        {"--optimizer", "NAME", "adam or adamw (default adamw)", &given.optimizer, NULL},
-        {"--weight-decay", "X", "weight decay (default 0.05)", &given.weight_decay, NULL},
+        {"--optimizer", "NAME", "adam or adamw (default adamw)", &g->optimizer, NULL},
+        {"--weight-decay", "X", "weight decay (default 0.05)", &g->weight_decay, NULL},
         {"--warmup", "N",
          "warm-up epochs (at most a tenth of the run), then cosine decay; 0 = constant lr (default "
          "1)",
-         &given.warmup, NULL},
+         &g->warmup, NULL},
         {"--seed", "N", "seed for split, init, shuffling, augmentation, dropout (default 0)",
-         &given.seed, NULL},
-        {"--val-split", "X", "fraction held out for validation (default 0.1)", &given.val_split,
+         &g->seed, NULL},
+        {"--val-split", "X", "fraction held out for validation (default 0.1)", &g->val_split, NULL},
+        {"--label-smoothing", "X", "cross-entropy label smoothing (default 0)", &g->label_smoothing,
          NULL},
-        {"--label-smoothing", "X", "cross-entropy label smoothing (default 0)",
-         &given.label_smoothing, NULL},
-        {"--clip", "X", "global gradient-norm clipping, 0 = off (default 1.0)", &given.clip, NULL},
-        {"--drop", "X", "dropout rate (default 0)", &given.drop, NULL},
-        {"--attn-drop", "X", "attention dropout rate (default 0)", &given.attn_drop, NULL},
-        {"--drop-path", "X", "stochastic depth rate (default 0)", &given.drop_path, NULL},
-        {"--rotate", "DEG", "random rotation up to DEG degrees, 0 = off (default 5)", &given.rotate,
+        {"--clip", "X", "global gradient-norm clipping, 0 = off (default 1.0)", &g->clip, NULL},
+        {"--drop", "X", "dropout rate (default 0)", &g->drop, NULL},
+        {"--attn-drop", "X", "attention dropout rate (default 0)", &g->attn_drop, NULL},
+        {"--drop-path", "X", "stochastic depth rate (default 0)", &g->drop_path, NULL},
+        {"--rotate", "DEG", "random rotation up to DEG degrees, 0 = off (default 5)", &g->rotate,
          NULL},
-        {"--shift", "PX", "random shift up to PX pixels, 0 = off (default 1)", &given.shift, NULL},
-        {"--save", "CKPT", "checkpoint written after every epoch and on Ctrl-C", &save, NULL},
-        {"--resume", "CKPT", "continue a run from its checkpoint", &resume, NULL},
-        {"--init", "WEIGHTS", "start from pretrained weights (.safetensors)", &init, NULL},
+        {"--shift", "PX", "random shift up to PX pixels, 0 = off (default 1)", &g->shift, NULL},
+        {"--save", "CKPT", "checkpoint written after every epoch and on Ctrl-C", &t->save, NULL},
+        {"--save-every", "N", "with --save: also write the checkpoint every N steps, mid-epoch",
+         &t->save_every, NULL},
+        {"--resume", "CKPT", "continue a run from its checkpoint", &t->resume, NULL},
+        {"--init", "WEIGHTS", "start from pretrained weights (.safetensors)", &t->init, NULL},
         {"--reset-head", NULL, "with --init: new zero-initialised head for this dataset", NULL,
-         &reset_head},
-        {"--heads", "H", "heads when --init weights carry no metadata", &heads, NULL},
-        {"--log", "FILE", "per-epoch metrics as CSV", &log_path, NULL},
-        {"--limit", "N", "use only the first N training images (quick experiments)", &limit, NULL},
-        {"--max-steps", "N", "stop (and save) after N optimisation steps in this run", &max_steps,
+         &t->reset_head},
+        {"--heads", "H", "heads when --init weights carry no metadata", &t->heads, NULL},
+        {"--log", "FILE", "per-epoch metrics as CSV", &t->log_path, NULL},
+        {"--limit", "N", "use only the first N training images (quick experiments)", &t->limit,
          NULL},
-        {"--no-test", NULL, "skip the test-set evaluation at the end", NULL, &no_test},
-        {"--device", "SPEC", "P:D, gpu, cpu or part of a device name", &device, NULL},
+        {"--max-steps", "N", "stop (and save) after N optimisation steps in this run",
+         &t->max_steps, NULL},
+        {"--no-test", NULL, "skip the test-set evaluation at the end", NULL, &t->no_test},
+        {"--device", "SPEC", "P:D, gpu, cpu or part of a device name", &t->device, NULL},
         {0}};
     int r = cli_parse_flags(&cmd, opts, argc, argv);
     if (r >= 0) return r;
-    r = 0;
-    if (!data) {
+    if (!t->data) {
         fprintf(stderr, "clvit train: --data is required (e.g. --data mnist:data/mnist)\n");
         return 2;
     }
-    if (resume && init) {
+    if (t->resume && t->init) {
         fprintf(stderr, "clvit train: --resume and --init exclude each other\n");
         return 2;
     }
-    if (reset_head && !init) {
+    if (t->reset_head && !t->init) {
         fprintf(stderr, "clvit train: --reset-head needs --init WEIGHTS\n");
         return 2;
     }
+    if (t->save_every && !t->save) {
+        fprintf(stderr, "clvit train: --save-every needs --save CKPT\n");
+        return 2;
+    }
+    return -1;
+}
 
-    /* the checkpoint's settings, then the flags given now */
-    clvit_st_file *ck = NULL;
-    if (resume) {
-        clvit_status cs = clvit_st_open(resume, &ck);
+/* The checkpoint's settings, then the flags given now, parsed into numbers; the position to
+ * resume from. */
+static int resolve_settings(train_run *t) {
+    if (t->resume) {
+        clvit_status cs = clvit_st_open(t->resume, &t->ck);
         if (cs) return cli_fail("train", cs);
     }
+    settings *s = &t->s;
+    const settings *given = &t->given;
+    const clvit_st_file *ck = t->ck;
 #define TAKE(k)                                                                                    \
-    if (given.k)                                                                                   \
-        s.k = given.k;                                                                             \
+    if (given->k)                                                                                  \
+        s->k = given->k;                                                                           \
     else if (ck && clvit_st_meta(ck, "train." #k))                                                 \
-        s.k = clvit_st_meta(ck, "train." #k);
+        s->k = clvit_st_meta(ck, "train." #k);
     SETTING_KEYS(TAKE)
 #undef TAKE
-    if (given.preset) s.preset = given.preset;
-    long epochs, batch, warmup, seed, limit_n = 0, max_steps_n = 0;
-    double lr, min_lr, wd, val_split, smoothing, clip, drop, attn_drop, drop_path, rotate, shift;
-    if (cli_int("train", "--epochs", s.epochs, 1, 100000, &epochs) ||
-        cli_int("train", "--batch", s.batch, 1, 65536, &batch) ||
-        cli_int("train", "--warmup", s.warmup, 0, 100000, &warmup) ||
-        cli_int("train", "--seed", s.seed, 0, 2147483647L, &seed) ||
-        cli_float("train", "--lr", s.lr, 0, 10, &lr) ||
-        cli_float("train", "--min-lr", s.min_lr, 0, 10, &min_lr) ||
-        cli_float("train", "--weight-decay", s.weight_decay, 0, 10, &wd) ||
-        cli_float("train", "--val-split", s.val_split, 0, 0.9, &val_split) ||
-        cli_float("train", "--label-smoothing", s.label_smoothing, 0, 0.99, &smoothing) ||
-        cli_float("train", "--clip", s.clip, 0, 1e9, &clip) ||
-        cli_float("train", "--drop", s.drop, 0, 0.99, &drop) ||
-        cli_float("train", "--attn-drop", s.attn_drop, 0, 0.99, &attn_drop) ||
-        cli_float("train", "--drop-path", s.drop_path, 0, 0.99, &drop_path) ||
-        cli_float("train", "--rotate", s.rotate, 0, 180, &rotate) ||
-        cli_float("train", "--shift", s.shift, 0, 64, &shift) ||
-        (limit && cli_int("train", "--limit", limit, 1, 100000000L, &limit_n)) ||
-        (max_steps && cli_int("train", "--max-steps", max_steps, 1, 1000000000L, &max_steps_n))) {
-        clvit_st_close(ck);
+    if (given->preset) s->preset = given->preset;
+    if (cli_int("train", "--epochs", s->epochs, 1, 100000, &t->epochs) ||
+        cli_int("train", "--batch", s->batch, 1, 65536, &t->batch) ||
+        cli_int("train", "--warmup", s->warmup, 0, 100000, &t->warmup) ||
+        cli_int("train", "--seed", s->seed, 0, 2147483647L, &t->seed) ||
+        cli_float("train", "--lr", s->lr, 0, FLT_MAX, &t->lr) ||
+        cli_float("train", "--min-lr", s->min_lr, 0, 10, &t->min_lr) ||
+        cli_float("train", "--weight-decay", s->weight_decay, 0, 10, &t->wd) ||
+        cli_float("train", "--val-split", s->val_split, 0, 0.9, &t->val_split) ||
+        cli_float("train", "--label-smoothing", s->label_smoothing, 0, 0.99, &t->smoothing) ||
+        cli_float("train", "--clip", s->clip, 0, 1e9, &t->clip) ||
+        cli_float("train", "--drop", s->drop, 0, 0.99, &t->drop) ||
+        cli_float("train", "--attn-drop", s->attn_drop, 0, 0.99, &t->attn_drop) ||
+        cli_float("train", "--drop-path", s->drop_path, 0, 0.99, &t->drop_path) ||
+        cli_float("train", "--rotate", s->rotate, 0, 180, &t->rotate) ||
+        cli_float("train", "--shift", s->shift, 0, 64, &t->shift) ||
+        (t->limit && cli_int("train", "--limit", t->limit, 1, 100000000L, &t->limit_n)) ||
+        (t->max_steps &&
+         cli_int("train", "--max-steps", t->max_steps, 1, 1000000000L, &t->max_steps_n)) ||
+        (t->heads && cli_int("train", "--heads", t->heads, 1, 4096, &t->heads_n)) ||
+        (t->save_every &&
+         cli_int("train", "--save-every", t->save_every, 1, 1000000000L, &t->save_every_n)))
+        return 2;
+    if (strcmp(s->optimizer, "adam") && strcmp(s->optimizer, "adamw")) {
+        fprintf(stderr, "clvit train: --optimizer: '%s' is not adam or adamw\n", s->optimizer);
         return 2;
     }
-    if (strcmp(s.optimizer, "adam") && strcmp(s.optimizer, "adamw")) {
-        fprintf(stderr, "clvit train: --optimizer: '%s' is not adam or adamw\n", s.optimizer);
-        clvit_st_close(ck);
-        return 2;
-    }
-    long start_epoch = 0, start_batch = 0;
-    if (resume) {
+    if (t->resume) {
         const char *e = clvit_st_meta(ck, "clvit.epoch"), *b = clvit_st_meta(ck, "clvit.batch");
-        if (!e || !b || cli_int("train", "--resume epoch", e, 0, 100000, &start_epoch) ||
-            cli_int("train", "--resume batch", b, 0, 100000000L, &start_batch)) {
+        if (!e || !b || cli_int("train", "--resume epoch", e, 0, 100000, &t->start_epoch) ||
+            cli_int("train", "--resume batch", b, 0, 100000000L, &t->start_batch)) {
             fprintf(stderr, "clvit train: %s: not a clvit training checkpoint (no clvit.epoch)\n",
-                    resume);
-            clvit_st_close(ck);
+                    t->resume);
             return 1;
         }
     }
+    return -1;
+}
 
-    /* data */
-    clvit_dataset train = {0};
-    clvit_status st = clvit_dataset_open(data, 0, &train);
+/* The checkpoint path, tried now rather than after the first epoch: not a directory, in a
+ * directory that exists and takes a new file. */
+static int check_save_path(const train_run *t) {
+    if (!t->save) return -1;
+    const clvit_status st = clvit_atomic_check(t->save);
     if (st) {
-        clvit_st_close(ck);
-        return cli_fail("train", st);
-    }
-    if (!train.labels) {
-        fprintf(stderr, "clvit train: %s has no labels (a test.csv?); train on train.csv\n", data);
-        clvit_dataset_free(&train);
-        clvit_st_close(ck);
+        fprintf(stderr, "clvit train: --save: cannot write a checkpoint there: %s\n",
+                clvit_last_error());
         return 1;
     }
-    int count = train.count;
-    if (limit_n && limit_n < count) count = (int)limit_n;
-    int *tr_idx = NULL, *va_idx = NULL, ntr = 0, nva = 0;
-    st = clvit_split(count, val_split, (uint64_t)seed, &tr_idx, &ntr, &va_idx, &nva);
-    if (st) {
-        clvit_dataset_free(&train);
-        clvit_st_close(ck);
-        return cli_fail("train", st);
-    }
-    if (ntr < 1) {
-        fprintf(stderr, "clvit train: no training images left after the validation split\n");
-        r = 1;
-        goto done_data;
-    }
+    return -1;
+}
 
-    /* model and trainer */
-    clvit_ctx *ctx = NULL;
-    clvit_model *model = NULL;
-    clvit_trainer *trainer = NULL;
-    float *x = NULL;
-    int32_t *y = NULL;
-    FILE *log = NULL;
-    st = clvit_ctx_create(&ctx, device);
+/* ---------------------------------------------------------------- data */
+
+static int open_data(train_run *t) {
+    clvit_status st = clvit_dataset_open(t->data, 0, &t->train);
+    if (st) return cli_fail("train", st);
+    if (!t->train.labels) {
+        fprintf(stderr, "clvit train: %s has no labels (a test.csv?); train on train.csv\n",
+                t->data);
+        return 1;
+    }
+    int count = t->train.count;
+    if (t->limit_n && t->limit_n < count) count = (int)t->limit_n;
+    st = clvit_split(count, t->val_split, (uint64_t)t->seed, &t->tr_idx, &t->ntr, &t->va_idx,
+                     &t->nva);
+    if (st) return cli_fail("train", st);
+    if (t->ntr < 1) {
+        fprintf(stderr, "clvit train: no training images left after the validation split\n");
+        return 1;
+    }
+    return -1;
+}
+
+/* ---------------------------------------------------------------- model and trainer */
+
+static int create_model(train_run *t) {
+    clvit_status st = clvit_ctx_create(&t->ctx, t->device);
     if (!st) {
-        long h = 0;
-        if (heads && cli_int("train", "--heads", heads, 1, 4096, &h)) {
-            r = 2;
-            goto done;
-        }
-        if (resume) {
-            st = clvit_model_load(ctx, resume, NULL, 0, &model);
-        } else if (init) {
-            st = clvit_model_load(ctx, init, given.preset, (int)h, &model);
-            if (!st && reset_head) st = clvit_model_reset_head(&model, train.num_classes);
+        if (t->resume) {
+            st = clvit_model_load(t->ctx, t->resume, NULL, 0, &t->model);
+        } else if (t->init) {
+            st = clvit_model_load(t->ctx, t->init, t->given.preset, (int)t->heads_n, &t->model);
+            if (!st && t->reset_head) st = clvit_model_reset_head(&t->model, t->train.num_classes);
         } else {
             clvit_config cfg;
-            st = clvit_preset(s.preset, &cfg);
-            if (!st) st = clvit_model_create(ctx, &cfg, (uint64_t)seed, &model);
+            st = clvit_preset(t->s.preset, &cfg);
+            if (!st) st = clvit_model_create(t->ctx, &cfg, (uint64_t)t->seed, &t->model);
         }
     }
-    if (!st) st = clvit_model_set_dropout(model, (float)drop, (float)attn_drop, (float)drop_path);
-    if (st) {
-        r = cli_fail("train", st);
-        goto done;
-    }
-    const clvit_config *cfg = clvit_model_config(model);
-    if (cfg->num_classes < train.num_classes) {
+    if (!st)
+        st = clvit_model_set_dropout(t->model, (float)t->drop, (float)t->attn_drop,
+                                     (float)t->drop_path);
+    if (st) return cli_fail("train", st);
+    t->cfg = clvit_model_config(t->model);
+    if (t->cfg->num_classes < t->train.num_classes) {
         fprintf(stderr,
                 "clvit train: the model has %d classes but %s has %d (use --init with "
                 "--reset-head to fine-tune)\n",
-                cfg->num_classes, data, train.num_classes);
-        r = 1;
-        goto done;
+                t->cfg->num_classes, t->data, t->train.num_classes);
+        return 1;
     }
-    const long steps_per_epoch = (ntr + batch - 1) / batch;
-    clvit_train_config tc;
-    clvit_train_config_default(&tc);
-    tc.optimizer = strcmp(s.optimizer, "adamw") ? CLVIT_ADAM : CLVIT_ADAMW;
-    tc.lr = (float)lr;
-    tc.min_lr = (float)min_lr;
-    tc.weight_decay = (float)wd;
-    tc.clip_norm = (float)clip;
-    tc.label_smoothing = (float)smoothing;
-    tc.schedule = warmup > 0 ? CLVIT_LR_WARMUP_COSINE : CLVIT_LR_CONSTANT;
-    tc.total_steps = epochs * steps_per_epoch;
+    return -1;
+}
+
+static int create_trainer(train_run *t) {
+    t->steps_per_epoch = (t->ntr + t->batch - 1) / t->batch;
+    clvit_train_config *tc = &t->tc;
+    clvit_train_config_default(tc);
+    tc->optimizer = strcmp(t->s.optimizer, "adamw") ? CLVIT_ADAM : CLVIT_ADAMW;
+    tc->lr = (float)t->lr;
+    tc->min_lr = (float)t->min_lr;
+    tc->weight_decay = (float)t->wd;
+    tc->clip_norm = (float)t->clip;
+    tc->label_smoothing = (float)t->smoothing;
+    tc->schedule = t->warmup > 0 ? CLVIT_LR_WARMUP_COSINE : CLVIT_LR_CONSTANT;
+    tc->total_steps = t->epochs * t->steps_per_epoch;
     /* warm-up never takes more than a tenth of the run, so a short run still decays */
-    tc.warmup_steps = warmup * steps_per_epoch;
-    if (warmup > 0 && tc.warmup_steps > tc.total_steps / 10)
-        tc.warmup_steps = tc.total_steps / 10 > 0 ? tc.total_steps / 10 : 1;
-    tc.seed = (uint64_t)seed;
-    st = clvit_trainer_create(model, &tc, (int)batch, &trainer);
-    if (!st && resume) st = clvit_trainer_load_state(trainer, resume);
-    if (st) {
-        r = cli_fail("train", st);
-        goto done;
-    }
-    const size_t per = (size_t)cfg->in_chans * cfg->img_size * cfg->img_size;
-    x = malloc((size_t)batch * per * sizeof *x);
-    y = malloc((size_t)batch * sizeof *y);
-    int *order = malloc((size_t)ntr * sizeof *order);
-    if (!x || !y || !order) {
-        free(order);
+    tc->warmup_steps = t->warmup * t->steps_per_epoch;
+    if (t->warmup > 0 && tc->warmup_steps > tc->total_steps / 10)
+        tc->warmup_steps = tc->total_steps / 10 > 0 ? tc->total_steps / 10 : 1;
+    tc->seed = (uint64_t)t->seed;
+    clvit_status st = clvit_trainer_create(t->model, tc, (int)t->batch, &t->trainer);
+    if (!st && t->resume) st = clvit_trainer_load_state(t->trainer, t->resume);
+    if (st) return cli_fail("train", st);
+    struct stat a, b; /* resuming from the file saved to: it holds this step until replaced */
+    if (t->resume && t->save && stat(t->resume, &a) == 0 && stat(t->save, &b) == 0 &&
+        a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+        t->saved_step = clvit_trainer_step_count(t->trainer);
+    const size_t per = (size_t)t->cfg->in_chans * t->cfg->img_size * t->cfg->img_size;
+    t->x = malloc((size_t)t->batch * per * sizeof *t->x);
+    t->y = malloc((size_t)t->batch * sizeof *t->y);
+    t->order = malloc((size_t)t->ntr * sizeof *t->order);
+    t->logits = malloc((size_t)t->batch * t->cfg->num_classes * sizeof *t->logits);
+    if (!t->x || !t->y || !t->order || !t->logits) {
         fprintf(stderr, "clvit train: out of memory\n");
-        r = 1;
-        goto done;
+        return 1;
     }
-    if (log_path) {
-        log = fopen(log_path, resume ? "a" : "w");
-        if (!log) {
-            free(order);
-            fprintf(stderr, "clvit train: --log: cannot write %s\n", log_path);
-            r = 1;
-            goto done;
+    if (t->log_path) {
+        t->log = fopen(t->log_path, t->resume ? "a" : "w");
+        if (!t->log) {
+            fprintf(stderr, "clvit train: --log: cannot write %s\n", t->log_path);
+            return 1;
         }
-        if (!resume)
-            fprintf(log, "epoch,step,train_loss,train_acc,val_loss,val_acc,lr,epoch_seconds,"
-                         "images_per_second\n");
+        if (!t->resume)
+            fprintf(t->log, "epoch,step,train_loss,train_acc,val_loss,val_acc,lr,epoch_seconds,"
+                            "images_per_second\n");
     }
-    const clvit_device_info *dev = clvit_ctx_device(ctx);
-    printf("clvit train: %s on %s (%s), CLBlast parameters: %s\n", data, dev->name,
-           dev->platform_name, clvit_ctx_gemm_tuning(ctx));
+    return -1;
+}
+
+static void print_plan(const train_run *t) {
+    const clvit_config *cfg = t->cfg;
+    const clvit_device_info *dev = clvit_ctx_device(t->ctx);
+    printf("clvit train: %s on %s (%s), CLBlast parameters: %s\n", t->data, dev->name,
+           dev->platform_name, clvit_ctx_gemm_tuning(t->ctx));
     printf("  model %s: %d x %d x %d, patch %d, dim %d, depth %d, heads %d, %.3f M parameters\n",
-           resume ? resume
-           : init ? init
-                  : s.preset,
+           t->resume ? t->resume
+           : t->init ? t->init
+                     : t->s.preset,
            cfg->in_chans, cfg->img_size, cfg->img_size, cfg->patch_size, cfg->embed_dim, cfg->depth,
            cfg->num_heads, clvit_config_num_params(cfg) / 1e6);
     char sched[64] = "constant";
-    if (warmup > 0)
-        snprintf(sched, sizeof sched, "warm-up %ld steps, cosine to %g", (long)tc.warmup_steps,
-                 min_lr);
+    if (t->warmup > 0)
+        snprintf(sched, sizeof sched, "warm-up %ld steps, cosine to %g", (long)t->tc.warmup_steps,
+                 t->min_lr);
     printf("  %d training / %d validation images, batch %ld, %ld steps per epoch, %s lr %g "
            "(%s), weight decay %g, seed %ld\n",
-           ntr, nva, batch, steps_per_epoch, s.optimizer, lr, sched, wd, seed);
+           t->ntr, t->nva, t->batch, t->steps_per_epoch, t->s.optimizer, t->lr, sched, t->wd,
+           t->seed);
     printf("  device memory for training: %.1f MiB (parameters, gradients, Adam moments, "
            "activations)\n",
-           clvit_trainer_device_bytes(trainer) / 1048576.0);
-    {
-        char plan[1024], *line = plan;
-        clvit_trainer_buffer_plan(trainer, plan, sizeof plan);
-        printf("  device buffers (at most %.0f MiB each):\n",
-               clvit_ctx_device(ctx)->max_alloc_bytes / 1048576.0);
-        for (char *nl; (nl = strchr(line, '\n')); line = nl + 1)
-            printf("    %.*s\n", (int)(nl - line), line);
-    }
-    if (resume) printf("  resuming at epoch %ld, batch %ld\n", start_epoch + 1, start_batch);
+           clvit_trainer_device_bytes(t->trainer) / 1048576.0);
+    char plan[1024], *line = plan;
+    clvit_trainer_buffer_plan(t->trainer, plan, sizeof plan);
+    printf("  device buffers (at most %.0f MiB each):\n", dev->max_alloc_bytes / 1048576.0);
+    for (char *nl; (nl = strchr(line, '\n')); line = nl + 1)
+        printf("    %.*s\n", (int)(nl - line), line);
+    if (t->resume)
+        printf("  resuming at epoch %ld, batch %ld\n", t->start_epoch + 1, t->start_batch);
     fflush(stdout);
+}
 
+/* ---------------------------------------------------------------- the epochs */
+
+/* One epoch's running figures, for the progress line and the epoch summary. */
+typedef struct epoch_stats {
+    double t0, loss_sum, t_warm;
+    long seen_warm, steps_warm, correct, seen, b0, next_plain;
+} epoch_stats;
+
+/* The progress line after the step of batch `shown` was collected: redrawn in place on a
+ * terminal, else about five plain lines per epoch. Speed and ETA come from the steps after
+ * the first collected one, so a slow first step (kernel builds, GEMM tuning) does not
+ * inflate them. */
+static void show_progress(const train_run *t, long epoch, long shown, double lr, int tty,
+                          epoch_stats *e) {
+    const double t_now = now();
+    if (e->t_warm == 0.0) {
+        e->t_warm = t_now;
+        e->seen_warm = e->seen;
+        e->steps_warm = shown + 1 - e->b0;
+    }
+    const long done_b = shown + 1 - e->b0, left_b = t->steps_per_epoch - shown - 1;
+    const int warm = done_b > e->steps_warm && t_now > e->t_warm;
+    const double el = t_now - e->t0,
+                 ips = warm ? (e->seen - e->seen_warm) / (t_now - e->t_warm)
+                            : e->seen / (el > 0 ? el : 1e-9),
+                 per_step = warm ? (t_now - e->t_warm) / (double)(done_b - e->steps_warm)
+                                 : el / (double)done_b;
+    char eta[32];
+    format_eta(per_step * (double)left_b, eta, sizeof eta);
+    if (tty) {
+        fprintf(stderr,
+                "\r  epoch %ld/%ld  %ld/%ld  %.0f img/s  loss %.4f  acc %.4f  "
+                "lr %.2e  ETA %s   ",
+                epoch + 1, t->epochs, shown + 1, t->steps_per_epoch, ips, e->loss_sum / e->seen,
+                (double)e->correct / e->seen, lr, eta);
+        fflush(stderr);
+    } else if (shown + 1 >= e->next_plain || shown + 1 == t->steps_per_epoch) {
+        printf("  epoch %ld/%ld  %ld/%ld  %.0f img/s  loss %.4f  acc %.4f  ETA %s\n", epoch + 1,
+               t->epochs, shown + 1, t->steps_per_epoch, ips, e->loss_sum / e->seen,
+               (double)e->correct / e->seen, eta);
+        fflush(stdout);
+        e->next_plain = shown + 1 + (t->steps_per_epoch + 4) / 5;
+    }
+}
+
+/* Ctrl-C or --max-steps after batch b: saves the position (epoch, b + 1) and returns the exit
+ * code. */
+static int stop_run(train_run *t, long epoch, long b, int tty) {
+    if (tty) fprintf(stderr, "\n");
+    int r = 0;
+    if (t->save) {
+        r = save_at(t, epoch, b + 1);
+        if (r >= 0) return r;
+        r = 0;
+        printf("  %s after step %ld (epoch %ld, batch %ld): checkpoint %s\n",
+               interrupted ? "interrupted" : "stopped", clvit_trainer_step_count(t->trainer),
+               epoch + 1, b + 1, t->save);
+    } else {
+        printf("  %s after step %ld (no --save, nothing written)\n",
+               interrupted ? "interrupted" : "stopped", clvit_trainer_step_count(t->trainer));
+    }
+    if (interrupted && !r) r = 130;
+    return r;
+}
+
+/* The training steps of one epoch, from batch e->b0, through the step pipeline: batch b is
+ * built and submitted while the device still runs step b - 1, whose results are collected
+ * (and shown) after the submit. Before a checkpoint (--save-every, a stop, the end of the
+ * epoch) every step in flight is collected, so a NaN or Inf loss is seen before the save and
+ * the state it left is never written. Returns -1 at the end of the epoch, else the exit code
+ * (a failure, or a stop on Ctrl-C or --max-steps). */
+static int train_epoch(train_run *t, long epoch, int tty, epoch_stats *e) {
+    const augment_opts aug = {(float)t->rotate, (float)t->shift};
+    const long batch = t->batch, ntr = t->ntr;
+    int in_flight_n[2] = {0, 0};
+    for (long b = e->b0; b < t->steps_per_epoch; b++) {
+        int n = (int)(ntr - b * batch < batch ? ntr - b * batch : batch);
+        clvit_status st = make_batch(
+            &t->train, t->order + b * batch, n, t->cfg, &aug,
+            clvit_rng_at((uint64_t)t->seed, 1000003ULL * (uint64_t)epoch + 7), t->x, t->y);
+        if (!st) st = clvit_train_submit(t->trainer, t->x, t->y, n);
+        in_flight_n[b & 1] = n;
+        t->last_n = n;
+        const long step = clvit_trainer_step_count(t->trainer); /* batch b's step, 1-based */
+        /* a checkpoint after this step (the end of the epoch saves after validation) */
+        const int save_due =
+            t->save_every_n && step % t->save_every_n == 0 && b + 1 < t->steps_per_epoch;
+        const int last = b + 1 == t->steps_per_epoch || interrupted || save_due ||
+                         (t->max_steps_n && t->steps_this_run + 1 >= t->max_steps_n);
+        clvit_step_result res = {0};
+        long shown = b; /* the step whose result this iteration reports */
+        if (!st && clvit_train_pending(t->trainer) > 1) {
+            shown = b - 1;
+            st = clvit_train_collect(t->trainer, &res);
+            e->loss_sum += res.loss * in_flight_n[(b - 1) & 1];
+            e->correct += res.correct;
+            e->seen += in_flight_n[(b - 1) & 1];
+        }
+        if (!st && last) { /* nothing left in flight: the end of the epoch or run, a save */
+            shown = b;
+            st = clvit_train_collect(t->trainer, &res);
+            e->loss_sum += res.loss * n;
+            e->correct += res.correct;
+            e->seen += n;
+        }
+        if (st == CLVIT_ERR_DIVERGED)
+            return report_diverged(t, step - (b - shown), epoch, shown, clvit_last_error());
+        if (st) return cli_fail("train", st);
+        t->steps_this_run++;
+        if (e->seen == 0) continue; /* the first step of the epoch: nothing collected yet */
+        show_progress(t, epoch, shown, (double)res.lr, tty, e);
+        if (interrupted || (t->max_steps_n && t->steps_this_run >= t->max_steps_n))
+            return stop_run(t, epoch, b, tty);
+        if (save_due) {
+            const int r = save_at(t, epoch, b + 1);
+            if (r >= 0) return r;
+        }
+    }
+    return -1;
+}
+
+/* After an epoch's steps: validation, the summary line, the CSV row, the checkpoint. */
+static int finish_epoch(train_run *t, long epoch, int tty, const epoch_stats *e) {
+    if (tty) fprintf(stderr, "\r%*s\r", 100, "");
+    const double train_time = now() - e->t0;
+    eval_result ev = {0};
+    if (t->nva > 0) {
+        clvit_status st =
+            evaluate(t->model, &t->train, t->va_idx, t->nva, (int)t->batch, &ev, NULL, 0);
+        if (st) return cli_fail("train", st);
+    }
+    const double epoch_time = now() - e->t0, loss = e->loss_sum / e->seen,
+                 acc = (double)e->correct / e->seen;
+    if (t->nva > 0)
+        printf("epoch %ld/%ld  train loss %.4f acc %.4f | val loss %.4f acc %.4f | %.1f s "
+               "(%.0f img/s)\n",
+               epoch + 1, t->epochs, loss, acc, ev.loss, ev.accuracy, epoch_time,
+               e->seen / train_time);
+    else /* --val-split 0: no validation set, so no val figures */
+        printf("epoch %ld/%ld  train loss %.4f acc %.4f | %.1f s (%.0f img/s)\n", epoch + 1,
+               t->epochs, loss, acc, epoch_time, e->seen / train_time);
+    fflush(stdout);
+    if (t->log) {
+        char val[64] = ","; /* empty fields without a validation set */
+        if (t->nva > 0) snprintf(val, sizeof val, "%.6f,%.6f", ev.loss, ev.accuracy);
+        const long step = clvit_trainer_step_count(t->trainer);
+        fprintf(t->log, "%ld,%ld,%.6f,%.6f,%s,%.6g,%.3f,%.1f\n", epoch + 1, step, loss, acc, val,
+                (double)clvit_trainer_lr(t->trainer, step - 1), epoch_time, e->seen / train_time);
+        fflush(t->log);
+    }
+    if (t->save) return save_at(t, epoch + 1, 0);
+    return -1;
+}
+
+static int train_epochs(train_run *t) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_sigint;
     sigaction(SIGINT, &sa, NULL);
     const int tty = isatty(STDERR_FILENO);
-    const augment_opts aug = {(float)rotate, (float)shift};
-    long steps_this_run = 0;
-    int stop = 0;
-    double run_start = now();
-    for (long epoch = start_epoch; epoch < epochs && !stop && !r; epoch++) {
-        memcpy(order, tr_idx, (size_t)ntr * sizeof *order);
-        uint64_t shuffle_rng = mix((uint64_t)seed, (uint64_t)epoch);
-        clvit_shuffle(order, ntr, &shuffle_rng);
-        double t0 = now(), loss_sum = 0.0, t_warm = 0.0;
-        long seen_warm = 0, steps_warm = 0;
-        long correct = 0, seen = 0;
-        long b0 = epoch == start_epoch ? start_batch : 0;
-        long next_plain = 0;
-        /* the step pipeline: batch b is built and submitted while the device still runs
-         * step b - 1, whose results are collected (and shown) after the submit */
-        int in_flight_n[2] = {0, 0};
-        for (long b = b0; b < steps_per_epoch; b++) {
-            int n = (int)(ntr - b * batch < batch ? ntr - b * batch : batch);
-            st = make_batch(&train, order + b * batch, n, cfg, &aug,
-                            mix((uint64_t)seed, 1000003ULL * (uint64_t)epoch + 7), x, y);
-            if (!st) st = clvit_train_submit(trainer, x, y, n);
-            in_flight_n[b & 1] = n;
-            const int last = b + 1 == steps_per_epoch || interrupted ||
-                             (max_steps_n && steps_this_run + 1 >= max_steps_n);
-            clvit_step_result res = {0};
-            long shown = b; /* the step whose result this iteration reports */
-            if (!st && clvit_train_pending(trainer) > 1) {
-                st = clvit_train_collect(trainer, &res);
-                loss_sum += res.loss * in_flight_n[(b - 1) & 1];
-                correct += res.correct;
-                seen += in_flight_n[(b - 1) & 1];
-                shown = b - 1;
-            }
-            if (!st && last) { /* the end of the epoch or run: nothing left in flight */
-                st = clvit_train_collect(trainer, &res);
-                loss_sum += res.loss * n;
-                correct += res.correct;
-                seen += n;
-                shown = b;
-            }
-            if (st) {
-                r = cli_fail("train", st);
-                break;
-            }
-            steps_this_run++;
-            if (seen == 0) continue; /* the first step of the epoch: nothing collected yet */
-            /* speed and ETA from the steps after the first collected one, so a slow first
-             * step (kernel builds, GEMM tuning) does not inflate them */
-            const double t_now = now();
-            if (t_warm == 0.0) {
-                t_warm = t_now;
-                seen_warm = seen;
-                steps_warm = shown + 1 - b0;
-            }
-            const long done_b = shown + 1 - b0, left_b = steps_per_epoch - shown - 1;
-            const int warm = done_b > steps_warm && t_now > t_warm;
-            const double el = t_now - t0,
-                         ips = warm ? (seen - seen_warm) / (t_now - t_warm)
-                                    : seen / (el > 0 ? el : 1e-9),
-                         per_step = warm ? (t_now - t_warm) / (double)(done_b - steps_warm)
-                                         : el / (double)done_b;
-            char eta[32];
-            format_eta(per_step * (double)left_b, eta, sizeof eta);
-            if (tty) {
-                fprintf(stderr,
-                        "\r  epoch %ld/%ld  %ld/%ld  %.0f img/s  loss %.4f  acc %.4f  "
-                        "lr %.2e  ETA %s   ",
-                        epoch + 1, epochs, shown + 1, steps_per_epoch, ips, loss_sum / seen,
-                        (double)correct / seen, (double)res.lr, eta);
-                fflush(stderr);
-            } else if (shown + 1 >= next_plain || shown + 1 == steps_per_epoch) {
-                printf("  epoch %ld/%ld  %ld/%ld  %.0f img/s  loss %.4f  acc %.4f  ETA %s\n",
-                       epoch + 1, epochs, shown + 1, steps_per_epoch, ips, loss_sum / seen,
-                       (double)correct / seen, eta);
-                fflush(stdout);
-                next_plain = shown + 1 + (steps_per_epoch + 4) / 5;
-            }
-            if (interrupted || (max_steps_n && steps_this_run >= max_steps_n)) {
-                if (tty) fprintf(stderr, "\n");
-                if (save) {
-                    char ep[32], bb[32];
-                    snprintf(ep, sizeof ep, "%ld", epoch);
-                    snprintf(bb, sizeof bb, "%ld", b + 1);
-                    st = save_checkpoint(trainer, save, ep, bb, data, &s);
-                    if (st)
-                        r = cli_fail("train", st);
-                    else
-                        printf("  %s after step %ld (epoch %ld, batch %ld): checkpoint %s\n",
-                               interrupted ? "interrupted" : "stopped",
-                               clvit_trainer_step_count(trainer), epoch + 1, b + 1, save);
-                } else {
-                    printf("  %s after step %ld (no --save, nothing written)\n",
-                           interrupted ? "interrupted" : "stopped",
-                           clvit_trainer_step_count(trainer));
-                }
-                stop = 1;
-                if (interrupted && !r) r = 130;
-                break;
-            }
-        }
-        if (stop || r) break;
-        if (tty) fprintf(stderr, "\r%*s\r", 100, "");
-        double train_time = now() - t0;
-        eval_result ev = {0};
-        if (nva > 0) {
-            st = evaluate(model, &train, va_idx, nva, (int)batch, &ev, NULL, 0);
-            if (st) {
-                r = cli_fail("train", st);
-                break;
-            }
-        }
-        double epoch_time = now() - t0;
-        if (nva > 0)
-            printf("epoch %ld/%ld  train loss %.4f acc %.4f | val loss %.4f acc %.4f | %.1f s "
-                   "(%.0f img/s)\n",
-                   epoch + 1, epochs, loss_sum / seen, (double)correct / seen, ev.loss, ev.accuracy,
-                   epoch_time, seen / train_time);
-        else /* --val-split 0: no validation set, so no val figures */
-            printf("epoch %ld/%ld  train loss %.4f acc %.4f | %.1f s (%.0f img/s)\n", epoch + 1,
-                   epochs, loss_sum / seen, (double)correct / seen, epoch_time, seen / train_time);
-        fflush(stdout);
-        if (log) {
-            char val[64] = ","; /* empty fields without a validation set */
-            if (nva > 0) snprintf(val, sizeof val, "%.6f,%.6f", ev.loss, ev.accuracy);
-            fprintf(log, "%ld,%ld,%.6f,%.6f,%s,%.6g,%.3f,%.1f\n", epoch + 1,
-                    clvit_trainer_step_count(trainer), loss_sum / seen, (double)correct / seen, val,
-                    (double)clvit_trainer_lr(trainer, clvit_trainer_step_count(trainer) - 1),
-                    epoch_time, seen / train_time);
-            fflush(log);
-        }
-        if (save) {
-            char ep[32];
-            snprintf(ep, sizeof ep, "%ld", epoch + 1);
-            st = save_checkpoint(trainer, save, ep, "0", data, &s);
-            if (st) r = cli_fail("train", st);
-        }
+    t->tty = tty;
+    const double run_start = now();
+    for (long epoch = t->start_epoch; epoch < t->epochs; epoch++) {
+        memcpy(t->order, t->tr_idx, (size_t)t->ntr * sizeof *t->order);
+        uint64_t shuffle_rng = clvit_rng_at((uint64_t)t->seed, (uint64_t)epoch);
+        clvit_shuffle(t->order, t->ntr, &shuffle_rng);
+        epoch_stats e = {0};
+        e.t0 = now();
+        e.b0 = epoch == t->start_epoch ? t->start_batch : 0;
+        int r = train_epoch(t, epoch, tty, &e);
+        if (r < 0) r = finish_epoch(t, epoch, tty, &e);
+        if (r >= 0) return r;
     }
-    free(order);
-    if (!r && !stop) {
-        printf("training done: %ld steps in %.1f s\n", steps_this_run, now() - run_start);
-        if (!no_test && dataset_has_test_split(data)) {
-            clvit_dataset test = {0};
-            st = clvit_dataset_open(data, 1, &test);
-            int *all = st ? NULL : malloc((size_t)test.count * sizeof *all);
-            if (!st && !all) st = CLVIT_ERR_NOMEM;
-            eval_result ev = {0};
-            if (!st) {
-                for (int i = 0; i < test.count; i++)
-                    all[i] = i;
-                st = evaluate(model, &test, all, test.count, (int)batch, &ev, NULL, 0);
-            }
-            if (st)
-                r = cli_fail("train", st);
-            else
-                printf("test accuracy %.4f (%d/%d), test loss %.4f\n", ev.accuracy, ev.correct,
-                       test.count, ev.loss);
-            free(all);
-            clvit_dataset_free(&test);
-        }
+    printf("training done: %ld steps in %.1f s\n", t->steps_this_run, now() - run_start);
+    return -1;
+}
+
+/* ---------------------------------------------------------------- test set */
+
+static int evaluate_test(train_run *t) {
+    if (t->no_test || !dataset_has_test_split(t->data)) return -1;
+    clvit_dataset test = {0};
+    clvit_status st = clvit_dataset_open(t->data, 1, &test);
+    int *all = st ? NULL : malloc((size_t)test.count * sizeof *all);
+    if (!st && !all) st = CLVIT_ERR_NOMEM;
+    eval_result ev = {0};
+    if (!st) {
+        for (int i = 0; i < test.count; i++)
+            all[i] = i;
+        st = evaluate(t->model, &test, all, test.count, (int)t->batch, &ev, NULL, 0);
     }
-done:
-    if (log) fclose(log);
-    free(x);
-    free(y);
-    clvit_trainer_free(trainer);
-    clvit_model_free(model);
-    clvit_ctx_free(ctx);
-done_data:
-    clvit_st_close(ck);
-    free(tr_idx);
-    free(va_idx);
-    clvit_dataset_free(&train);
+    int r = -1;
+    if (st)
+        r = cli_fail("train", st);
+    else
+        printf("test accuracy %.4f (%d/%d), test loss %.4f\n", ev.accuracy, ev.correct, test.count,
+               ev.loss);
+    free(all);
+    clvit_dataset_free(&test);
     return r;
+}
+
+/* ---------------------------------------------------------------- the command */
+
+static void train_run_free(train_run *t) {
+    if (t->log) fclose(t->log);
+    free(t->order);
+    free(t->logits);
+    free(t->x);
+    free(t->y);
+    clvit_trainer_free(t->trainer);
+    clvit_model_free(t->model);
+    clvit_ctx_free(t->ctx);
+    clvit_st_close(t->ck);
+    free(t->tr_idx);
+    free(t->va_idx);
+    clvit_dataset_free(&t->train);
+}
+
+int cmd_train(int argc, char **argv) {
+    train_run t;
+    memset(&t, 0, sizeof t);
+    t.saved_step = -1;
+    int r = parse_options(&t, argc, argv);
+    if (r < 0) r = resolve_settings(&t);
+    if (r < 0) r = check_save_path(&t);
+    if (r < 0) r = open_data(&t);
+    if (r < 0) r = create_model(&t);
+    if (r < 0) r = create_trainer(&t);
+    if (r < 0) {
+        print_plan(&t);
+        r = train_epochs(&t);
+    }
+    if (r < 0) r = evaluate_test(&t);
+    train_run_free(&t);
+    return r < 0 ? 0 : r;
 }

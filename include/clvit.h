@@ -67,7 +67,8 @@ enum {
     CLVIT_ERR_NO_DEVICE = -2008,   /* no OpenCL device matches */
     CLVIT_ERR_UNSUPPORTED = -2009, /* valid but not supported (dtype, option) */
     CLVIT_ERR_INTERRUPTED = -2010, /* stopped on request (Ctrl-C) */
-    CLVIT_ERR_DIVERGED = -2011,    /* data-parallel replicas or ranks hold different weights,
+    CLVIT_ERR_DIVERGED = -2011,    /* training produced a NaN or Inf loss or gradient norm */
+    CLVIT_ERR_REPLICAS = -2012,    /* data-parallel replicas or ranks hold different weights,
                                       or another rank failed (clvit_dist_agree) */
 };
 
@@ -253,9 +254,11 @@ clvit_status clvit_train_step(clvit_trainer *t, const float *images, const int32
  * runs this one: clvit_train_submit copies the batch, enqueues the whole step (upload,
  * forward, loss, backward, clipping, Adam, the reads of its results) and returns without
  * waiting; clvit_train_collect waits for the oldest submitted step and fills res. At most two
- * steps are in flight (a third submit fails until one is collected). A diverged loss is
- * reported by collect, after that step's update was applied. Checkpoints, clvit_train_step
- * and clvit_train_grads first wait for the steps in flight. */
+ * steps are in flight (a third submit fails until one is collected). A diverged step (a NaN
+ * or Inf loss, or gradient norm when clipping) is reported by collect as CLVIT_ERR_DIVERGED,
+ * after that step's update was applied, so the parameters are no longer trustworthy: from
+ * then on clvit_trainer_save refuses to write. Checkpoints, clvit_train_step and
+ * clvit_train_grads first wait for the steps in flight. */
 clvit_status clvit_train_submit(clvit_trainer *t, const float *images, const int32_t *labels,
                                 int batch);
 clvit_status clvit_train_collect(clvit_trainer *t, clvit_step_result *res);
@@ -280,7 +283,10 @@ size_t clvit_trainer_device_bytes(const clvit_trainer *t);
  * Checkpoints are safetensors: the weights under timm names (so clvit_model_load,
  * `clvit predict` and PyTorch read them), Adam moments as optim.m.<name> / optim.v.<name>,
  * and in the metadata the model configuration, clvit.step and the caller's extra keys
- * (epoch, RNG state...). Written atomically: a temporary file, fsync, rename.
+ * (epoch, RNG state...). Written atomically: a temporary file, fsync, rename, fsync of the
+ * directory; a failure (disk full, file-size limit) leaves the previous file as it was.
+ * Never written from a bad state: the save fails with CLVIT_ERR_DIVERGED when a step in
+ * flight or before diverged, or when a parameter or moment holds a NaN or Inf.
  */
 clvit_status clvit_trainer_save(clvit_trainer *t, const char *path, const char *const *keys,
                                 const char *const *values, int num);
@@ -572,7 +578,7 @@ clvit_status clvit_dp_step(clvit_dp *g, const float *images, const int32_t *labe
 /* Copies replica 0's parameters to the other replicas and, under MPI, rank 0's parameters,
  * Adam moments and step to every rank (after clvit_trainer_load_state on rank 0). Collective. */
 clvit_status clvit_dp_sync(clvit_dp *g);
-/* A 64-bit FNV-1a hash of replica 0's parameters in *hash; CLVIT_ERR_DIVERGED when any
+/* A 64-bit FNV-1a hash of replica 0's parameters in *hash; CLVIT_ERR_REPLICAS when any
  * replica or rank holds other bits. Collective; reads every replica's parameters. */
 clvit_status clvit_dp_check(clvit_dp *g, uint64_t *hash);
 /* Seconds spent since the group was made: computing (forward + backward on the devices,

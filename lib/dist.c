@@ -17,6 +17,7 @@
  * device: the step is the single trainer's, bit for bit.
  */
 #include "split.h"
+#include "rng.h"
 #include "model.h"
 #include "train_ops.h"
 
@@ -147,7 +148,7 @@ clvit_status clvit_dist_agree(clvit_status st) {
         int code = st;
         CHECK_MPI(MPI_Bcast(&code, 1, MPI_INT, who, MPI_COMM_WORLD), "MPI_Bcast(status)");
         if (st) return st;
-        return clvit_fail(CLVIT_ERR_DIVERGED, "rank %d failed: %s", who, clvit_status_string(code));
+        return clvit_fail(CLVIT_ERR_REPLICAS, "rank %d failed: %s", who, clvit_status_string(code));
     }
 #endif
     return st;
@@ -190,17 +191,10 @@ void clvit_dist_share(int batch, int share, int nshares, int *start, int *count)
     *count = b - a;
 }
 
-static uint64_t mix(uint64_t a, uint64_t b) { /* as apps/cmd_train.c */
-    uint64_t z = a + 0x9e3779b97f4a7c15ULL * (b + 1);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
 void clvit_dist_epoch_order(const int *samples, int n, uint64_t seed, long epoch, int *order) {
     if (n <= 0) return;
     memcpy(order, samples, (size_t)n * sizeof *order);
-    uint64_t rng = mix(seed, (uint64_t)epoch);
+    uint64_t rng = clvit_rng_at(seed, (uint64_t)epoch);
     clvit_shuffle(order, n, &rng);
 }
 
@@ -473,7 +467,7 @@ clvit_status clvit_dp_check(clvit_dp *g, uint64_t *hash) {
             size_t i = 0;
             while (i < g->np && !memcmp(&g->sum[i], &g->params[i], sizeof *g->sum))
                 i++;
-            st = clvit_fail(CLVIT_ERR_DIVERGED,
+            st = clvit_fail(CLVIT_ERR_REPLICAS,
                             "replica %d's parameters differ from replica 0's (first at %zu: %.9g "
                             "vs %.9g)",
                             r, i, (double)g->sum[i], (double)g->params[i]);
@@ -491,7 +485,7 @@ clvit_status clvit_dp_check(clvit_dp *g, uint64_t *hash) {
             MPI_Allreduce(MPI_IN_PLACE, &hi, 1, MPI_UNSIGNED_LONG_LONG, MPI_MAX, MPI_COMM_WORLD),
             "MPI_Allreduce(hash)");
         if (lo != hi)
-            return clvit_fail(CLVIT_ERR_DIVERGED,
+            return clvit_fail(CLVIT_ERR_REPLICAS,
                               "ranks hold different parameters (hash %016llx on rank %d; "
                               "min %016llx, max %016llx): devices or drivers differ?",
                               (unsigned long long)h, g_dist.rank, lo, hi);

@@ -74,6 +74,7 @@ struct clvit_trainer {
     int zero_copy; /* the device shares host memory: it reads the staging buffers in place */
     step_slot slots[2];
     int next_slot;
+    long diverged_at; /* the first step (1-based) collected with a NaN/Inf loss or norm, or 0 */
 };
 
 void clvit_train_config_default(clvit_train_config *tc) {
@@ -583,9 +584,13 @@ clvit_status clvit_train_collect(clvit_trainer *t, clvit_step_result *res) {
     res->correct = correct;
     res->grad_norm = sl->clipping ? out[2 * (size_t)B] : 0.0;
     res->lr = sl->lr;
-    if (!isfinite(res->loss))
-        return clvit_fail(CLVIT_ERR_INVALID_ARG, "training diverged: loss is %g at step %ld",
-                          res->loss, sl->step + 1);
+    const int bad_loss = !isfinite(res->loss);
+    if (bad_loss || !isfinite(res->grad_norm)) {
+        if (!t->diverged_at) t->diverged_at = sl->step + 1;
+        return clvit_fail(CLVIT_ERR_DIVERGED, "%s is %g at step %ld",
+                          bad_loss ? "loss" : "gradient norm",
+                          bad_loss ? res->loss : res->grad_norm, sl->step + 1);
+    }
     return CLVIT_SUCCESS;
 }
 
@@ -698,6 +703,25 @@ clvit_status clvit_trainer_read_grads(clvit_trainer *t, float *host, size_t coun
 
 /* ---------------------------------------------------------------- checkpoints */
 
+/* A checkpoint holds no NaN or Inf: host is the parameters, then the first and second
+ * moments, each in the parameter layout. */
+static clvit_status check_finite(const clvit_model *m, const float *host, const char *path) {
+    for (int part = 0; part < 3; part++) {
+        for (int r = 0; r < m->num_table; r++) {
+            const clvit_param *p = &m->table[r];
+            const float *v = host + (size_t)part * m->num_params + p->offset;
+            for (size_t i = 0; i < p->numel; i++)
+                if (!isfinite(v[i]))
+                    return clvit_fail(CLVIT_ERR_DIVERGED, "%s not written: %s%s[%zu] is %g", path,
+                                      part == 0   ? ""
+                                      : part == 1 ? "optim.m."
+                                                  : "optim.v.",
+                                      p->name, i, v[i]);
+        }
+    }
+    return CLVIT_SUCCESS;
+}
+
 clvit_status clvit_trainer_save(clvit_trainer *t, const char *path, const char *const *keys,
                                 const char *const *values, int num) {
     if (!t || !path || num < 0 || (num > 0 && (!keys || !values)))
@@ -712,9 +736,13 @@ clvit_status clvit_trainer_save(clvit_trainer *t, const char *path, const char *
     clvit_status st =
         host && e && names && meta ? CLVIT_SUCCESS : clvit_fail(CLVIT_ERR_NOMEM, "saving %s", path);
     if (!st) st = drain(t);
+    if (!st && t->diverged_at)
+        st = clvit_fail(CLVIT_ERR_DIVERGED, "%s not written: step %ld diverged", path,
+                        t->diverged_at);
     if (!st) st = clvit_arena_read(m->ctx, &m->params, 0, host, n);
     if (!st) st = clvit_arena_read(m->ctx, &t->adam_m, 0, host + n, n);
     if (!st) st = clvit_arena_read(m->ctx, &t->adam_v, 0, host + 2 * n, n);
+    if (!st) st = check_finite(m, host, path);
     if (!st) {
         clvit_config_metadata(&m->cfg, meta);
         char step[32];

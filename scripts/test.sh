@@ -25,11 +25,12 @@ ctest --test-dir build --output-on-failure -j1
 # On rusticl, left out for time (each took many minutes there on a 2-core machine, under a
 # minute on PoCL, and checks clvit's own logic rather than the implementation's): test_faults
 # (injected failures of clvit's calls), test_limits (a ViT-B/16 forward under emulated limits),
-# test_train's test_learns_synthetic (many training steps), and the ctest runs that repeat a
-# binary under emulated limits (_group_rows, _wg64, _wg128). docs/oclgrind.md has the details.
+# test_train's test_learns_synthetic (many training steps), kill_resume (some 35 clvit
+# processes, each paying the driver's start-up), and the ctest runs that repeat a binary under
+# emulated limits (_group_rows, _wg64, _wg128). docs/oclgrind.md has the details.
 echo "== device tests on Mesa rusticl (llvmpipe)"
 RUSTICL_ENABLE=llvmpipe CLVIT_DEVICE=llvmpipe CLVIT_TEST_SKIP=test_learns_synthetic \
-  ctest --test-dir build -L device -E '^test_(faults|limits)$|_group_rows$|_wg[0-9]+$' \
+  ctest --test-dir build -L device -E '^test_(faults|limits)$|^kill_resume$|_group_rows$|_wg[0-9]+$' \
   --output-on-failure -j1
 echo "== kernel and model tests under Oclgrind (--data-races --uninitialized --check-api)"
 bash scripts/oclgrind.sh build

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end tests of the clvit command: help and usage errors, devices, info, forward parity
 # through .npy files, predict on a PNG, train/save/resume/eval/submission on synthetic IDX and
-# CSV data, Ctrl-C saving a checkpoint, and one clear error line on malformed input.
+# CSV data, Ctrl-C saving a checkpoint, crash safety (unwritable --save path, a save over a
+# file-size limit, a NaN loss), and one clear error line on malformed input.
 # Usage: cli_clvit.sh CLVIT_BINARY SOURCE_DIR
 set -uo pipefail
 CLVIT=$1
@@ -155,6 +156,85 @@ code=$?
 if [[ $code == 130 && -s "$T/int.safetensors" ]]; then ok "Ctrl-C saves and exits 130"; else bad "Ctrl-C (exit $code)"; tail -3 "$T/out"; fi
 has "interrupted after step" "Ctrl-C is reported"
 expect 0 "the interrupted checkpoint loads" -- "$CLVIT" eval --model "$T/int.safetensors" --data "mnist:$T/mnist"
+
+# crash safety (tests/kill_resume.sh has the kill -9 test): an unwritable --save path is
+# reported before training; a save that fails stops the run with one line and leaves the last
+# checkpoint as it was; a NaN loss stops the run, naming step, epoch and batch, saving nothing
+# from that state
+err_line() { # err_line DESCRIPTION: stderr ($T/err) is exactly one line
+  if [[ $(wc -l <"$T/err") == 1 ]]; then ok "$1: one error line"; else
+    bad "$1: $(wc -l <"$T/err") error lines"
+    cat "$T/err"
+  fi
+}
+mkdir -p "$T/adir"
+for p in "$T/no/such/dir/ck.safetensors" "$T/adir" "/sys/ck.safetensors"; do
+  "${TRAIN[@]}" --save "$p" >"$T/out" 2>"$T/err"
+  code=$?
+  if [[ $code == 1 ]] && ! grep -q "epoch 1/" "$T/out"; then ok "--save $p: exit 1 before training"; else
+    bad "--save $p (exit $code)"
+    tail -3 "$T/out" "$T/err"
+  fi
+  err_line "--save $p"
+  grep -q "cannot write a checkpoint there" "$T/err" || bad "--save $p: no reason given"
+done
+if [[ $(id -u) != 0 ]]; then # root writes into a read-only directory; /sys above covers root
+  mkdir -p "$T/ro" && chmod 555 "$T/ro"
+  expect 1 "--save in a read-only directory" -- "${TRAIN[@]}" --save "$T/ro/ck.safetensors"
+  has "Permission denied" "read-only directory: the reason is given"
+fi
+expect 2 "--save-every without --save" -- "${TRAIN[@]}" --save-every 2
+# a file-size limit: SIGXFSZ is ignored, the write fails with EFBIG. vit_mnist's checkpoint
+# (2.4 MB) is over the limit, PoCL's kernel files (< 1 MB) are not.
+BIG=("$CLVIT" train --data "mnist:$T/mnist" --preset vit_mnist --epochs 1 --batch 20 --no-test)
+expect 0 "first save (vit_mnist)" -- "${BIG[@]}" --save "$T/big.safetensors" --max-steps 2
+cp "$T/big.safetensors" "$T/big.before"
+(
+  ulimit -f 1500
+  exec "${BIG[@]}" --resume "$T/big.safetensors" --save "$T/big.safetensors" --save-every 1
+) >"$T/out" 2>"$T/err"
+code=$?
+if [[ $code == 1 ]]; then ok "save over ulimit -f: exit 1"; else bad "save over ulimit -f: exit $code"; fi
+err_line "save over ulimit -f"
+if grep -q "checkpoint after step 3 not saved: .*File too large; .* is as it was, training stopped" "$T/err"; then
+  ok "save over ulimit -f: the error names the step, the reason and what stays"
+else
+  bad "save over ulimit -f: message"
+  cat "$T/err"
+fi
+if cmp -s "$T/big.safetensors" "$T/big.before"; then ok "the previous checkpoint is unchanged"; else bad "the previous checkpoint changed"; fi
+if [[ -e $T/big.safetensors.tmp ]]; then bad "the temporary file stayed"; else ok "no temporary file stays"; fi
+expect 0 "the previous checkpoint still loads" -- "$CLVIT" eval --model "$T/big.safetensors" --data "mnist:$T/mnist"
+# NaN: an absurd learning rate after a good start. Step 5 (lr 1e30) still has a finite loss,
+# and its update makes step 6's loss NaN; the next save was due at step 6, so the checkpoint
+# of step 4 stays byte for byte
+expect 0 "a good start, saved at step 4" -- "${TRAIN[@]}" --save "$T/nan.safetensors" --max-steps 4 --no-test
+cp "$T/nan.safetensors" "$T/nan.before"
+NAN=("${TRAIN[@]}" --resume "$T/nan.safetensors" --save "$T/nan.safetensors" --lr 1e30 --warmup 0 --no-test)
+"${NAN[@]}" --save-every 2 >"$T/out" 2>"$T/err"
+code=$?
+if [[ $code == 1 ]]; then ok "NaN loss: exit 1"; else bad "NaN loss: exit $code"; fi
+err_line "NaN loss"
+if grep -q "training diverged at step 6 (epoch 1/4, batch 6/18): .*loss is nan at step 6; stopped, .*nan.safetensors (step 4) kept" "$T/err"; then
+  ok "NaN loss: step, epoch, batch and the checkpoint kept are named"
+else
+  bad "NaN loss: message"
+  cat "$T/err"
+fi
+if cmp -s "$T/nan.safetensors" "$T/nan.before"; then ok "NaN loss: the last good checkpoint is unchanged"; else bad "NaN loss: the checkpoint changed"; fi
+# saving every step: step 5's loss is finite, but the parameters its update left give NaN
+# logits, which the check before the save sees: nothing is saved from step 5 either
+"${NAN[@]}" --save-every 1 >"$T/out" 2>"$T/err"
+code=$?
+if [[ $code == 1 ]] && grep -q "diverged at step 5 (epoch 1/4, batch 5/18): the parameters it left give a logit of .*nan.safetensors (step 4) kept" "$T/err"; then
+  ok "NaN with --save-every 1: stops at step 5, before its save"
+else
+  bad "NaN with --save-every 1 (exit $code)"
+  cat "$T/err"
+fi
+err_line "NaN with --save-every 1"
+if cmp -s "$T/nan.safetensors" "$T/nan.before"; then ok "NaN with --save-every 1: step 4's checkpoint is unchanged"; else bad "NaN with --save-every 1: the checkpoint changed"; fi
+expect 0 "the checkpoint holds no NaN or Inf" -- $HELP finite "$T/nan.safetensors"
 
 # a malformed CLBlast tuning file named by CLVIT_GEMM_TUNING: one clear error line
 printf 'Xgemm KWG=sixteen\n' >"$T/tuning.txt"

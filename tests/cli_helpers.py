@@ -14,6 +14,11 @@
                            the csv module, text): N images with TOPK classes each, indices
                            and probabilities in range and descending, every top-1 label
                            TOP1 when given; prints the image paths in order
+  meta FILE KEY            prints a __metadata__ value of a safetensors file (exit 1 if absent)
+  st-diff A B              compares two safetensors files tensor by tensor (the same names,
+                           shapes and values, bit for bit; metadata too); prints the tensors
+                           that differ with their max |a - b|; exit 1 if any differ
+  finite FILE              exit 1 (naming the tensor) if a F32 tensor holds a NaN or Inf
 """
 import csv, json, os, random, struct, sys, zlib, gzip
 
@@ -218,6 +223,42 @@ def main():
     elif cmd == 'check-predict':
         check_predict(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]),
                       sys.argv[6] if len(sys.argv) > 6 else None)
+    elif cmd == 'meta':
+        with open(sys.argv[2], 'rb') as f:
+            n = struct.unpack('<Q', f.read(8))[0]
+            meta = json.loads(f.read(n)).get('__metadata__', {})
+        if sys.argv[3] not in meta:
+            sys.exit('%s: no %s in the metadata' % (sys.argv[2], sys.argv[3]))
+        print(meta[sys.argv[3]])
+    elif cmd == 'st-diff':
+        a, b = read_safetensors(sys.argv[2]), read_safetensors(sys.argv[3])
+        bad = 0
+        for k in sorted(set(a) | set(b)):
+            if k not in a or k not in b:
+                print('%s: only in %s' % (k, sys.argv[2] if k in a else sys.argv[3]))
+                bad += 1
+                continue
+            (sa, va), (sb, vb) = a[k], b[k]
+            if sa != sb:
+                print('%s: shape %s vs %s' % (k, sa, sb))
+                bad += 1
+                continue
+            differ = sum(1 for x, y in zip(va, vb) if struct.pack('<f', x) != struct.pack('<f', y))
+            if differ:
+                print('%s: %d of %d values differ, max |a - b| %.3g' %
+                      (k, differ, len(va), max(abs(x - y) for x, y in zip(va, vb))))
+                bad += 1
+        for path in sys.argv[2:4]:
+            with open(path, 'rb') as f:
+                n = struct.unpack('<Q', f.read(8))[0]
+                print('%s metadata: %s' % (path, json.loads(f.read(n)).get('__metadata__')))
+        print('%d tensors differ' % bad)
+        sys.exit(1 if bad else 0)
+    elif cmd == 'finite':
+        for k, (shape, vals) in read_safetensors(sys.argv[2]).items():
+            for i, v in enumerate(vals):
+                if v != v or v in (float('inf'), float('-inf')):
+                    sys.exit('%s: %s[%d] is %r' % (sys.argv[2], k, i, v))
     else:
         sys.exit('unknown helper command ' + cmd)
 

@@ -1,7 +1,8 @@
 /*
  * test_host_safetensors.c - safetensors reader/writer: round trips (F32, I64, scalars, empty
  * tensors, metadata), exact F16/BF16/F64/I32/U8 conversion on hand-made bytes, atomic
- * writes, and one test per kind of malformed file, each run both from a file on disk
+ * writes (a failed one, a file-size limit included, keeps the old file; the path check made
+ * before a long run), and one test per kind of malformed file, each run both from a file on disk
  * (clvit_st_open) and from memory (clvit_st_parse). Files live in a mkdtemp dir under /tmp.
  */
 #include <stdarg.h>
@@ -13,10 +14,13 @@
 #include "safetensors.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -289,6 +293,88 @@ static void test_writer_failures(void **state) {
     char nodir[256];
     path_in(nodir, sizeof nodir, "no/such/dir.safetensors");
     assert_status(clvit_st_write(nodir, &ok, 1, NULL, NULL, 0), CLVIT_ERR_IO, "no dir");
+}
+
+/* A file-size limit (RLIMIT_FSIZE, `ulimit -f`) hit while writing, with SIGXFSZ ignored as
+ * the clvit command does: write() fails with EFBIG, the error names the reason, the old file
+ * is byte for byte what it was and no temporary file stays. The same path as a full disk
+ * (ENOSPC). */
+static void test_writer_size_limit(void **state) {
+    (void)state;
+    char path[256], tmp[300];
+    path_in(path, sizeof path, "limited.safetensors");
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    const float small[4] = {1, 2, 3, 4};
+    clvit_st_entry e = {"w", CLVIT_DT_F32, 1, {4}, small};
+    assert_status(clvit_st_write(path, &e, 1, NULL, NULL, 0), CLVIT_SUCCESS, "first write");
+    size_t old_size;
+    unsigned char *old = read_bytes(path, &old_size);
+
+    enum { N = 1 << 16 }; /* 256 KiB of data, over the 64 KiB limit below */
+    float *big = calloc(N, sizeof *big);
+    assert_non_null(big);
+    clvit_st_entry eb = {"w", CLVIT_DT_F32, 1, {N}, big};
+    struct rlimit saved, lim;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &saved), 0);
+    lim = saved;
+    lim.rlim_cur = 64 * 1024;
+    void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    const clvit_status st = clvit_st_write(path, &eb, 1, NULL, NULL, 0);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &saved), 0);
+    signal(SIGXFSZ, prev);
+    free(big);
+    assert_status(st, CLVIT_ERR_IO, "write over the size limit");
+    assert_msg_has(strerror(EFBIG), "the error names EFBIG");
+    size_t size;
+    unsigned char *now = read_bytes(path, &size);
+    assert_int_equal(size, old_size);
+    assert_memory_equal(now, old, size);
+    assert_false(file_exists(tmp));
+    free(now);
+    free(old);
+}
+
+/* clvit_atomic_check: a writable path passes and nothing is left behind (an existing file is
+ * not touched); a missing directory, a directory as the path, and a directory that cannot be
+ * written each fail with the reason. */
+static void test_atomic_check(void **state) {
+    (void)state;
+    char path[256], tmp[300];
+    path_in(path, sizeof path, "check.safetensors");
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    assert_status(clvit_atomic_check(path), CLVIT_SUCCESS, "new file");
+    assert_false(file_exists(path));
+    assert_false(file_exists(tmp));
+    write_bytes(path, "keep", 4);
+    assert_status(clvit_atomic_check(path), CLVIT_SUCCESS, "existing file");
+    size_t size;
+    unsigned char *b = read_bytes(path, &size);
+    assert_int_equal(size, 4);
+    assert_memory_equal(b, "keep", 4);
+    free(b);
+    assert_false(file_exists(tmp));
+
+    char nodir[256];
+    path_in(nodir, sizeof nodir, "no/such/dir.safetensors");
+    assert_status(clvit_atomic_check(nodir), CLVIT_ERR_IO, "missing directory");
+    assert_msg_has(strerror(ENOENT), "missing directory: reason");
+    char dir[256];
+    path_in(dir, sizeof dir, "adir");
+    assert_int_equal(mkdir(dir, 0700), 0);
+    assert_status(clvit_atomic_check(dir), CLVIT_ERR_IO, "a directory");
+    assert_msg_has("is a directory", "a directory: reason");
+    /* a directory nobody may write: a read-only one (root may write those anyway), else /sys
+     * (sysfs refuses new files to root too) */
+    char ro[256];
+    path_in(ro, sizeof ro, "readonly");
+    assert_int_equal(mkdir(ro, 0500), 0);
+    char in_ro[300];
+    snprintf(in_ro, sizeof in_ro, "%s/ck.safetensors", geteuid() == 0 ? "/sys" : ro);
+    assert_status(clvit_atomic_check(in_ro), CLVIT_ERR_IO, "unwritable directory");
+    assert_msg_has("cannot create", "unwritable directory: reason");
+    assert_int_equal(rmdir(ro), 0);
+    assert_status(clvit_atomic_check(""), CLVIT_ERR_INVALID_ARG, "empty path");
 }
 
 /* ---------------------------------------------------------------- conversions */
@@ -661,10 +747,11 @@ static void test_corruption(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_round_trip),  cmocka_unit_test(test_writer_failures),
-        cmocka_unit_test(test_conversions), cmocka_unit_test(test_lenient_valid),
-        cmocka_unit_test(test_bad_lengths), cmocka_unit_test(test_bad_headers),
-        cmocka_unit_test(test_truncated),   cmocka_unit_test(test_corruption),
+        cmocka_unit_test(test_round_trip),        cmocka_unit_test(test_writer_failures),
+        cmocka_unit_test(test_writer_size_limit), cmocka_unit_test(test_atomic_check),
+        cmocka_unit_test(test_conversions),       cmocka_unit_test(test_lenient_valid),
+        cmocka_unit_test(test_bad_lengths),       cmocka_unit_test(test_bad_headers),
+        cmocka_unit_test(test_truncated),         cmocka_unit_test(test_corruption),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -7,7 +7,8 @@
  *     exceptions the fixture README explains (Adam amplifies rounding noise where the true
  *     gradient is 0 or g + wd p cancels): the key-bias slice of qkv.bias, and at most
  *     max(1, numel/1000) elements per tensor, each within lr * steps = 0.03.
- * Plus the learning-rate schedule and the trainer's argument checks.
+ * Plus the learning-rate schedule, the trainer's argument checks, exact resume, and no
+ * checkpoint from a diverged state.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -20,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "host/safetensors.h"
 #include "model.h"
@@ -308,6 +310,96 @@ static void test_resume_exact(void **s) {
     remove(path);
 }
 
+static unsigned char *read_file_bytes(const char *path, long *size) {
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    assert_int_equal(fseek(f, 0, SEEK_END), 0);
+    *size = ftell(f);
+    rewind(f);
+    unsigned char *b = malloc((size_t)*size + 1);
+    assert_non_null(b);
+    assert_int_equal(fread(b, 1, (size_t)*size, f), (size_t)*size);
+    fclose(f);
+    return b;
+}
+
+/* A diverged step is never saved: an absurd learning rate (1e30) makes a loss NaN or Inf
+ * within a few steps; collect names the step with CLVIT_ERR_DIVERGED, through the pipeline
+ * (two steps in flight) as through clvit_train_step, and from then on clvit_trainer_save
+ * fails and leaves the checkpoint written before as it was. A state holding a NaN that no
+ * loss has shown yet (written into the parameters here) is refused as well, naming the
+ * tensor. */
+static void test_diverged_not_saved(void **s) {
+    (void)s;
+    enum { B = 8, MAX_STEPS = 20 };
+    float x[B * 28 * 28];
+    int32_t y[B];
+    uint64_t rng = 4;
+    tu_fill_uniform(x, sizeof x / sizeof x[0], &rng, -1.0f, 1.0f);
+    for (int i = 0; i < B; i++)
+        y[i] = (i * 3) % 10;
+    char path[] = "/tmp/clvit_test_divergedXXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    const char *k[] = {"clvit.epoch"}, *v[] = {"0"};
+    for (int pipelined = 0; pipelined < 2; pipelined++) {
+        clvit_train_config tc;
+        clvit_train_config_default(&tc);
+        tc.lr = 1e30f;
+        clvit_model *m = small_model(21);
+        clvit_trainer *t;
+        assert_int_equal(clvit_trainer_create(m, &tc, B, &t), CLVIT_SUCCESS);
+        assert_int_equal(clvit_trainer_save(t, path, k, v, 1), CLVIT_SUCCESS);
+        long good_size;
+        unsigned char *good = read_file_bytes(path, &good_size);
+        clvit_status st = CLVIT_SUCCESS;
+        clvit_step_result r;
+        int steps = 0;
+        while (!st && steps < MAX_STEPS) {
+            if (pipelined) { /* the way clvit train runs: results read one step late */
+                st = clvit_train_submit(t, x, y, B);
+                if (!st && clvit_train_pending(t) > 1) st = clvit_train_collect(t, &r);
+            } else {
+                st = clvit_train_step(t, x, y, B, &r);
+            }
+            steps++;
+        }
+        printf("  lr 1e30%s: %s after %d steps (%s)\n", pipelined ? ", pipelined" : "",
+               clvit_status_string(st), steps, clvit_last_error());
+        assert_int_equal(st, CLVIT_ERR_DIVERGED);
+        assert_non_null(strstr(clvit_last_error(), "at step"));
+        /* the save fails, also with a step still in flight, and the file stays */
+        assert_int_equal(clvit_trainer_save(t, path, k, v, 1), CLVIT_ERR_DIVERGED);
+        long size;
+        unsigned char *now = read_file_bytes(path, &size);
+        assert_int_equal(size, good_size);
+        assert_memory_equal(now, good, (size_t)size);
+        free(now);
+        free(good);
+        clvit_trainer_free(t);
+        clvit_model_free(m);
+    }
+
+    /* a NaN in the parameters, before any loss saw it */
+    clvit_train_config tc;
+    clvit_train_config_default(&tc);
+    clvit_model *m = small_model(22);
+    clvit_trainer *t;
+    assert_int_equal(clvit_trainer_create(m, &tc, B, &t), CLVIT_SUCCESS);
+    const float nan = NAN;
+    assert_int_equal(clvit_arena_write(tu_ctx(), &m->params, m->table[3].offset + 1, &nan, 1),
+                     CLVIT_SUCCESS);
+    assert_int_equal(clvit_trainer_save(t, path, k, v, 1), CLVIT_ERR_DIVERGED);
+    char want[96];
+    snprintf(want, sizeof want, "%s[1] is nan", m->table[3].name);
+    if (!strstr(clvit_last_error(), want))
+        fail_msg("error '%s' does not name '%s'", clvit_last_error(), want);
+    clvit_trainer_free(t);
+    clvit_model_free(m);
+    remove(path);
+}
+
 /* Dropout is active in training (two seeds give different losses) and absent at inference
  * (logits do not depend on the dropout rates). */
 static void test_dropout_modes(void **s) {
@@ -515,6 +607,7 @@ int main(void) {
     cmocka_unit_test(grads_##name), cmocka_unit_test(adam_##name), cmocka_unit_test(adamw_##name),
     const struct CMUnitTest tests[] = {FIXTURES(ENTRY) cmocka_unit_test(test_lr_schedule),
                                        cmocka_unit_test(test_resume_exact),
+                                       cmocka_unit_test(test_diverged_not_saved),
                                        cmocka_unit_test(test_dropout_modes),
                                        cmocka_unit_test(test_gradcheck_with_dropout),
                                        cmocka_unit_test(test_reset_head),

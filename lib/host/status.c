@@ -40,6 +40,8 @@ const char *clvit_status_string(clvit_status s) {
     case CLVIT_ERR_INTERRUPTED:
         return "interrupted";
     case CLVIT_ERR_DIVERGED:
+        return "training diverged";
+    case CLVIT_ERR_REPLICAS:
         return "replicas diverged or another rank failed";
     case -1:
         return "CL_DEVICE_NOT_FOUND";
