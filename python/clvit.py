@@ -42,7 +42,7 @@ from collections import namedtuple
 import numpy as np
 
 __all__ = ["Error", "Device", "Top", "devices", "Model", "predict", "library_path", "version",
-           "imagenet1k_labels"]
+           "imagenet1k_labels", "device_memory_in_use"]
 
 # The major version of clvit.h whose structures and signatures are mirrored here; the shared
 # library's major changes exactly when those do (its SOVERSION).
@@ -192,6 +192,8 @@ def _declare(lib):
         "clvit_model_feature_dim": (c_int, [c_void_p]),
         "clvit_model_features": (c_int, [c_void_p, c_float_p, c_int, c_float_p]),
         "clvit_load_image": (c_int, [ctypes.POINTER(_Config), c_char_p, c_float_p]),
+        "clvit_device_memory_in_use": (None, [ctypes.POINTER(ctypes.c_uint64),
+                                              ctypes.POINTER(ctypes.c_uint64)]),
     }
     for name, (res, args) in sigs.items():
         fn = getattr(lib, name)
@@ -246,6 +248,15 @@ def library_path():
 def version():
     """clvit_version() of the library loaded, "MAJOR.MINOR.PATCH"."""
     return _load().clvit_version().decode()
+
+
+def device_memory_in_use():
+    """(buffers, bytes) of device memory clvit holds in this process, over all contexts
+    (clvit_device_memory_in_use); back to what it was once every Model is closed."""
+    lib = _load()
+    n, b = ctypes.c_uint64(), ctypes.c_uint64()
+    lib.clvit_device_memory_in_use(ctypes.byref(n), ctypes.byref(b))
+    return n.value, b.value
 
 
 def _check(status, what):
