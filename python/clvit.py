@@ -42,7 +42,7 @@ from collections import namedtuple
 import numpy as np
 
 __all__ = ["Error", "Device", "Top", "devices", "Model", "predict", "library_path", "version",
-           "imagenet1k_labels", "device_memory_in_use"]
+           "imagenet1k_labels", "device_memory_in_use", "load_image"]
 
 # The major version of clvit.h whose structures and signatures are mirrored here; the shared
 # library's major changes exactly when those do (its SOVERSION).
@@ -299,6 +299,45 @@ def _config_dict(c):
         "pos_embed": _POS.get(c.pos_embed, c.pos_embed),
         "mean": tuple(c.mean), "std": tuple(c.std), "crop_pct": c.crop_pct,
     }
+
+
+def _config_struct(d):
+    """A clvit_config from a dict shaped as Model.config (absent keys: 0)."""
+    c = _Config()
+    inv_pool = {v: k for k, v in _POOL.items()}
+    inv_pos = {v: k for k, v in _POS.items()}
+    for name, _ in _Config._fields_:
+        if name not in d:
+            continue
+        v = d[name]
+        if name == "pool":
+            v = inv_pool.get(v, v)
+        elif name == "pos_embed":
+            v = inv_pos.get(v, v)
+        if name in ("mean", "std"):
+            if len(v) != 3:
+                raise ValueError(f"clvit: config {name} needs 3 values, got {v!r}")
+            getattr(c, name)[:] = [float(x) for x in v]
+        else:
+            setattr(c, name, type(getattr(c, name))(v))
+    return c
+
+
+def load_image(path, config):
+    """An image file (PNG, JPEG, BMP, GIF) with a configuration's evaluation preprocessing
+    (clvit_load_image): the shorter side resized to floor(img_size / crop_pct) (bicubic, as
+    Pillow), centre crop img_size x img_size, [0, 1], normalised with mean and std. config:
+    a dict as Model.config (img_size, in_chans, crop_pct, mean, std are used). Returns a
+    float32 (in_chans, img_size, img_size) array."""
+    lib = _load()
+    c = _config_struct(config)
+    if c.img_size <= 0 or c.in_chans <= 0:
+        raise ValueError(f"clvit.load_image: img_size and in_chans must be > 0, got "
+                         f"{c.img_size} and {c.in_chans}")
+    out = np.empty((c.in_chans, c.img_size, c.img_size), dtype=np.float32)
+    _check(lib.clvit_load_image(ctypes.byref(c), _fspath(path), _float_ptr(out)),
+           f"clvit.load_image: {os.fspath(path)}")
+    return out
 
 
 def _fspath(path):
