@@ -11,7 +11,8 @@ over the shared library libclvit.so: NumPy arrays in and out, no compiler needed
         print(tops)                     # [Top(index, probability, label), ...]
 
 Layout, as everywhere in clvit (include/clvit.h): row-major, batch-first; images are NCHW
-float32, already normalised (Model.load_image does the model's preprocessing from a file).
+float32, already normalised (Model.load_image does the model's preprocessing from a file,
+clvit.load_image(path, config) any configuration's).
 
 Which library: $CLVIT_LIBRARY (a path), else the build tree beside this file
 (../build/libclvit.so, the source tree's default build folder), else the installed one

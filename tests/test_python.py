@@ -14,6 +14,8 @@ with the input batch and PyTorch's float64 logits and features), read here with 
     dtype, a closed model: clvit.Error (with clvit_last_error()'s text) or ValueError;
   - devices() agrees with `clvit devices` (when CLVIT_CLI names the program), close() gives
     the device memory back, the library's version is clvit.h's;
+  - the README's Python example runs as written; the module installed by cmake --install
+    finds the installed library and the ImageNet-1k names;
   - parity with PyTorch itself (tools/vit_ref.py rebuilt from the weights, float64) on a
     fresh random batch, where torch is importable; skipped, saying so, where it is not (the
     fixture comparison above runs everywhere).
@@ -373,6 +375,31 @@ class TestLibrary(unittest.TestCase):
                                  (d.compute_units, d.clock_mhz))
 
 
+class TestReadme(unittest.TestCase):
+    def test_readme_example_runs(self):
+        """The README's Python example as written, on a fixture named as the example's
+        weights and two PNGs named as its images (the decoder goes by content)."""
+        with open(os.path.join(SRC, "README.md"), encoding="utf-8") as f:
+            blocks = re.findall(r"^```python\n(.*?)^```$", f.read(), re.S | re.M)
+        self.assertEqual(len(blocks), 1, "one ```python block in README.md")
+        rng = np.random.default_rng(3)
+        with tempfile.TemporaryDirectory(prefix="clvit_readme_") as d:
+            os.symlink(fixture("tiny_qkvbias")[0], os.path.join(d, "deit_tiny.safetensors"))
+            for name in ("cat.jpg", "dog.png"):
+                write_png(os.path.join(d, name), rng.integers(0, 256, (24, 30, 3), np.uint8))
+            r = subprocess.run([sys.executable, "-c", blocks[0]], cwd=d, capture_output=True,
+                               text=True, env=dict(os.environ,
+                                                   PYTHONPATH=os.path.join(SRC, "python")))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = r.stdout.splitlines()
+        print("  README example printed:\n    " + "\n    ".join(lines))
+        self.assertEqual(len(lines), 4)
+        self.assertTrue(lines[0].startswith("[Device("), lines[0])
+        self.assertTrue(lines[1].startswith("7 "), lines[1])
+        for line in lines[2:]:
+            self.assertEqual(line.count("None)"), 3, line)  # 7 classes: no names
+
+
 class TestInstalled(unittest.TestCase):
     def test_installed_module_finds_its_library_and_names(self):
         build = os.environ.get("CLVIT_BUILD_DIR")
@@ -387,7 +414,8 @@ class TestInstalled(unittest.TestCase):
             code = ("import clvit, sys\n"
                     "print(clvit.__file__); print(clvit.library_path())\n"
                     "print(len(clvit.imagenet1k_labels()))\n"
-                    f"m = clvit.Model({fixture('tiny_qkvbias')[0]!r}); print(m.config['num_classes'])\n")
+                    f"m = clvit.Model({fixture('tiny_qkvbias')[0]!r})\n"
+                    "print(m.config['num_classes'])\n")
             r = subprocess.run([sys.executable, "-c", code], env=env, cwd=prefix,
                                capture_output=True, text=True)
             self.assertEqual(r.returncode, 0, r.stderr)
