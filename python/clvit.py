@@ -128,7 +128,7 @@ class Device:
     fp16: bool
     fp64: bool
     limits_emulated: int
-    default: bool = False  # the one clvit picks without a device spec
+    default: bool = False  # the one Model(path) picks: $CLVIT_DEVICE's, else the rule's
 
     @property
     def spec(self):
@@ -181,7 +181,8 @@ def _declare(lib):
         "clvit_last_error": (c_char_p, []),
         "clvit_list_devices": (c_int, [ctypes.POINTER(ctypes.POINTER(_DeviceInfo)),
                                        ctypes.POINTER(c_int)]),
-        "clvit_default_device_index": (c_int, [ctypes.POINTER(_DeviceInfo), c_int]),
+        "clvit_select_device": (c_int, [ctypes.POINTER(_DeviceInfo), c_int, c_char_p,
+                                        ctypes.POINTER(c_int)]),
         "clvit_ctx_create": (c_int, [ctypes.POINTER(c_void_p), c_char_p]),
         "clvit_ctx_free": (None, [c_void_p]),
         "clvit_ctx_device": (ctypes.POINTER(_DeviceInfo), [c_void_p]),
@@ -253,7 +254,8 @@ def version():
 
 def device_memory_in_use():
     """(buffers, bytes) of device memory clvit holds in this process, over all contexts
-    (clvit_device_memory_in_use); back to what it was once every Model is closed."""
+    (clvit_device_memory_in_use); back to what it was once every Model is closed and the
+    driver has destroyed the buffers (some drivers do so a moment later, in their threads)."""
     lib = _load()
     n, b = ctypes.c_uint64(), ctypes.c_uint64()
     lib.clvit_device_memory_in_use(ctypes.byref(n), ctypes.byref(b))
@@ -271,14 +273,18 @@ def _check(status, what):
 # ------------------------------------------------------------------ devices
 
 def devices():
-    """Every OpenCL device of every platform, a list of Device; the one clvit uses without a
-    device spec has default=True."""
+    """Every OpenCL device of every platform, a list of Device. default=True marks the one
+    Model(path) without a device gets, as `clvit devices` marks it: $CLVIT_DEVICE's, else
+    the default rule's (none is marked when $CLVIT_DEVICE matches no device)."""
     lib = _load()
     infos = ctypes.POINTER(_DeviceInfo)()
     n = ctypes.c_int(0)
     _check(lib.clvit_list_devices(ctypes.byref(infos), ctypes.byref(n)), "clvit_list_devices")
     try:
-        d = lib.clvit_default_device_index(infos, n.value)
+        d = ctypes.c_int(-1)
+        if lib.clvit_select_device(infos, n.value, None, ctypes.byref(d)) != 0:
+            d.value = -1
+        d = d.value
         return [_device(infos[i], default=(i == d)) for i in range(n.value)]
     finally:
         _free(infos)
