@@ -437,7 +437,7 @@ static int create_trainer(train_run *t) {
         }
         if (!t->resume)
             fprintf(t->log, "epoch,step,train_loss,train_acc,val_loss,val_acc,lr,epoch_seconds,"
-                            "images_per_second\n");
+                            "images_per_second,device_buffers,device_bytes\n");
     }
     return -1;
 }
@@ -620,8 +620,12 @@ static int finish_epoch(train_run *t, long epoch, int tty, const epoch_stats *e)
         char val[64] = ","; /* empty fields without a validation set */
         if (t->nva > 0) snprintf(val, sizeof val, "%.6f,%.6f", ev.loss, ev.accuracy);
         const long step = clvit_trainer_step_count(t->trainer);
-        fprintf(t->log, "%ld,%ld,%.6f,%.6f,%s,%.6g,%.3f,%.1f\n", epoch + 1, step, loss, acc, val,
-                (double)clvit_trainer_lr(t->trainer, step - 1), epoch_time, e->seen / train_time);
+        uint64_t dev_buffers, dev_bytes; /* what clvit holds on the device: flat in a long run */
+        clvit_device_memory_in_use(&dev_buffers, &dev_bytes);
+        fprintf(t->log, "%ld,%ld,%.6f,%.6f,%s,%.6g,%.3f,%.1f,%llu,%llu\n", epoch + 1, step, loss,
+                acc, val, (double)clvit_trainer_lr(t->trainer, step - 1), epoch_time,
+                e->seen / train_time, (unsigned long long)dev_buffers,
+                (unsigned long long)dev_bytes);
         fflush(t->log);
     }
     if (t->save) return save_at(t, epoch + 1, 0);

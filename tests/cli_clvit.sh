@@ -124,6 +124,13 @@ has "test accuracy" "test accuracy at the end"
 has "CLBlast parameters: " "train says where CLBlast's GEMM parameters came from"
 has "parameters: 1 buffer" "train reports the buffer plan"
 if [[ $(wc -l <"$T/log.csv") == 5 ]]; then ok "metrics CSV has 4 epochs"; else bad "metrics CSV"; cat "$T/log.csv"; fi
+# the device memory columns: buffers and bytes held, the same after every epoch (no leak)
+if python3 -c "
+import csv, sys
+r = list(csv.DictReader(open(sys.argv[1])))
+b = {(x['device_buffers'], x['device_bytes']) for x in r}
+sys.exit(not (len(b) == 1 and int(r[0]['device_buffers']) > 0 and int(r[0]['device_bytes']) > 0))
+" "$T/log.csv"; then ok "device memory in the CSV, flat over 4 epochs"; else bad "device memory columns"; cat "$T/log.csv"; fi
 acc=$(grep -o 'test accuracy [0-9.]*' "$T/out" | awk '{print $3}')
 if awk "BEGIN{exit !($acc > 0.5)}"; then ok "learns the synthetic set (test accuracy $acc)"; else bad "test accuracy $acc"; fi
 expect 0 "eval the checkpoint" -- "$CLVIT" eval --model "$T/ck.safetensors" --data "mnist:$T/mnist"
