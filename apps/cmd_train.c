@@ -39,6 +39,9 @@
 #include <unistd.h>
 
 static volatile sig_atomic_t interrupted;
+/* The start of every error line after "clvit ": "train", or "train: rank N" in a job of
+ * several ranks, so the line says which rank failed. */
+static char g_cmd[40] = "train";
 static void on_sigint(int sig) {
     (void)sig;
     interrupted = 1;
@@ -74,6 +77,9 @@ typedef struct settings {
     X(shift)                                                                                       \
     X(min_lr)
 
+/* clvit_dp_step takes at most 64 replicas per process. */
+#define MAX_DEVICES 64
+
 /* Everything one run holds. train_run_free releases it, whichever phase stopped. */
 typedef struct train_run {
     /* options: the strings as given, the settings in force (checkpoint, then flags) */
@@ -88,10 +94,16 @@ typedef struct train_run {
     /* data */
     clvit_dataset train;
     int *tr_idx, *va_idx, ntr, nva;
+    /* devices and processes */
+    clvit_dist_info di;           /* this rank of the MPI job (rank 0 of 1 without MPI) */
+    int lead;                     /* rank 0: prints, writes the checkpoints and the log */
+    int together;                 /* every rank stops here at once (agreed): no MPI_Abort needed */
+    clvit_ctx *ctxs[MAX_DEVICES]; /* one per --device item, or this rank's one under MPI */
+    int nctx;
     /* model and trainer */
-    clvit_ctx *ctx;
-    clvit_model *model;
-    clvit_trainer *trainer;
+    clvit_model *model;     /* on ctxs[0]: replica 0 */
+    clvit_dp *dp;           /* several devices or ranks; NULL: one device, the step pipeline */
+    clvit_trainer *trainer; /* the trainer, or replica 0's (owned by dp) */
     const clvit_config *cfg;
     clvit_train_config tc;
     long steps_per_epoch;
@@ -103,6 +115,7 @@ typedef struct train_run {
     FILE *log;
     /* progress */
     long steps_this_run;
+    int stop_signal; /* Ctrl-C seen, by this rank or (under MPI) another */
     long saved_step; /* the step of the checkpoint at --save written by this run, or -1 */
     int tty;         /* stderr is a terminal: the progress line is redrawn in place */
 } train_run;
@@ -136,9 +149,9 @@ static int report_diverged(const train_run *t, long step, long epoch, long b, co
     else if (t->save)
         snprintf(kept, sizeof kept, ", no checkpoint written to %s", t->save);
     fprintf(stderr,
-            "clvit train: training diverged at step %ld (epoch %ld/%ld, batch %ld/%ld): %s; "
+            "clvit %s: training diverged at step %ld (epoch %ld/%ld, batch %ld/%ld): %s; "
             "stopped%s\n",
-            step, epoch + 1, t->epochs, b + 1, t->steps_per_epoch, why, kept);
+            g_cmd, step, epoch + 1, t->epochs, b + 1, t->steps_per_epoch, why, kept);
     return 1;
 }
 
@@ -147,13 +160,13 @@ static int report_diverged(const train_run *t, long step, long epoch, long b, co
  * parameters the last update left are checked here, by a forward pass on the batch it was
  * trained on, and a NaN or Inf logit stops the run with nothing saved (an absurd learning rate
  * gets there with a finite loss). A failed save is one line on stderr that says the previous
- * checkpoint stays. Returns -1 on success, else the exit code. */
-static int save_at(train_run *t, long epoch, long batch) {
+ * checkpoint stays. Returns -1 on success, else the exit code. Rank 0's part of save_at. */
+static int save_here(train_run *t, long epoch, long batch) {
     const long step = clvit_trainer_step_count(t->trainer);
     /* last_n is 0 when this run made no step (resumed at the end of an epoch) */
     clvit_status st =
         t->last_n ? clvit_model_forward(t->model, t->x, t->last_n, t->logits) : CLVIT_SUCCESS;
-    if (st) return cli_fail("train", st);
+    if (st) return cli_fail(g_cmd, st);
     const size_t nz = (size_t)t->last_n * t->cfg->num_classes;
     for (size_t i = 0; i < nz; i++) {
         if (!isfinite(t->logits[i])) {
@@ -171,13 +184,34 @@ static int save_at(train_run *t, long epoch, long batch) {
     if (st) {
         const char *detail = clvit_last_error();
         fprintf(stderr,
-                "clvit train: checkpoint after step %ld not saved: %s%s%s; %s is as it was, "
+                "clvit %s: checkpoint after step %ld not saved: %s%s%s; %s is as it was, "
                 "training stopped\n",
-                step, clvit_status_string(st), *detail ? ": " : "", detail, t->save);
+                g_cmd, step, clvit_status_string(st), *detail ? ": " : "", detail, t->save);
         return 1;
     }
     t->saved_step = step;
     return -1;
+}
+
+/* The checkpoint at (epoch, batch), called by every rank at the same point. With several
+ * devices or ranks their parameters are checked to be the same bits first (clvit_dp_check,
+ * collective), rank 0 saves, and every rank learns rank 0's outcome, so a failed save or a
+ * diverged state stops all of them together. Returns -1 on success, else the exit code. */
+static int save_at(train_run *t, long epoch, long batch) {
+    if (t->dp) {
+        uint64_t hash;
+        const clvit_status st = clvit_dp_check(t->dp, &hash);
+        if (st) { /* the same failure on every rank (agreed): rank 0 says it */
+            t->together = 1;
+            return t->lead ? cli_fail(g_cmd, st) : 1;
+        }
+    }
+    int r = t->lead ? save_here(t, epoch, batch) : -1;
+    if (t->di.nranks > 1 && clvit_dist_agree(r >= 0 ? CLVIT_ERR_IO : CLVIT_SUCCESS)) {
+        t->together = 1;
+        if (r < 0) r = 1; /* rank 0 failed and said why */
+    }
+    return r;
 }
 
 static void format_eta(double s, char *buf, size_t size) {
@@ -199,7 +233,14 @@ static int parse_options(train_run *t, int argc, char **argv) {
         "Checkpoints are replaced atomically: kill -9 at any moment leaves the previous one or\n"
         "the new one, whole. A save that fails (disk full, file-size limit) stops the run with\n"
         "one error line, exit 1, the previous checkpoint as it was; so does a NaN or Inf loss\n"
-        "(the step, epoch and batch named), and nothing from that state is saved.",
+        "(the step, epoch and batch named), and nothing from that state is saved.\n\n"
+        "Data parallel: --device 0:0,1:0 trains one replica per listed device in this process;\n"
+        "under mpirun or srun (`mpirun -np 2 clvit train ...`) each rank takes one device, item\n"
+        "(local rank mod count) of --device, else $CLVIT_DEVICE or the default. --batch is the\n"
+        "global batch, cut into contiguous shares; the gradients are summed before one\n"
+        "optimizer step, so the result matches one device within rounding (docs/distributed.md).\n"
+        "Rank 0 prints and writes checkpoints; resuming works with any number of devices or\n"
+        "ranks. A failing rank prints one line naming it and stops the job.",
         0, 0};
     /* The default recipe: one epoch reaches 95% MNIST test accuracy, twelve reach 98.5% (the
      * README has the runs). Smaller batches than 128 and light augmentation learn faster per
@@ -215,7 +256,8 @@ static int parse_options(train_run *t, int argc, char **argv) {
          NULL},
         {"--preset", "NAME", "architecture for a new model (default vit_mnist)", &g->preset, NULL},
         {"--epochs", "N", "epochs (default 12)", &g->epochs, NULL},
-        {"--batch", "N", "batch size (default 32)", &g->batch, NULL},
+        {"--batch", "N", "global batch size, over all devices and ranks (default 32)", &g->batch,
+         NULL},
         {"--lr", "X", "peak learning rate (default 1.5e-3)", &g->lr, NULL},
         {"--min-lr", "X", "learning rate at the end of the cosine (default 1e-5)", &g->min_lr,
          NULL},
@@ -251,24 +293,27 @@ static int parse_options(train_run *t, int argc, char **argv) {
         {"--max-steps", "N", "stop (and save) after N optimisation steps in this run",
          &t->max_steps, NULL},
         {"--no-test", NULL, "skip the test-set evaluation at the end", NULL, &t->no_test},
-        {"--device", "SPEC", "P:D, gpu, cpu or part of a device name", &t->device, NULL},
+        {"--device", "SPEC[,SPEC...]",
+         "P:D, gpu, cpu or part of a device name; a comma list: one replica per device "
+         "(under MPI: one per local rank)",
+         &t->device, NULL},
         {0}};
     int r = cli_parse_flags(&cmd, opts, argc, argv);
     if (r >= 0) return r;
     if (!t->data) {
-        fprintf(stderr, "clvit train: --data is required (e.g. --data mnist:data/mnist)\n");
+        fprintf(stderr, "clvit %s: --data is required (e.g. --data mnist:data/mnist)\n", g_cmd);
         return 2;
     }
     if (t->resume && t->init) {
-        fprintf(stderr, "clvit train: --resume and --init exclude each other\n");
+        fprintf(stderr, "clvit %s: --resume and --init exclude each other\n", g_cmd);
         return 2;
     }
     if (t->reset_head && !t->init) {
-        fprintf(stderr, "clvit train: --reset-head needs --init WEIGHTS\n");
+        fprintf(stderr, "clvit %s: --reset-head needs --init WEIGHTS\n", g_cmd);
         return 2;
     }
     if (t->save_every && !t->save) {
-        fprintf(stderr, "clvit train: --save-every needs --save CKPT\n");
+        fprintf(stderr, "clvit %s: --save-every needs --save CKPT\n", g_cmd);
         return 2;
     }
     return -1;
@@ -279,7 +324,7 @@ static int parse_options(train_run *t, int argc, char **argv) {
 static int resolve_settings(train_run *t) {
     if (t->resume) {
         clvit_status cs = clvit_st_open(t->resume, &t->ck);
-        if (cs) return cli_fail("train", cs);
+        if (cs) return cli_fail(g_cmd, cs);
     }
     settings *s = &t->s;
     const settings *given = &t->given;
@@ -292,38 +337,38 @@ static int resolve_settings(train_run *t) {
     SETTING_KEYS(TAKE)
 #undef TAKE
     if (given->preset) s->preset = given->preset;
-    if (cli_int("train", "--epochs", s->epochs, 1, 100000, &t->epochs) ||
-        cli_int("train", "--batch", s->batch, 1, 65536, &t->batch) ||
-        cli_int("train", "--warmup", s->warmup, 0, 100000, &t->warmup) ||
-        cli_int("train", "--seed", s->seed, 0, 2147483647L, &t->seed) ||
-        cli_float("train", "--lr", s->lr, 0, FLT_MAX, &t->lr) ||
-        cli_float("train", "--min-lr", s->min_lr, 0, 10, &t->min_lr) ||
-        cli_float("train", "--weight-decay", s->weight_decay, 0, 10, &t->wd) ||
-        cli_float("train", "--val-split", s->val_split, 0, 0.9, &t->val_split) ||
-        cli_float("train", "--label-smoothing", s->label_smoothing, 0, 0.99, &t->smoothing) ||
-        cli_float("train", "--clip", s->clip, 0, 1e9, &t->clip) ||
-        cli_float("train", "--drop", s->drop, 0, 0.99, &t->drop) ||
-        cli_float("train", "--attn-drop", s->attn_drop, 0, 0.99, &t->attn_drop) ||
-        cli_float("train", "--drop-path", s->drop_path, 0, 0.99, &t->drop_path) ||
-        cli_float("train", "--rotate", s->rotate, 0, 180, &t->rotate) ||
-        cli_float("train", "--shift", s->shift, 0, 64, &t->shift) ||
-        (t->limit && cli_int("train", "--limit", t->limit, 1, 100000000L, &t->limit_n)) ||
+    if (cli_int(g_cmd, "--epochs", s->epochs, 1, 100000, &t->epochs) ||
+        cli_int(g_cmd, "--batch", s->batch, 1, 65536, &t->batch) ||
+        cli_int(g_cmd, "--warmup", s->warmup, 0, 100000, &t->warmup) ||
+        cli_int(g_cmd, "--seed", s->seed, 0, 2147483647L, &t->seed) ||
+        cli_float(g_cmd, "--lr", s->lr, 0, FLT_MAX, &t->lr) ||
+        cli_float(g_cmd, "--min-lr", s->min_lr, 0, 10, &t->min_lr) ||
+        cli_float(g_cmd, "--weight-decay", s->weight_decay, 0, 10, &t->wd) ||
+        cli_float(g_cmd, "--val-split", s->val_split, 0, 0.9, &t->val_split) ||
+        cli_float(g_cmd, "--label-smoothing", s->label_smoothing, 0, 0.99, &t->smoothing) ||
+        cli_float(g_cmd, "--clip", s->clip, 0, 1e9, &t->clip) ||
+        cli_float(g_cmd, "--drop", s->drop, 0, 0.99, &t->drop) ||
+        cli_float(g_cmd, "--attn-drop", s->attn_drop, 0, 0.99, &t->attn_drop) ||
+        cli_float(g_cmd, "--drop-path", s->drop_path, 0, 0.99, &t->drop_path) ||
+        cli_float(g_cmd, "--rotate", s->rotate, 0, 180, &t->rotate) ||
+        cli_float(g_cmd, "--shift", s->shift, 0, 64, &t->shift) ||
+        (t->limit && cli_int(g_cmd, "--limit", t->limit, 1, 100000000L, &t->limit_n)) ||
         (t->max_steps &&
-         cli_int("train", "--max-steps", t->max_steps, 1, 1000000000L, &t->max_steps_n)) ||
-        (t->heads && cli_int("train", "--heads", t->heads, 1, 4096, &t->heads_n)) ||
+         cli_int(g_cmd, "--max-steps", t->max_steps, 1, 1000000000L, &t->max_steps_n)) ||
+        (t->heads && cli_int(g_cmd, "--heads", t->heads, 1, 4096, &t->heads_n)) ||
         (t->save_every &&
-         cli_int("train", "--save-every", t->save_every, 1, 1000000000L, &t->save_every_n)))
+         cli_int(g_cmd, "--save-every", t->save_every, 1, 1000000000L, &t->save_every_n)))
         return 2;
     if (strcmp(s->optimizer, "adam") && strcmp(s->optimizer, "adamw")) {
-        fprintf(stderr, "clvit train: --optimizer: '%s' is not adam or adamw\n", s->optimizer);
+        fprintf(stderr, "clvit %s: --optimizer: '%s' is not adam or adamw\n", g_cmd, s->optimizer);
         return 2;
     }
     if (t->resume) {
         const char *e = clvit_st_meta(ck, "clvit.epoch"), *b = clvit_st_meta(ck, "clvit.batch");
-        if (!e || !b || cli_int("train", "--resume epoch", e, 0, 100000, &t->start_epoch) ||
-            cli_int("train", "--resume batch", b, 0, 100000000L, &t->start_batch)) {
-            fprintf(stderr, "clvit train: %s: not a clvit training checkpoint (no clvit.epoch)\n",
-                    t->resume);
+        if (!e || !b || cli_int(g_cmd, "--resume epoch", e, 0, 100000, &t->start_epoch) ||
+            cli_int(g_cmd, "--resume batch", b, 0, 100000000L, &t->start_batch)) {
+            fprintf(stderr, "clvit %s: %s: not a clvit training checkpoint (no clvit.epoch)\n",
+                    g_cmd, t->resume);
             return 1;
         }
     }
@@ -336,7 +381,7 @@ static int check_save_path(const train_run *t) {
     if (!t->save) return -1;
     const clvit_status st = clvit_atomic_check(t->save);
     if (st) {
-        fprintf(stderr, "clvit train: --save: cannot write a checkpoint there: %s\n",
+        fprintf(stderr, "clvit %s: --save: cannot write a checkpoint there: %s\n", g_cmd,
                 clvit_last_error());
         return 1;
     }
@@ -347,9 +392,9 @@ static int check_save_path(const train_run *t) {
 
 static int open_data(train_run *t) {
     clvit_status st = clvit_dataset_open(t->data, 0, &t->train);
-    if (st) return cli_fail("train", st);
+    if (st) return cli_fail(g_cmd, st);
     if (!t->train.labels) {
-        fprintf(stderr, "clvit train: %s has no labels (a test.csv?); train on train.csv\n",
+        fprintf(stderr, "clvit %s: %s has no labels (a test.csv?); train on train.csv\n", g_cmd,
                 t->data);
         return 1;
     }
@@ -357,9 +402,9 @@ static int open_data(train_run *t) {
     if (t->limit_n && t->limit_n < count) count = (int)t->limit_n;
     st = clvit_split(count, t->val_split, (uint64_t)t->seed, &t->tr_idx, &t->ntr, &t->va_idx,
                      &t->nva);
-    if (st) return cli_fail("train", st);
+    if (st) return cli_fail(g_cmd, st);
     if (t->ntr < 1) {
-        fprintf(stderr, "clvit train: no training images left after the validation split\n");
+        fprintf(stderr, "clvit %s: no training images left after the validation split\n", g_cmd);
         return 1;
     }
     return -1;
@@ -367,30 +412,59 @@ static int open_data(train_run *t) {
 
 /* ---------------------------------------------------------------- model and trainer */
 
-static int create_model(train_run *t) {
-    clvit_status st = clvit_ctx_create(&t->ctx, t->device);
-    if (!st) {
-        if (t->resume) {
-            st = clvit_model_load(t->ctx, t->resume, NULL, 0, &t->model);
-        } else if (t->init) {
-            st = clvit_model_load(t->ctx, t->init, t->given.preset, (int)t->heads_n, &t->model);
-            if (!st && t->reset_head) st = clvit_model_reset_head(&t->model, t->train.num_classes);
-        } else {
-            clvit_config cfg;
-            st = clvit_preset(t->s.preset, &cfg);
-            if (!st) st = clvit_model_create(t->ctx, &cfg, (uint64_t)t->seed, &t->model);
+/* The contexts: under MPI this rank's device, item (local rank mod count) of --device, else
+ * CLVIT_DEVICE or the default; in one process one per --device item (one without --device). */
+static int create_contexts(train_run *t) {
+    const int items = clvit_device_list_count(t->device);
+    if (items > MAX_DEVICES) {
+        fprintf(stderr, "clvit %s: --device lists %d devices; at most %d\n", g_cmd, items,
+                MAX_DEVICES);
+        return 2;
+    }
+    t->nctx = t->di.nranks > 1 || items < 2 ? 1 : items;
+    for (int i = 0; i < t->nctx; i++) {
+        char spec[256];
+        clvit_status st = CLVIT_SUCCESS;
+        if (items > 1 || t->di.nranks > 1) {
+            const int item = t->di.nranks > 1 ? t->di.local_rank % (items ? items : 1) : i;
+            if (items) st = clvit_device_list_item(t->device, item, spec, sizeof spec);
+            if (!st && items && !spec[0]) {
+                fprintf(stderr, "clvit %s: --device '%s': item %d is empty\n", g_cmd, t->device,
+                        item + 1);
+                return 2;
+            }
         }
+        /* one device in one process: --device as given, as before lists existed */
+        const char *which = items > 1 || (t->di.nranks > 1 && items) ? spec : t->device;
+        if (!st) st = clvit_ctx_create(&t->ctxs[i], which);
+        if (st) return cli_fail(g_cmd, st);
+    }
+    return -1;
+}
+
+static int create_model(train_run *t) {
+    clvit_ctx *ctx = t->ctxs[0];
+    clvit_status st;
+    if (t->resume) {
+        st = clvit_model_load(ctx, t->resume, NULL, 0, &t->model);
+    } else if (t->init) {
+        st = clvit_model_load(ctx, t->init, t->given.preset, (int)t->heads_n, &t->model);
+        if (!st && t->reset_head) st = clvit_model_reset_head(&t->model, t->train.num_classes);
+    } else {
+        clvit_config cfg;
+        st = clvit_preset(t->s.preset, &cfg);
+        if (!st) st = clvit_model_create(ctx, &cfg, (uint64_t)t->seed, &t->model);
     }
     if (!st)
         st = clvit_model_set_dropout(t->model, (float)t->drop, (float)t->attn_drop,
                                      (float)t->drop_path);
-    if (st) return cli_fail("train", st);
+    if (st) return cli_fail(g_cmd, st);
     t->cfg = clvit_model_config(t->model);
     if (t->cfg->num_classes < t->train.num_classes) {
         fprintf(stderr,
-                "clvit train: the model has %d classes but %s has %d (use --init with "
+                "clvit %s: the model has %d classes but %s has %d (use --init with "
                 "--reset-head to fine-tune)\n",
-                t->cfg->num_classes, t->data, t->train.num_classes);
+                g_cmd, t->cfg->num_classes, t->data, t->train.num_classes);
         return 1;
     }
     return -1;
@@ -413,9 +487,27 @@ static int create_trainer(train_run *t) {
     if (t->warmup > 0 && tc->warmup_steps > tc->total_steps / 10)
         tc->warmup_steps = tc->total_steps / 10 > 0 ? tc->total_steps / 10 : 1;
     tc->seed = (uint64_t)t->seed;
-    clvit_status st = clvit_trainer_create(t->model, tc, (int)t->batch, &t->trainer);
-    if (!st && t->resume) st = clvit_trainer_load_state(t->trainer, t->resume);
-    if (st) return cli_fail("train", st);
+    if (t->nctx > 1 || t->di.nranks > 1) {
+        /* a replica per device and rank; collective under MPI (rank 0's start is broadcast) */
+        clvit_status st = clvit_dp_create(t->model, t->ctxs, t->nctx, tc, (int)t->batch, &t->dp);
+        if (st) return cli_fail(g_cmd, st);
+        t->trainer = clvit_dp_trainer(t->dp);
+        if (t->resume) { /* the optimizer state on rank 0, then to every rank and replica */
+            const clvit_status own =
+                t->lead ? clvit_trainer_load_state(t->trainer, t->resume) : CLVIT_SUCCESS;
+            st = clvit_dist_agree(own);
+            if (st) { /* every rank stops; the one that failed says why */
+                t->together = 1;
+                return own ? cli_fail(g_cmd, own) : 1;
+            }
+            st = clvit_dp_sync(t->dp);
+            if (st) return cli_fail(g_cmd, st);
+        }
+    } else { /* one device: the pipelined trainer alone */
+        clvit_status st = clvit_trainer_create(t->model, tc, (int)t->batch, &t->trainer);
+        if (!st && t->resume) st = clvit_trainer_load_state(t->trainer, t->resume);
+        if (st) return cli_fail(g_cmd, st);
+    }
     struct stat a, b; /* resuming from the file saved to: it holds this step until replaced */
     if (t->resume && t->save && stat(t->resume, &a) == 0 && stat(t->save, &b) == 0 &&
         a.st_dev == b.st_dev && a.st_ino == b.st_ino)
@@ -426,13 +518,13 @@ static int create_trainer(train_run *t) {
     t->order = malloc((size_t)t->ntr * sizeof *t->order);
     t->logits = malloc((size_t)t->batch * t->cfg->num_classes * sizeof *t->logits);
     if (!t->x || !t->y || !t->order || !t->logits) {
-        fprintf(stderr, "clvit train: out of memory\n");
+        fprintf(stderr, "clvit %s: out of memory\n", g_cmd);
         return 1;
     }
-    if (t->log_path) {
+    if (t->log_path && t->lead) {
         t->log = fopen(t->log_path, t->resume ? "a" : "w");
         if (!t->log) {
-            fprintf(stderr, "clvit train: --log: cannot write %s\n", t->log_path);
+            fprintf(stderr, "clvit %s: --log: cannot write %s\n", g_cmd, t->log_path);
             return 1;
         }
         if (!t->resume)
@@ -444,9 +536,34 @@ static int create_trainer(train_run *t) {
 
 static void print_plan(const train_run *t) {
     const clvit_config *cfg = t->cfg;
-    const clvit_device_info *dev = clvit_ctx_device(t->ctx);
+    const clvit_device_info *dev = clvit_ctx_device(t->ctxs[0]);
     printf("clvit train: %s on %s (%s), CLBlast parameters: %s\n", t->data, dev->name,
-           dev->platform_name, clvit_ctx_gemm_tuning(t->ctx));
+           dev->platform_name, clvit_ctx_gemm_tuning(t->ctxs[0]));
+    if (t->nctx > 1) {
+        printf("  data parallel: %d devices:", t->nctx);
+        for (int i = 0; i < t->nctx; i++) {
+            const clvit_device_info *d = clvit_ctx_device(t->ctxs[i]);
+            printf("%s %s (%s)", i ? "," : "", d->name, d->platform_name);
+        }
+        printf("\n");
+    }
+    if (t->di.nranks > 1)
+        printf("  MPI: %d ranks (%d on this node), one device each; rank 0 on %s\n", t->di.nranks,
+               t->di.local_nranks, dev->name);
+    if (t->dp) {
+        int s0, c0, sl, cl; /* share sizes differ by at most one: the first and last tell */
+        const int shares = t->di.nranks * t->nctx;
+        clvit_dist_share((int)t->batch, 0, shares, &s0, &c0);
+        clvit_dist_share((int)t->batch, shares - 1, shares, &sl, &cl);
+        char sizes[32];
+        if (c0 == cl)
+            snprintf(sizes, sizeof sizes, "%d", c0);
+        else
+            snprintf(sizes, sizeof sizes, "%d-%d", c0 < cl ? c0 : cl, c0 < cl ? cl : c0);
+        printf("  global batch %ld in %d shares of %s images, gradients summed before one "
+               "optimizer step\n",
+               t->batch, shares, sizes);
+    }
     printf("  model %s: %d x %d x %d, patch %d, dim %d, depth %d, heads %d, %.3f M parameters\n",
            t->resume ? t->resume
            : t->init ? t->init
@@ -461,9 +578,9 @@ static void print_plan(const train_run *t) {
            "(%s), weight decay %g, seed %ld\n",
            t->ntr, t->nva, t->batch, t->steps_per_epoch, t->s.optimizer, t->lr, sched, t->wd,
            t->seed);
-    printf("  device memory for training: %.1f MiB (parameters, gradients, Adam moments, "
+    printf("  device memory for training%s: %.1f MiB (parameters, gradients, Adam moments, "
            "activations)\n",
-           clvit_trainer_device_bytes(t->trainer) / 1048576.0);
+           t->dp ? " (per device)" : "", clvit_trainer_device_bytes(t->trainer) / 1048576.0);
     char plan[1024], *line = plan;
     clvit_trainer_buffer_plan(t->trainer, plan, sizeof plan);
     printf("  device buffers (at most %.0f MiB each):\n", dev->max_alloc_bytes / 1048576.0);
@@ -520,22 +637,24 @@ static void show_progress(const train_run *t, long epoch, long shown, double lr,
 }
 
 /* Ctrl-C or --max-steps after batch b: saves the position (epoch, b + 1) and returns the exit
- * code. */
+ * code. Every rank gets here after the same step. */
 static int stop_run(train_run *t, long epoch, long b, int tty) {
+    t->together = 1;
     if (tty) fprintf(stderr, "\n");
     int r = 0;
+    const char *why = t->stop_signal ? "interrupted" : "stopped";
     if (t->save) {
         r = save_at(t, epoch, b + 1);
         if (r >= 0) return r;
         r = 0;
-        printf("  %s after step %ld (epoch %ld, batch %ld): checkpoint %s\n",
-               interrupted ? "interrupted" : "stopped", clvit_trainer_step_count(t->trainer),
-               epoch + 1, b + 1, t->save);
-    } else {
-        printf("  %s after step %ld (no --save, nothing written)\n",
-               interrupted ? "interrupted" : "stopped", clvit_trainer_step_count(t->trainer));
+        if (t->lead)
+            printf("  %s after step %ld (epoch %ld, batch %ld): checkpoint %s\n", why,
+                   clvit_trainer_step_count(t->trainer), epoch + 1, b + 1, t->save);
+    } else if (t->lead) {
+        printf("  %s after step %ld (no --save, nothing written)\n", why,
+               clvit_trainer_step_count(t->trainer));
     }
-    if (interrupted && !r) r = 130;
+    if (t->stop_signal && !r) r = 130;
     return r;
 }
 
@@ -581,12 +700,14 @@ static int train_epoch(train_run *t, long epoch, int tty, epoch_stats *e) {
         }
         if (st == CLVIT_ERR_DIVERGED)
             return report_diverged(t, step - (b - shown), epoch, shown, clvit_last_error());
-        if (st) return cli_fail("train", st);
+        if (st) return cli_fail(g_cmd, st);
         t->steps_this_run++;
         if (e->seen == 0) continue; /* the first step of the epoch: nothing collected yet */
         show_progress(t, epoch, shown, (double)res.lr, tty, e);
-        if (interrupted || (t->max_steps_n && t->steps_this_run >= t->max_steps_n))
+        if (interrupted || (t->max_steps_n && t->steps_this_run >= t->max_steps_n)) {
+            t->stop_signal = interrupted;
             return stop_run(t, epoch, b, tty);
+        }
         if (save_due) {
             const int r = save_at(t, epoch, b + 1);
             if (r >= 0) return r;
@@ -595,24 +716,83 @@ static int train_epoch(train_run *t, long epoch, int tty, epoch_stats *e) {
     return -1;
 }
 
+/* The training steps of one epoch over several devices or ranks, from batch e->b0: this
+ * process builds its range of each global batch and clvit_dp_step runs it to the update
+ * (synchronous: the gradients are summed over devices and ranks before the step). After each
+ * step the ranks learn whether any saw Ctrl-C, so all stop after the same step. A failed step
+ * is this rank's own error (others may wait in a collective): it returns the exit code and
+ * cmd_train stops the job. Returns -1 at the end of the epoch, else the exit code. */
+static int train_epoch_dp(train_run *t, long epoch, int tty, epoch_stats *e) {
+    const augment_opts aug = {(float)t->rotate, (float)t->shift};
+    const long batch = t->batch, ntr = t->ntr;
+    for (long b = e->b0; b < t->steps_per_epoch; b++) {
+        const int n = (int)(ntr - b * batch < batch ? ntr - b * batch : batch);
+        int start, count;
+        clvit_dp_range(t->dp, n, &start, &count);
+        clvit_status st = make_batch(
+            &t->train, t->order + b * batch + start, count, t->cfg, &aug,
+            clvit_rng_at((uint64_t)t->seed, 1000003ULL * (uint64_t)epoch + 7), t->x, t->y);
+        t->last_n = count;
+        const long step = clvit_trainer_step_count(t->trainer) + 1; /* batch b's step */
+        clvit_step_result res = {0};
+        if (!st) st = clvit_dp_step(t->dp, t->x, t->y, n, &res);
+        if (st == CLVIT_ERR_DIVERGED) return report_diverged(t, step, epoch, b, clvit_last_error());
+        int stop = 0;
+        if (!st) st = clvit_dist_any(interrupted, &stop);
+        if (st) return cli_fail(g_cmd, st);
+        t->steps_this_run++;
+        e->loss_sum += res.loss * n; /* res: the whole global batch's figures */
+        e->correct += res.correct;
+        e->seen += n;
+        if (t->lead) show_progress(t, epoch, b, (double)res.lr, tty, e);
+        if (stop || (t->max_steps_n && t->steps_this_run >= t->max_steps_n)) {
+            t->stop_signal = stop;
+            return stop_run(t, epoch, b, tty);
+        }
+        if (t->save_every_n && step % t->save_every_n == 0 && b + 1 < t->steps_per_epoch) {
+            const int r = save_at(t, epoch, b + 1);
+            if (r >= 0) return r;
+        }
+    }
+    return -1;
+}
+
+/* Loss and accuracy over idx[0..n): under MPI each rank evaluates its share and the sums are
+ * added over the ranks (the mean loss then adds in another order than one process's). */
+static clvit_status evaluate_shared(const train_run *t, const clvit_dataset *ds, const int *idx,
+                                    int n, eval_result *ev) {
+    if (t->di.nranks < 2) return evaluate(t->model, ds, idx, n, (int)t->batch, ev, NULL, 0);
+    int start, count;
+    clvit_dist_share(n, t->di.rank, t->di.nranks, &start, &count);
+    eval_result mine = {0};
+    if (count > 0)
+        CLVIT_CHECK(evaluate(t->model, ds, idx + start, count, (int)t->batch, &mine, NULL, 0));
+    double v[3] = {mine.loss * count, mine.correct, count}; /* loss sum, correct, images */
+    CLVIT_CHECK(clvit_dist_sum(v, 3));
+    ev->loss = v[2] > 0 ? v[0] / v[2] : 0.0;
+    ev->correct = (int)v[1];
+    ev->count = (int)v[2];
+    ev->accuracy = v[2] > 0 ? v[1] / v[2] : 0.0;
+    return CLVIT_SUCCESS;
+}
+
 /* After an epoch's steps: validation, the summary line, the CSV row, the checkpoint. */
 static int finish_epoch(train_run *t, long epoch, int tty, const epoch_stats *e) {
     if (tty) fprintf(stderr, "\r%*s\r", 100, "");
     const double train_time = now() - e->t0;
     eval_result ev = {0};
     if (t->nva > 0) {
-        clvit_status st =
-            evaluate(t->model, &t->train, t->va_idx, t->nva, (int)t->batch, &ev, NULL, 0);
-        if (st) return cli_fail("train", st);
+        const clvit_status st = evaluate_shared(t, &t->train, t->va_idx, t->nva, &ev);
+        if (st) return cli_fail(g_cmd, st);
     }
     const double epoch_time = now() - e->t0, loss = e->loss_sum / e->seen,
                  acc = (double)e->correct / e->seen;
-    if (t->nva > 0)
+    if (t->lead && t->nva > 0)
         printf("epoch %ld/%ld  train loss %.4f acc %.4f | val loss %.4f acc %.4f | %.1f s "
                "(%.0f img/s)\n",
                epoch + 1, t->epochs, loss, acc, ev.loss, ev.accuracy, epoch_time,
                e->seen / train_time);
-    else /* --val-split 0: no validation set, so no val figures */
+    else if (t->lead) /* --val-split 0: no validation set, so no val figures */
         printf("epoch %ld/%ld  train loss %.4f acc %.4f | %.1f s (%.0f img/s)\n", epoch + 1,
                t->epochs, loss, acc, epoch_time, e->seen / train_time);
     fflush(stdout);
@@ -637,21 +817,21 @@ static int train_epochs(train_run *t) {
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_sigint;
     sigaction(SIGINT, &sa, NULL);
-    const int tty = isatty(STDERR_FILENO);
+    const int tty = t->lead && isatty(STDERR_FILENO);
     t->tty = tty;
     const double run_start = now();
     for (long epoch = t->start_epoch; epoch < t->epochs; epoch++) {
-        memcpy(t->order, t->tr_idx, (size_t)t->ntr * sizeof *t->order);
-        uint64_t shuffle_rng = clvit_rng_at((uint64_t)t->seed, (uint64_t)epoch);
-        clvit_shuffle(t->order, t->ntr, &shuffle_rng);
+        /* the same order on every rank and for any number of devices */
+        clvit_dist_epoch_order(t->tr_idx, t->ntr, (uint64_t)t->seed, epoch, t->order);
         epoch_stats e = {0};
         e.t0 = now();
         e.b0 = epoch == t->start_epoch ? t->start_batch : 0;
-        int r = train_epoch(t, epoch, tty, &e);
+        int r = t->dp ? train_epoch_dp(t, epoch, tty, &e) : train_epoch(t, epoch, tty, &e);
         if (r < 0) r = finish_epoch(t, epoch, tty, &e);
         if (r >= 0) return r;
     }
-    printf("training done: %ld steps in %.1f s\n", t->steps_this_run, now() - run_start);
+    if (t->lead)
+        printf("training done: %ld steps in %.1f s\n", t->steps_this_run, now() - run_start);
     return -1;
 }
 
@@ -667,12 +847,12 @@ static int evaluate_test(train_run *t) {
     if (!st) {
         for (int i = 0; i < test.count; i++)
             all[i] = i;
-        st = evaluate(t->model, &test, all, test.count, (int)t->batch, &ev, NULL, 0);
+        st = evaluate_shared(t, &test, all, test.count, &ev);
     }
     int r = -1;
     if (st)
-        r = cli_fail("train", st);
-    else
+        r = cli_fail(g_cmd, st);
+    else if (t->lead)
         printf("test accuracy %.4f (%d/%d), test loss %.4f\n", ev.accuracy, ev.correct, test.count,
                ev.loss);
     free(all);
@@ -688,30 +868,57 @@ static void train_run_free(train_run *t) {
     free(t->logits);
     free(t->x);
     free(t->y);
-    clvit_trainer_free(t->trainer);
+    if (t->dp) /* replica 0's trainer is the group's */
+        clvit_dp_free(t->dp);
+    else
+        clvit_trainer_free(t->trainer);
     clvit_model_free(t->model);
-    clvit_ctx_free(t->ctx);
+    for (int i = 0; i < t->nctx; i++)
+        clvit_ctx_free(t->ctxs[i]);
     clvit_st_close(t->ck);
     free(t->tr_idx);
     free(t->va_idx);
     clvit_dataset_free(&t->train);
 }
 
+/* Up to the model every rank works alone; here all learn whether every rank got that far, so
+ * a failure then (a bad option, a missing file or device) ends the job on every rank without
+ * MPI_Abort: the failing rank has said why, the others stop quietly. */
+static int agree_setup(train_run *t, int r) {
+    if (t->di.nranks < 2) return r;
+    const clvit_status st = clvit_dist_agree(r >= 0 ? CLVIT_ERR_INVALID_ARG : CLVIT_SUCCESS);
+    t->together = st != CLVIT_SUCCESS;
+    return st && r < 0 ? 1 : r;
+}
+
+/* MPI starts first (clvit_dist_init: only under a launcher or with CLVIT_MPI=1), before any
+ * OpenCL context or thread, and only here: the other commands run as independent processes
+ * under mpirun. A rank that fails on its own (not at a point all ranks agree on) has printed
+ * one line naming it and stops the job with clvit_dist_abort, as the others may be waiting
+ * for it in a collective. */
 int cmd_train(int argc, char **argv) {
     train_run t;
     memset(&t, 0, sizeof t);
     t.saved_step = -1;
+    clvit_status ds = clvit_dist_init(&argc, &argv, &t.di);
+    if (ds) return cli_fail("train", ds);
+    if (t.di.nranks > 1) snprintf(g_cmd, sizeof g_cmd, "train: rank %d", t.di.rank);
+    t.lead = t.di.rank == 0;
     int r = parse_options(&t, argc, argv);
     if (r < 0) r = resolve_settings(&t);
-    if (r < 0) r = check_save_path(&t);
+    if (r < 0 && t.lead) r = check_save_path(&t); /* rank 0 writes the checkpoints */
     if (r < 0) r = open_data(&t);
+    if (r < 0) r = create_contexts(&t);
     if (r < 0) r = create_model(&t);
+    r = agree_setup(&t, r);
     if (r < 0) r = create_trainer(&t);
     if (r < 0) {
-        print_plan(&t);
+        if (t.lead) print_plan(&t);
         r = train_epochs(&t);
     }
     if (r < 0) r = evaluate_test(&t);
+    if (r > 0 && t.di.nranks > 1 && !t.together) clvit_dist_abort(r);
     train_run_free(&t);
+    clvit_dist_finalize();
     return r < 0 ? 0 : r;
 }

@@ -19,6 +19,11 @@
                            shapes and values, bit for bit; metadata too); prints the tensors
                            that differ with their max |a - b|; exit 1 if any differ
   finite FILE              exit 1 (naming the tensor) if a F32 tensor holds a NaN or Inf
+  st-close A B START LR K  data-parallel vs one-device checkpoints (docs/distributed.md): the
+                           same tensors, step and position (metadata); every parameter within
+                           2 LR K of B's, and the RMS difference at most 0.1% of B's RMS change
+                           since START (a checkpoint of the same run K or fewer steps before);
+                           the Adam moments (optim.*) are not compared
 """
 import csv, json, os, random, struct, sys, zlib, gzip
 
@@ -42,6 +47,12 @@ def read_safetensors(path):
             continue
         out[k] = (v['shape'], vals)
     return out
+
+
+def read_meta(path):
+    with open(path, 'rb') as f:
+        n = struct.unpack('<Q', f.read(8))[0]
+        return json.loads(f.read(n)).get('__metadata__', {})
 
 
 def read_npy(path):
@@ -254,6 +265,39 @@ def main():
                 print('%s metadata: %s' % (path, json.loads(f.read(n)).get('__metadata__')))
         print('%d tensors differ' % bad)
         sys.exit(1 if bad else 0)
+    elif cmd == 'st-close':
+        a, b, s0 = (read_safetensors(p) for p in sys.argv[2:5])
+        lr, k = float(sys.argv[5]), int(sys.argv[6])
+        bound = 2.0 * lr * k
+        bad, d2, c2, n, dmax = 0, 0.0, 0.0, 0, 0.0
+        for name in sorted(set(a) | set(b)):
+            if name not in a or name not in b or a[name][0] != b[name][0]:
+                print('%s: missing or of another shape' % name)
+                bad += 1
+                continue
+            if name.startswith('optim.'):
+                if not all(isinstance(v, float) for v in a[name][1]) and a[name] != b[name]:
+                    print('%s: %s vs %s' % (name, a[name][1], b[name][1]))  # the step count
+                    bad += 1
+                continue
+            va, vb, v0 = a[name][1], b[name][1], s0[name][1]
+            for x, y, z in zip(va, vb, v0):
+                d2 += (x - y) ** 2
+                c2 += (y - z) ** 2
+                dmax = max(dmax, abs(x - y))
+            n += len(va)
+        for key in ('clvit.step', 'clvit.epoch', 'clvit.batch'):
+            ma = read_meta(sys.argv[2]).get(key)
+            mb = read_meta(sys.argv[3]).get(key)
+            if ma != mb:
+                print('%s: %s vs %s' % (key, ma, mb))
+                bad += 1
+        rd, rc = (d2 / max(n, 1)) ** 0.5, (c2 / max(n, 1)) ** 0.5
+        ok = not bad and n > 0 and rc > 0 and dmax <= bound and rd <= 1e-3 * rc
+        print('%d parameters: max |a - b| %.3g (bound 2 lr K = %.3g), rms %.3g = %.2g of the rms '
+              'change %.3g (bound 1e-3): %s' % (n, dmax, bound, rd, rd / rc if rc else 0.0, rc,
+                                                'ok' if ok else 'MISMATCH'))
+        sys.exit(0 if ok else 1)
     elif cmd == 'finite':
         for k, (shape, vals) in read_safetensors(sys.argv[2]).items():
             for i, v in enumerate(vals):
