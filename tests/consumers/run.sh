@@ -57,8 +57,8 @@ if [[ $shared == 1 ]]; then
   fi
   [[ -L $libdir/libclvit.so.${version%%.*} ]] && ok "soname link libclvit.so.${version%%.*}" ||
     bad "no libclvit.so.${version%%.*}"
-  # the installed bench loads the installed library, not the build tree's
-  for prog in clvit-bench; do
+  # the installed programs load the installed library, not the build tree's
+  for prog in clvit clvit-bench; do
     loaded=$(ldd "$P/bin/$prog" | sed -nE 's/^\s*libclvit\.so[^ ]* => ([^ ]+) .*/\1/p')
     if [[ -n $loaded && $(readlink -f "$loaded") == $(readlink -f "$lib") ]]; then
       ok "installed $prog loads the installed library ($loaded)"
