@@ -8,11 +8,7 @@
 #define CLVIT_BATCH_H
 
 #include "clvit.h"
-#include "augment.h"
-#include "dataset.h"
-#include "rng.h"
-#include "split.h"
-#include "submission.h"
+#include "clvit_data.h"
 
 typedef struct augment_opts {
     float rotate_deg; /* 0 = off */

@@ -4,7 +4,7 @@
  */
 #include "cli.h"
 #include "model_arg.h"
-#include "npy.h"
+#include "clvit_data.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -24,9 +24,8 @@
  */
 #include "batch.h"
 #include "cli.h"
+#include "clvit_data.h"
 #include "eval.h"
-#include "safetensors.h"
-#include "rng.h"
 
 #include <float.h>
 #include <math.h>
@@ -89,7 +88,7 @@ typedef struct train_run {
     int reset_head, no_test;
     long epochs, batch, warmup, seed, limit_n, max_steps_n, heads_n, save_every_n;
     double lr, min_lr, wd, val_split, smoothing, clip, drop, attn_drop, drop_path, rotate, shift;
-    clvit_st_file *ck; /* the --resume checkpoint */
+    clvit_metadata *ck; /* the --resume checkpoint */
     long start_epoch, start_batch;
     /* data */
     clvit_dataset train;
@@ -323,17 +322,17 @@ static int parse_options(train_run *t, int argc, char **argv) {
  * resume from. */
 static int resolve_settings(train_run *t) {
     if (t->resume) {
-        clvit_status cs = clvit_st_open(t->resume, &t->ck);
+        clvit_status cs = clvit_metadata_read(t->resume, &t->ck);
         if (cs) return cli_fail(g_cmd, cs);
     }
     settings *s = &t->s;
     const settings *given = &t->given;
-    const clvit_st_file *ck = t->ck;
+    const clvit_metadata *ck = t->ck;
 #define TAKE(k)                                                                                    \
     if (given->k)                                                                                  \
         s->k = given->k;                                                                           \
-    else if (ck && clvit_st_meta(ck, "train." #k))                                                 \
-        s->k = clvit_st_meta(ck, "train." #k);
+    else if (ck && clvit_metadata_get(ck, "train." #k))                                            \
+        s->k = clvit_metadata_get(ck, "train." #k);
     SETTING_KEYS(TAKE)
 #undef TAKE
     if (given->preset) s->preset = given->preset;
@@ -364,7 +363,8 @@ static int resolve_settings(train_run *t) {
         return 2;
     }
     if (t->resume) {
-        const char *e = clvit_st_meta(ck, "clvit.epoch"), *b = clvit_st_meta(ck, "clvit.batch");
+        const char *e = clvit_metadata_get(ck, "clvit.epoch"),
+                   *b = clvit_metadata_get(ck, "clvit.batch");
         if (!e || !b || cli_int(g_cmd, "--resume epoch", e, 0, 100000, &t->start_epoch) ||
             cli_int(g_cmd, "--resume batch", b, 0, 100000000L, &t->start_batch)) {
             fprintf(stderr, "clvit %s: %s: not a clvit training checkpoint (no clvit.epoch)\n",
@@ -765,10 +765,12 @@ static clvit_status evaluate_shared(const train_run *t, const clvit_dataset *ds,
     int start, count;
     clvit_dist_share(n, t->di.rank, t->di.nranks, &start, &count);
     eval_result mine = {0};
-    if (count > 0)
-        CLVIT_CHECK(evaluate(t->model, ds, idx + start, count, (int)t->batch, &mine, NULL, 0));
+    clvit_status st = CLVIT_SUCCESS;
+    if (count > 0) st = evaluate(t->model, ds, idx + start, count, (int)t->batch, &mine, NULL, 0);
+    if (st) return st;
     double v[3] = {mine.loss * count, mine.correct, count}; /* loss sum, correct, images */
-    CLVIT_CHECK(clvit_dist_sum(v, 3));
+    st = clvit_dist_sum(v, 3);
+    if (st) return st;
     ev->loss = v[2] > 0 ? v[0] / v[2] : 0.0;
     ev->correct = (int)v[1];
     ev->count = (int)v[2];
@@ -875,7 +877,7 @@ static void train_run_free(train_run *t) {
     clvit_model_free(t->model);
     for (int i = 0; i < t->nctx; i++)
         clvit_ctx_free(t->ctxs[i]);
-    clvit_st_close(t->ck);
+    clvit_metadata_free(t->ck);
     free(t->tr_idx);
     free(t->va_idx);
     clvit_dataset_free(&t->train);

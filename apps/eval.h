@@ -7,7 +7,7 @@
 #define CLVIT_EVAL_H
 
 #include "clvit.h"
-#include "dataset.h"
+#include "clvit_data.h"
 
 #define EVAL_MAX_CLASSES 64
 

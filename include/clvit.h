@@ -293,6 +293,13 @@ clvit_status clvit_trainer_save(clvit_trainer *t, const char *path, const char *
 /* Restores the moments and step from a checkpoint written by clvit_trainer_save (the
  * weights are loaded with clvit_model_load). */
 clvit_status clvit_trainer_load_state(clvit_trainer *t, const char *path);
+/* Whether path can be written the way clvit writes checkpoints and its other files (a
+ * temporary file beside it, then a rename), found out before the work that produces its
+ * contents, so a long run does not fail at its first save: path is not a directory, and
+ * PATH.tmp can be created in its directory (it is created and removed again; path itself is
+ * not touched). Fails with CLVIT_ERR_IO naming the reason (missing directory, permission,
+ * read-only file system, is a directory). */
+clvit_status clvit_atomic_check(const char *path);
 
 /* ---------------------------------------------------------------- OpenCL objects, buffers, GEMM
  * For programs that run OpenCL work of their own beside clvit's on the same device (clvit-bench

@@ -16,8 +16,7 @@
  * and one parameter buffer for the copies. With one replica and no MPI nothing leaves the
  * device: the step is the single trainer's, bit for bit.
  */
-#include "split.h"
-#include "rng.h"
+#include "clvit_data.h"
 #include "model.h"
 #include "train_ops.h"
 

@@ -4,7 +4,7 @@
  * layer by layer. The layers themselves live in their own files (see layers.h).
  */
 #include "model.h"
-#include "host/rng.h"
+#include "clvit_data.h"
 #include "train_ops.h"
 
 #include <math.h>

@@ -12,7 +12,7 @@
  *   dx -> (pos drop) -> patch embedding, class/dist tokens, position embedding
  * Every parameter gradient is written exactly once per step (beta 0).
  */
-#include "host/rng.h"
+#include "clvit_data.h"
 #include "host/safetensors.h"
 #include "model.h"
 #include "train_ops.h"

@@ -22,10 +22,8 @@
 #include <zlib.h>
 
 #include "augment.h"
+#include "clvit_data.h"
 #include "dataset.h"
-#include "rng.h"
-#include "split.h"
-#include "submission.h"
 
 #ifndef CLVIT_SOURCE_DIR
 #define CLVIT_SOURCE_DIR "."

@@ -10,7 +10,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "npy.h"
+#include "clvit_data.h"
+#include "common.h" /* clvit_clear_error */
 
 #include <dirent.h>
 #include <stdio.h>

@@ -1,9 +1,9 @@
 /*
- * augment.c - see augment.h: random rotation and shift of 8-bit greyscale images (bilinear,
- * 0 outside) and the mean/std normalisation, on (rows, cols) row-major images.
+ * augment.c - see include/clvit_data.h (clvit_augment) and augment.h: random rotation and
+ * shift of 8-bit greyscale images (bilinear, 0 outside) and the mean/std normalisation, on
+ * (rows, cols) row-major images.
  */
 #include "augment.h"
-#include "rng.h"
 
 #include <math.h>
 

@@ -65,11 +65,7 @@ const unsigned char *clvit_blob_payload(const void *file, size_t size, size_t *n
  * anything fails. commit always closes fp and frees tmp. */
 clvit_status clvit_atomic_open(const char *path, FILE **fp, char **tmp);
 clvit_status clvit_atomic_commit(FILE *fp, char *tmp, const char *path, int write_ok);
-/* Whether PATH can be written that way, found out before the work that produces its contents:
- * PATH is not a directory, and PATH.tmp can be created (it is created and removed again, PATH
- * itself is not touched). Fails with CLVIT_ERR_IO naming the reason (missing directory,
- * permission, read-only file system, is a directory). */
-clvit_status clvit_atomic_check(const char *path);
+/* clvit_atomic_check (clvit.h) tries a path the way these write it. */
 
 /* Overflow-checked size arithmetic: returns 0 on overflow. */
 int clvit_mul_size(size_t a, size_t b, size_t *out);

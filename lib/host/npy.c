@@ -1,5 +1,5 @@
 /*
- * npy.c - numpy .npy reader and writer (contract in npy.h). File layout:
+ * npy.c - numpy .npy reader and writer (contract in include/clvit_data.h). File layout:
  *   "\x93NUMPY" | major u8 | minor u8 | header length: u16 LE (1.0) or u32 LE (2.0, 3.0)
  *   | header: a Python dict literal, padded with spaces, ending in '\n', e.g.
  *       {'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }
@@ -9,7 +9,8 @@
  * left of the file. The writer emits version 1.0, '<f4', with the data starting at a
  * multiple of 64 bytes, to PATH.tmp, fsync'ed and renamed over PATH.
  */
-#include "npy.h"
+#include "clvit_data.h"
+#include "common.h"
 
 #include <errno.h>
 #include <fcntl.h>

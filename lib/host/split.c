@@ -1,9 +1,9 @@
 /*
- * split.c - see split.h: Fisher-Yates shuffles and the deterministic train/validation split,
- * both driven by the splitmix64 generator of rng.h.
+ * split.c - Fisher-Yates shuffles and the deterministic train/validation split (contract in
+ * include/clvit_data.h), both driven by its splitmix64 generator.
  */
-#include "split.h"
-#include "rng.h"
+#include "clvit_data.h"
+#include "common.h"
 
 #include <math.h>
 #include <stdlib.h>

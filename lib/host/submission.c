@@ -1,8 +1,9 @@
 /*
- * submission.c - see submission.h: the Kaggle digit-recognizer submission CSV
+ * submission.c - see include/clvit_data.h: the Kaggle digit-recognizer submission CSV
  * ("ImageId,Label", then one "id,label" line per image, ids from 1), written atomically.
  */
-#include "submission.h"
+#include "clvit_data.h"
+#include "common.h"
 
 #include <stdio.h>
 

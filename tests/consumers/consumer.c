@@ -4,9 +4,12 @@
  * the header and the library agree on the version, lists the devices, runs a forward pass of
  * a small preset with fresh weights (logits (2, 10), finite, two identical images give the
  * same logits) and a 3x2 by 2x2 SGEMM through the buffer API against values worked out by
- * hand. Prints "consumer ok" and exits 0, or says what failed and exits 1.
+ * hand; from clvit_data.h, the logits through a .npy file and back (same shape, same bits) and
+ * the inline generator against splitmix64's published first output for seed 0. Prints
+ * "consumer ok" and exits 0, or says what failed and exits 1.
  */
 #include <clvit.h>
+#include <clvit_data.h>
 
 #include <math.h>
 #include <stdio.h>
@@ -40,6 +43,37 @@ static int check_sgemm(clvit_ctx *ctx) {
             fprintf(stderr, "consumer: sgemm: C[%d] = %g, want %g\n", i, c[i], want[i]);
             return 1;
         }
+    return 0;
+}
+
+/* clvit_data.h: logits (2, k) written to $TMPDIR/clvit-consumer.npy (run.sh gives each run a
+ * directory of its own) and read back; splitmix64 from seed 0 starts with 0xE220A8397B1DCDAF
+ * (Vigna's reference code). */
+static int check_data(const float *logits, int k) {
+    const char *dir = getenv("TMPDIR");
+    char path[512];
+    snprintf(path, sizeof path, "%s/clvit-consumer.npy", dir && *dir ? dir : ".");
+    const int64_t shape[2] = {2, k};
+    float *back = NULL;
+    int64_t got[CLVIT_NPY_MAX_DIMS];
+    int ndim = 0;
+    clvit_status st = clvit_npy_write_f32(path, logits, shape, 2);
+    if (!st) st = clvit_npy_read_f32(path, &back, got, &ndim);
+    remove(path);
+    if (st) return fail("npy", st);
+    int same =
+        ndim == 2 && got[0] == 2 && got[1] == k && !memcmp(back, logits, 2 * k * sizeof *back);
+    free(back);
+    if (!same) {
+        fprintf(stderr, "consumer: npy: the array read back differs from the one written\n");
+        return 1;
+    }
+    uint64_t state = 0;
+    if (clvit_rng_next(&state) != 0xE220A8397B1DCDAFULL ||
+        clvit_rng_at(0, 0) != 0xE220A8397B1DCDAFULL) {
+        fprintf(stderr, "consumer: clvit_rng_next/at: not splitmix64\n");
+        return 1;
+    }
     return 0;
 }
 
@@ -90,7 +124,7 @@ int main(void) {
     }
     printf("forward %s on %s: logit[0] = %f\n", "vit_mnist_tiny", clvit_ctx_device(ctx)->name,
            logits[0]);
-    if (check_sgemm(ctx)) goto done;
+    if (check_sgemm(ctx) || check_data(logits, cfg.num_classes)) goto done;
     printf("consumer ok\n");
     rc = 0;
 done:

@@ -5,7 +5,7 @@
  * read, and it survives a round trip through the writer (same shape, same float32 bits).
  */
 #include "fuzz_util.h"
-#include "npy.h"
+#include "clvit_data.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const char *path = fuzz_path("input.npy");
