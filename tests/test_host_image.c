@@ -135,9 +135,9 @@ static void rm_file(const char *name) {
 
 static int teardown(void **state) {
     (void)state;
-    static const char *const names[] = {"const.png", "ramp.png",   "ramp_down.png", "pattern.png",
-                                        "crop.png",  "crop11.png", "pad.png",       "grey.png",
-                                        "rgba.png",  "bad.png",    "empty.png"};
+    static const char *const names[] = {
+        "const.png", "ramp.png", "ramp_down.png", "pattern.png", "crop.png",  "crop11.png",
+        "pad.png",   "grey.png", "rgba.png",      "bad.png",     "empty.png", "huge_idat.png"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         rm_file(names[i]);
     return rmdir(tmpdir);
@@ -397,6 +397,22 @@ static void test_bad_files(void **state) {
     fclose(f);
     assert_int_equal(truncate(p, size / 2), 0);
     assert_int_equal(clvit_image_load(p, 8, 3, 1.0f, NULL, NULL, out), CLVIT_ERR_FORMAT);
+
+    /* a chunk that declares more than the file holds (fuzz_image: a 3x2 PNG whose IDAT
+     * declares 1.7 GB, which stb_image allocated before reading): refused, naming the chunk */
+    static const unsigned char huge_idat[] = {
+        0x89, 'P',  'N',  'G',  '\r', '\n', 0x1a, '\n', 0,    0,    0,    13,   'I',  'H',  'D',
+        'R',  0,    0,    0,    3,    0,    0,    0,    2,    8,    6,    0,    0,    0,    0x1a,
+        0,    0x9d, 0x74, 0x66, 0,    0,    0x1e, 'I',  'D',  'A',  'T',  0x78, 0x9c, 0x63, 0x64,
+        0,    0,    0,    0,    'I',  'E',  'N',  'D',  0xae, 0x42, 0x60, 0x82};
+    f = fopen(path_of("huge_idat.png"), "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(huge_idat, 1, sizeof huge_idat, f), sizeof huge_idat);
+    fclose(f);
+    assert_int_equal(clvit_image_load(path_of("huge_idat.png"), 8, 3, 1.0f, NULL, NULL, out),
+                     CLVIT_ERR_FORMAT);
+    printf("  huge chunk: %s\n", clvit_last_error());
+    assert_non_null(strstr(clvit_last_error(), "chunk 'IDAT' declares 1711276062 bytes"));
 
     const char *g = path_of("grey.png");
     assert_int_equal(clvit_image_load(g, 8, 2, 1.0f, NULL, NULL, out), CLVIT_ERR_INVALID_ARG);
