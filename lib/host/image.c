@@ -184,15 +184,6 @@ clvit_status clvit_image_load(const char *path, int img_size, int in_chans, floa
         free(file);
         return clvit_fail(CLVIT_ERR_FORMAT, "image %s: not a PNG, JPEG, BMP or GIF file", path);
     }
-    char bad_chunk[5];
-    uint64_t chunk_len = 0;
-    size_t chunk_left = 0;
-    if (!png_chunks_fit(file, fsize, bad_chunk, &chunk_len, &chunk_left)) {
-        free(file);
-        return clvit_fail(CLVIT_ERR_FORMAT,
-                          "image %s: PNG chunk '%s' declares %llu bytes, the file has %zu left",
-                          path, bad_chunk, (unsigned long long)chunk_len, chunk_left);
-    }
     int w = 0, h = 0, n = 0;
     /* the declared size first: a few header bytes can declare a huge image (truncated data
      * decodes as zeros), so it is refused before anything is allocated for it. stb_image's
@@ -203,6 +194,16 @@ clvit_status clvit_image_load(const char *path, int img_size, int in_chans, floa
         return clvit_fail(CLVIT_ERR_UNSUPPORTED,
                           "image %s: %dx%d pixels, more than the %lld that are read", path, abs(w),
                           abs(h), (long long)CLVIT_IMAGE_MAX_PIXELS);
+    }
+    /* then the chunks' declared lengths (after the pixel count, whose error says more) */
+    char bad_chunk[5];
+    uint64_t chunk_len = 0;
+    size_t chunk_left = 0;
+    if (!png_chunks_fit(file, fsize, bad_chunk, &chunk_len, &chunk_left)) {
+        free(file);
+        return clvit_fail(CLVIT_ERR_FORMAT,
+                          "image %s: PNG chunk '%s' declares %llu bytes, the file has %zu left",
+                          path, bad_chunk, (unsigned long long)chunk_len, chunk_left);
     }
     uint8_t *pix = stbi_load_from_memory(file, (int)fsize, &w, &h, &n, 0);
     free(file);
