@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <CL/cl.h>
@@ -109,7 +110,13 @@ static void test_ctx_from_cl(void **state) {
     assert_non_null(got);
     assert_int_equal(clvit_model_forward(ref, input, B, want), CLVIT_SUCCESS);
 
+    /* reference counts are exact on PoCL; rusticl keeps references of its own for a while
+     * (a kernel holds its last arguments, the caller's queue its finished commands), so
+     * elsewhere the device-memory account is the check that nothing was left behind */
+    const int pocl = strstr(clvit_ctx_device(tu_ctx())->platform_name, "Portable") != NULL;
     for (int own_queue = 0; own_queue < 2; own_queue++) {
+        uint64_t buffers0;
+        clvit_device_memory_in_use(&buffers0, NULL);
         clvit_ctx *ctx = NULL;
         clvit_status st = clvit_ctx_create_from_cl(&ctx, cc, dev, own_queue ? NULL : cq);
         if (st) printf("create_from_cl: %s\n", clvit_last_error());
@@ -136,9 +143,19 @@ static void test_ctx_from_cl(void **state) {
         clvit_model_free(m);
         free(in2);
         clvit_ctx_free(ctx);
+        uint64_t buffers = 0;
+        for (int i = 0; i < 200; i++) { /* the driver may destroy them in its own threads */
+            clvit_device_memory_in_use(&buffers, NULL);
+            if (buffers <= buffers0) break;
+            nanosleep(&(struct timespec){0, 10000000}, NULL);
+        }
+        assert_int_equal(buffers, buffers0);
         /* nothing of the caller's was released (nor kept) */
-        assert_int_equal(context_refs(cc), ctx_refs0);
-        assert_int_equal(queue_refs(cq), q_refs0);
+        assert_true(context_refs(cc) >= ctx_refs0 && queue_refs(cq) >= q_refs0);
+        if (pocl) {
+            assert_int_equal(context_refs(cc), ctx_refs0);
+            assert_int_equal(queue_refs(cq), q_refs0);
+        }
     }
 
     /* bad arguments: one clear status each, nothing created */
