@@ -21,6 +21,11 @@
  * trainer (create_trainer), the epochs (train_epochs, one train_epoch each) and the test-set
  * evaluation (evaluate_test). Each phase returns -1 to go on, else the exit code, and
  * train_run_free is the one cleanup path.
+ *
+ * One device: the pipelined trainer (clvit_train_submit / collect). A --device list or MPI
+ * ranks (clvit_dist_init first): a clvit_dp group (lib/dist.c), one synchronous clvit_dp_step
+ * per global batch; rank 0 prints and saves after clvit_dp_check, stops are agreed, and a
+ * rank's own failure stops the job (clvit_dist_abort).
  */
 #include "batch.h"
 #include "cli.h"

@@ -1,7 +1,10 @@
 /*
  * model.c - a ViT on the device: the memory plan (parameter table from the X-macro lists in
  * model.h, activation layout), initialisation with the seed's rules, and the forward pass
- * layer by layer. The layers themselves live in their own files (see layers.h).
+ * layer by layer, in three parts: the trunk (patch embedding, blocks, final LayerNorm), the
+ * pooling [+ pre-logits] that gives the features, and the head(s). Inference runs it in chunks,
+ * from host arrays or in place on the caller's cl_mem (clvit_model_forward_cl, _features_cl).
+ * The layers themselves live in their own files (see layers.h).
  */
 #include "model.h"
 #include "clvit_data.h"

@@ -4,8 +4,9 @@
  * name substring; else CLVIT_DEVICE; else the default device: discrete GPU, integrated GPU,
  * other accelerator, CPU), the context with its in-order profiling queue, buffers and
  * launches with explicit work-group sizes checked against the device's and the kernel's
- * limits, and fault injection (CLVIT_FAULT: the Nth allocation, kernel enqueue, write, read or
- * map of a context fails as the driver would).
+ * limits (every kernel launch of the library goes through clvit_enqueue_kernel), and fault
+ * injection (CLVIT_FAULT: the Nth allocation, kernel enqueue, write, read, map or wait of a
+ * context fails as the driver would; lib/device.h lists the kinds).
  */
 #include "gemm_plan.h"
 
