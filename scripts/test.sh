@@ -8,7 +8,7 @@
 # runs those tests again, then the whole library under both on the device (model, training,
 # injected device faults; tests/lsan.supp names the drivers' own leaks), then, when
 # clang is there, fuzzes every parser for a bounded time (scripts/fuzz.sh, CLVIT_FUZZ_SECONDS
-# per harness, 20 by default here).
+# per harness, 30 by default here).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -58,8 +58,8 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 LSAN_OPTIONS=suppressions="$PWD/tes
   ctest --test-dir build-asan-device --output-on-failure -j1 -R '^test_faults$'
 
 if command -v clang >/dev/null 2>&1; then
-  echo "== fuzzing: each harness of tests/fuzz/ for ${CLVIT_FUZZ_SECONDS:-20} s (scripts/fuzz.sh)"
-  CLVIT_FUZZ_SECONDS="${CLVIT_FUZZ_SECONDS:-20}" bash scripts/fuzz.sh
+  echo "== fuzzing: each harness of tests/fuzz/ for ${CLVIT_FUZZ_SECONDS:-30} s (scripts/fuzz.sh)"
+  CLVIT_FUZZ_SECONDS="${CLVIT_FUZZ_SECONDS:-30}" bash scripts/fuzz.sh
 else
   echo "== fuzzing skipped: clang is not installed (scripts/setup.sh installs it)"
 fi
