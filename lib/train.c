@@ -400,6 +400,27 @@ static clvit_status slot_wait_ready(clvit_ctx *ctx, step_slot *sl) {
     return CLVIT_SUCCESS;
 }
 
+/* The update on the gradients held: clipping (torch.nn.utils.clip_grad_norm_, norm and factor
+ * on the device) when configured, then one Adam/AdamW step at lr for step t->step + 1. */
+static clvit_status enqueue_update(clvit_trainer *t, float lr) {
+    clvit_ctx *ctx = t->m->ctx;
+    const grad_acts *ga = &t->ga;
+    const int clipping = t->tc.clip_norm > 0.0f;
+    if (clipping)
+        CLVIT_CHECK(
+            clvit_clip_factor(ctx, ST(ga->clip), ST(ga->norm_part), &t->grads, t->tc.clip_norm));
+    const clvit_adam_args a = {lr,
+                               t->tc.beta1,
+                               t->tc.beta2,
+                               t->tc.eps,
+                               t->tc.weight_decay,
+                               t->tc.optimizer == CLVIT_ADAMW,
+                               t->step + 1,
+                               1.0f};
+    return clvit_adam_step(ctx, &t->m->params, &t->grads, &t->adam_m, &t->adam_v,
+                           clipping ? ST(ga->clip + 1) : CLVIT_T(NULL, 0), &a);
+}
+
 /* Enqueues forward, loss and backward of one batch (and with `update` clipping and Adam),
  * then the reads of its results into the slot. Returns without waiting for the device. */
 /* sample0, global_batch: the batch is images [sample0, sample0 + B) of a global batch of
@@ -489,21 +510,7 @@ static clvit_status submit(clvit_trainer *t, const float *images, const int32_t 
     CLVIT_CHECK(st);
     const int clipping = update && t->tc.clip_norm > 0.0f;
     sl->lr = clvit_trainer_lr(t, t->step);
-    if (clipping) /* torch.nn.utils.clip_grad_norm_, on the device */
-        CLVIT_CHECK(
-            clvit_clip_factor(ctx, ST(ga->clip), ST(ga->norm_part), &t->grads, t->tc.clip_norm));
-    if (update) {
-        const clvit_adam_args a = {sl->lr,
-                                   t->tc.beta1,
-                                   t->tc.beta2,
-                                   t->tc.eps,
-                                   t->tc.weight_decay,
-                                   t->tc.optimizer == CLVIT_ADAMW,
-                                   t->step + 1,
-                                   1.0f};
-        CLVIT_CHECK(clvit_adam_step(ctx, &m->params, &t->grads, &t->adam_m, &t->adam_v,
-                                    clipping ? ST(ga->clip + 1) : CLVIT_T(NULL, 0), &a));
-    }
+    if (update) CLVIT_CHECK(enqueue_update(t, sl->lr));
     if (t->zero_copy) { /* mapped again once the step has read it */
         cl_int e;
         const size_t bytes = (lab_at + (size_t)t->max_batch) * 4;
@@ -652,19 +659,7 @@ clvit_status clvit_trainer_apply_grads(clvit_trainer *t, clvit_step_result *res)
     clvit_ctx *ctx = t->m->ctx;
     const int clipping = t->tc.clip_norm > 0.0f;
     const float lr = clvit_trainer_lr(t, t->step);
-    if (clipping)
-        CLVIT_CHECK(clvit_clip_factor(ctx, ST(t->ga.clip), ST(t->ga.norm_part), &t->grads,
-                                      t->tc.clip_norm));
-    const clvit_adam_args a = {lr,
-                               t->tc.beta1,
-                               t->tc.beta2,
-                               t->tc.eps,
-                               t->tc.weight_decay,
-                               t->tc.optimizer == CLVIT_ADAMW,
-                               t->step + 1,
-                               1.0f};
-    CLVIT_CHECK(clvit_adam_step(ctx, &t->m->params, &t->grads, &t->adam_m, &t->adam_v,
-                                clipping ? ST(t->ga.clip + 1) : CLVIT_T(NULL, 0), &a));
+    CLVIT_CHECK(enqueue_update(t, lr));
     float norm = 0.0f;
     if (clipping) CLVIT_CHECK(clvit_read(ctx, ST(t->ga.clip).buf, ST(t->ga.clip).off, &norm, 1));
     CLVIT_CHECK(clvit_ctx_finish(ctx));
