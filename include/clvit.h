@@ -590,10 +590,15 @@ clvit_status clvit_dp_sync(clvit_dp *g);
 clvit_status clvit_dp_check(clvit_dp *g, uint64_t *hash);
 /* Seconds spent since the group was made: computing (forward + backward on the devices,
  * waiting for the slowest), gradient reads and the host sum, MPI_Allreduce, the optimizer
- * step, and copying parameters to the replicas; steps counted. */
+ * step, and copying parameters to the replicas; steps counted. With overlap (the gradients
+ * read and all-reduced in buckets while the backward runs, CLVIT_DIST_OVERLAP_KB, default
+ * 4096; 0 turns it off): compute runs to the end of the backward, gather is the host sums,
+ * allreduce the part of it left after the backward; buckets counts the buckets reduced and
+ * early_buckets those whose allreduce started before the backward had ended on the device. */
 typedef struct clvit_dp_times {
     double compute, gather, allreduce, update, broadcast;
     long steps;
+    long buckets, early_buckets;
 } clvit_dp_times;
 void clvit_dp_times_get(const clvit_dp *g, clvit_dp_times *times);
 
