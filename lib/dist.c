@@ -9,8 +9,16 @@
  *   replica r:    forward + backward of its share, loss gradient scaled by 1/G,
  *                 dropout masks of the global sample indices       (all replicas at once)
  *   host:         sum = g_0 + g_1 + ... + g_{R-1}                  (float, in replica order)
- *   MPI:          MPI_Allreduce(sum) in buckets of fixed size      (ring, pinned: fixed order)
+ *   MPI:          MPI_Iallreduce(sum) per bucket                   (ring, pinned: fixed order)
  *   replica 0:    clip + Adam on sum;  parameters -> replicas 1..R-1 (bit copies)
+ *
+ * Overlap: the buckets are whole groups of parameters in the order the backward finishes them
+ * (head and final norm, blocks last to first, embeddings), merged to CLVIT_DIST_OVERLAP_KB. Each
+ * replica's backward enqueues a non-blocking read of a bucket right after the last kernel that
+ * writes into it (clvit_trainer_set_grad_reads); the host waits for bucket 0's reads, sums it
+ * and starts its MPI_Iallreduce, then bucket 1, ..., while the devices run the earlier layers;
+ * MPI_Waitall before the update. CLVIT_DIST_OVERLAP_KB=0: read everything after the backward
+ * and MPI_Allreduce in CLVIT_DIST_BUCKET_MB buckets (the same sums, bit for bit, at 2 ranks).
  *
  * Host buffers: the sum and one gradient buffer per other replica (num_params floats each),
  * and one parameter buffer for the copies. With one replica and no MPI nothing leaves the
@@ -221,6 +229,8 @@ struct clvit_dp {
     int nb;
     size_t *bstart, *bcount;
     clvit_grad_read *reads; /* n x nb: replica r's reads at r * nb */
+    long poll_us; /* while waiting for a read, MPI progress every poll_us (CLVIT_DIST_POLL_US,
+                     default 50; 0: only between buckets) */
 #ifdef CLVIT_HAVE_MPI
     MPI_Request *reqs; /* nb */
 #endif
@@ -310,6 +320,10 @@ static clvit_status plan_buckets(clvit_dp *g) {
     const char *env = getenv("CLVIT_DIST_OVERLAP_KB");
     if (env && *env) kb = (size_t)strtoul(env, NULL, 10);
     if (kb == 0) return CLVIT_SUCCESS; /* the gradients are read after the backward */
+    g->poll_us = 50;
+    env = getenv("CLVIT_DIST_POLL_US");
+    if (env && *env) g->poll_us = strtol(env, NULL, 10);
+    if (g->poll_us < 0 || g->poll_us > 999999) g->poll_us = 50;
     const size_t cap = kb * 1024 / sizeof(float);
     const int depth = g->models[0]->cfg.depth, ng = depth + 2;
     size_t *bounds = malloc((size_t)ng * sizeof *bounds);
@@ -451,12 +465,11 @@ static clvit_status wait_read(clvit_dp *g, cl_event ev, int started) {
     (void)started;
 #ifdef CLVIT_HAVE_MPI
     int all = started == 0 || !(g_dist.mpi && g_dist.nranks > 1);
-    while (!all && !read_done(ev)) {
+    if (!all) CHECK_MPI(MPI_Testall(started, g->reqs, &all, MPI_STATUSES_IGNORE), "MPI_Testall");
+    while (!all && g->poll_us > 0 && !read_done(ev)) {
+        const struct timespec nap = {0, 1000L * g->poll_us};
+        nanosleep(&nap, NULL);
         CHECK_MPI(MPI_Testall(started, g->reqs, &all, MPI_STATUSES_IGNORE), "MPI_Testall");
-        if (!all) {
-            const struct timespec nap = {0, 50000};
-            nanosleep(&nap, NULL);
-        }
     }
 #endif
     CLVIT_CHECK_CL(clWaitForEvents(1, &ev));
