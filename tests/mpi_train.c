@@ -26,8 +26,10 @@
 
 #define LR 2e-3f
 
+static const char *preset_ = "vit_mnist_tiny"; /* --preset: another model (same data) */
+
 static void config(clvit_config *cfg) {
-    clvit_preset("vit_mnist_tiny", cfg);
+    if (clvit_preset(preset_, cfg)) clvit_preset("vit_mnist_tiny", cfg);
     cfg->drop_rate = 0.1f;
     cfg->attn_drop_rate = 0.1f;
     cfg->drop_path_rate = 0.2f;
@@ -160,6 +162,8 @@ int main(int argc, char **argv) {
             fail_step = atol(v);
         else if (!strcmp(a, "--fail-how"))
             fail_how = v;
+        else if (!strcmp(a, "--preset"))
+            preset_ = v;
     }
     /* the device: CLVIT_DEVICE per rank, else item local_rank of CLVIT_TEST_DEVICES */
     char spec[128] = "";
