@@ -580,7 +580,7 @@ clvit_status clvit_dp_step(clvit_dp *g, const float *images, const int32_t *labe
     double stats[3] = {0.0, 0.0, 0.0};
     for (int r = 0; r < g->n; r++) {
         if (count[r] == 0 || !clvit_train_pending(g->trainers[r])) continue;
-        clvit_step_result rr;
+        clvit_step_result rr = {0};
         const clvit_status s = clvit_train_collect(g->trainers[r], &rr);
         if (s == CLVIT_ERR_DIVERGED)
             stats[2] += 1.0;
