@@ -134,6 +134,8 @@ static void one_device(clvit_ctx *ctx, int K, run *out) {
     clvit_model_free(m);
 }
 
+static int want_early_; /* group() requires a bucket summed during the backward */
+
 /* K steps of a group over ctxs[0..n); overlap_kb: CLVIT_DIST_OVERLAP_KB (the bucket size of
  * the reads overlapped with the backward; "0": read after the backward). */
 static void group(clvit_ctx **ctxs, int n, int K, const char *overlap_kb, run *out) {
@@ -175,9 +177,9 @@ static void group(clvit_ctx **ctxs, int n, int K, const char *overlap_kb, run *o
     /* with overlap, a step of several replicas reduces every bucket; without, none */
     if (n > 1 && strcmp(overlap_kb, "0")) {
         assert_true(tm.buckets >= K);
-        /* some bucket summed while a replica's backward still ran (timing: ~90% of those that
-         * can be, here) */
-        assert_true(tm.early_buckets > 0);
+        /* some bucket summed while a replica's backward still ran: a timing, so only where
+         * the second device is slow (llvmpipe: 15 of 15 every run); PoCL twice gives 0-70% */
+        if (want_early_) assert_true(tm.early_buckets > 0);
     }
     if (n == 1 || !strcmp(overlap_kb, "0")) assert_int_equal(tm.buckets, 0);
     free(x);
@@ -394,7 +396,9 @@ static void test_mixed_vendors(void **state) {
     free(infos);
     clvit_ctx *c;
     OK(clvit_ctx_create(&c, spec));
+    want_early_ = 1;
     two_devices(c, 5); /* llvmpipe is slow: 5 steps */
+    want_early_ = 0;
     clvit_ctx_free(c);
 }
 
