@@ -724,9 +724,11 @@ static int train_epoch(train_run *t, long epoch, int tty, epoch_stats *e) {
 /* The training steps of one epoch over several devices or ranks, from batch e->b0: this
  * process builds its range of each global batch and clvit_dp_step runs it to the update
  * (synchronous: the gradients are summed over devices and ranks before the step). After each
- * step the ranks learn whether any saw Ctrl-C, so all stop after the same step. A failed step
- * is this rank's own error (others may wait in a collective): it returns the exit code and
- * cmd_train stops the job. Returns -1 at the end of the epoch, else the exit code. */
+ * step the ranks learn whether any saw Ctrl-C, so all stop after the same step. A diverged
+ * step (NaN or Inf loss on any rank) is agreed inside clvit_dp_step: every rank stops there and
+ * rank 0 alone prints it. Another failed step is this rank's own error (others may wait in a
+ * collective): it returns the exit code and cmd_train stops the job. Returns -1 at the end of the
+ * epoch, else the exit code. */
 static int train_epoch_dp(train_run *t, long epoch, int tty, epoch_stats *e) {
     const augment_opts aug = {(float)t->rotate, (float)t->shift};
     const long batch = t->batch, ntr = t->ntr;
@@ -741,7 +743,10 @@ static int train_epoch_dp(train_run *t, long epoch, int tty, epoch_stats *e) {
         const long step = clvit_trainer_step_count(t->trainer) + 1; /* batch b's step */
         clvit_step_result res = {0};
         if (!st) st = clvit_dp_step(t->dp, t->x, t->y, n, &res);
-        if (st == CLVIT_ERR_DIVERGED) return report_diverged(t, step, epoch, b, clvit_last_error());
+        if (st == CLVIT_ERR_DIVERGED) { /* agreed: every rank at this step; rank 0 says it */
+            t->together = 1;
+            return t->lead ? report_diverged(t, step, epoch, b, clvit_last_error()) : 1;
+        }
         int stop = 0;
         if (!st) st = clvit_dist_any(interrupted, &stop);
         if (st) return cli_fail(g_cmd, st);

@@ -490,9 +490,10 @@ void clvit_metadata_free(clvit_metadata *meta);
  * one-device gradient of the mean loss over the global batch; the dropout and drop-path masks
  * of an image depend on its index in the global batch, not on the replica that holds it.
  * The gradients are summed in a fixed order: replicas of a process in replica order on the
- * host, then over ranks with MPI_Allreduce in fixed-size buckets (Open MPI's ring algorithm,
- * pinned unless the user chose one: for a fixed rank count and bucket size its order of
- * additions is fixed), and ONE optimizer step runs on replica 0 of each process; its
+ * host, then over ranks with MPI_Iallreduce per bucket, started while the backward still runs
+ * (buckets of whole parameter groups, the same every step; Open MPI's ring algorithm, pinned
+ * unless the user chose one: for a fixed rank count and bucket plan its order of additions is
+ * fixed), and ONE optimizer step runs on replica 0 of each process; its
  * parameters are then copied to the process's other replicas, so every replica holds the
  * same bits whatever the vendors. Ranks apply the same Adam step to the same summed gradient;
  * clvit_dp_check verifies that their parameters are bit-identical (same device kind and
@@ -590,10 +591,15 @@ clvit_status clvit_dp_sync(clvit_dp *g);
 clvit_status clvit_dp_check(clvit_dp *g, uint64_t *hash);
 /* Seconds spent since the group was made: computing (forward + backward on the devices,
  * waiting for the slowest), gradient reads and the host sum, MPI_Allreduce, the optimizer
- * step, and copying parameters to the replicas; steps counted. */
+ * step, and copying parameters to the replicas; steps counted. With overlap (the gradients
+ * read and all-reduced in buckets while the backward runs, CLVIT_DIST_OVERLAP_KB, default
+ * 4096; 0 turns it off): compute runs to the end of the backward, gather is the host sums,
+ * allreduce the part of it left after the backward; buckets counts the buckets reduced and
+ * early_buckets those whose allreduce started before the backward had ended on the device. */
 typedef struct clvit_dp_times {
     double compute, gather, allreduce, update, broadcast;
     long steps;
+    long buckets, early_buckets;
 } clvit_dp_times;
 void clvit_dp_times_get(const clvit_dp *g, clvit_dp_times *times);
 

@@ -168,6 +168,19 @@ clvit_status clvit_arena_read(clvit_ctx *ctx, const clvit_arena *a, size_t dense
     return CLVIT_SUCCESS;
 }
 
+clvit_status clvit_arena_read_async(clvit_ctx *ctx, const clvit_arena *a, size_t dense, float *dst,
+                                    size_t n, cl_event *done) {
+    *done = NULL;
+    FOR_PIECES(a, dense, n, {
+        if (*done) clReleaseEvent(*done);
+        *done = NULL;
+        CLVIT_CHECK(clvit_fault(ctx, CLVIT_FAULT_READ, "clEnqueueReadBuffer(gradients)"));
+        CLVIT_CHECK_CL(clEnqueueReadBuffer(ctx->queue, a->bufs[c_], CL_FALSE, in_ * sizeof(float),
+                                           len_ * sizeof(float), dst + done_, 0, NULL, done));
+    })
+    return CLVIT_SUCCESS;
+}
+
 clvit_status clvit_arena_fill(clvit_ctx *ctx, clvit_arena *a, float value) {
     for (int i = 0; i < a->n; i++)
         if (a->floats[i]) CLVIT_CHECK(clvit_fill(ctx, a->bufs[i], 0, value, a->floats[i]));

@@ -62,6 +62,11 @@ clvit_status clvit_arena_write(clvit_ctx *ctx, clvit_arena *a, size_t dense, con
                                size_t n);
 clvit_status clvit_arena_read(clvit_ctx *ctx, const clvit_arena *a, size_t dense, float *dst,
                               size_t n);
+/* A non-blocking read of a dense range: *done (set, or NULL when n is 0) completes once every
+ * piece is in dst (the queue is in order: the event of the last piece); the caller waits for it
+ * before touching dst, and releases it. */
+clvit_status clvit_arena_read_async(clvit_ctx *ctx, const clvit_arena *a, size_t dense, float *dst,
+                                    size_t n, cl_event *done);
 clvit_status clvit_arena_fill(clvit_ctx *ctx, clvit_arena *a, float value);
 
 /* "3 buffers, 12.5 MiB, largest 8.0 MiB" into buf. */

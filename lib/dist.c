@@ -9,8 +9,16 @@
  *   replica r:    forward + backward of its share, loss gradient scaled by 1/G,
  *                 dropout masks of the global sample indices       (all replicas at once)
  *   host:         sum = g_0 + g_1 + ... + g_{R-1}                  (float, in replica order)
- *   MPI:          MPI_Allreduce(sum) in buckets of fixed size      (ring, pinned: fixed order)
+ *   MPI:          MPI_Iallreduce(sum) per bucket                   (ring, pinned: fixed order)
  *   replica 0:    clip + Adam on sum;  parameters -> replicas 1..R-1 (bit copies)
+ *
+ * Overlap: the buckets are whole groups of parameters in the order the backward finishes them
+ * (head and final norm, blocks last to first, embeddings), merged to CLVIT_DIST_OVERLAP_KB. Each
+ * replica's backward enqueues a non-blocking read of a bucket right after the last kernel that
+ * writes into it (clvit_trainer_set_grad_reads); the host waits for bucket 0's reads, sums it
+ * and starts its MPI_Iallreduce, then bucket 1, ..., while the devices run the earlier layers;
+ * MPI_Waitall before the update. CLVIT_DIST_OVERLAP_KB=0: read everything after the backward
+ * and MPI_Allreduce in CLVIT_DIST_BUCKET_MB buckets (the same sums, bit for bit, at 2 ranks).
  *
  * Host buffers: the sum and one gradient buffer per other replica (num_params floats each),
  * and one parameter buffer for the copies. With one replica and no MPI nothing leaves the
@@ -23,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #ifdef CLVIT_HAVE_MPI
 #include <mpi.h>
@@ -75,6 +84,8 @@ clvit_status clvit_dist_init(int *argc, char ***argv, clvit_dist_info *info) {
          * and every rank receives the same bits */
         setenv("OMPI_MCA_coll_tuned_use_dynamic_rules", "1", 0);
         setenv("OMPI_MCA_coll_tuned_allreduce_algorithm", "4", 0);
+        /* and the non-blocking one of the overlapped buckets (libnbc): ring too */
+        setenv("OMPI_MCA_coll_libnbc_iallreduce_algorithm", "1", 0);
 #endif
         int rc = MPI_Init(argc, argv);
         if (rc != MPI_SUCCESS) return clvit_fail(CLVIT_ERR_IO, "MPI_Init failed (%d)", rc);
@@ -211,7 +222,18 @@ struct clvit_dp {
     float **grads;            /* [1..n): the other replicas' gradients */
     float *params;            /* num_params: replica 0's parameters, to copy */
     size_t np;
-    size_t bucket; /* floats per MPI_Allreduce */
+    size_t bucket; /* floats per MPI_Allreduce (without overlap) */
+    /* overlap (CLVIT_DIST_OVERLAP_KB, default 4096; 0: off): bucket b is the dense range
+     * [bstart[b], bstart[b] + bcount[b]) of whole groups of parameters whose gradients become
+     * final together, b = 0 at the end of the arena (the head, read first) */
+    int nb;
+    size_t *bstart, *bcount;
+    clvit_grad_read *reads; /* n x nb: replica r's reads at r * nb */
+    long poll_us; /* while waiting for a read, MPI progress every poll_us (CLVIT_DIST_POLL_US,
+                     default 50; 0: only between buckets) */
+#ifdef CLVIT_HAVE_MPI
+    MPI_Request *reqs; /* nb */
+#endif
     clvit_dp_times times;
 };
 
@@ -227,6 +249,12 @@ void clvit_dp_free(clvit_dp *g) {
     free(g->grads);
     free(g->sum);
     free(g->params);
+    free(g->bstart);
+    free(g->bcount);
+    free(g->reads);
+#ifdef CLVIT_HAVE_MPI
+    free(g->reqs);
+#endif
     free(g);
 }
 
@@ -283,6 +311,68 @@ clvit_status clvit_dp_sync(clvit_dp *g) {
     return copy_params(g);
 }
 
+/* The overlap buckets: groups of parameters in the order the backward finishes them (the head
+ * and final norm, blocks last to first, the embeddings), consecutive groups merged until a
+ * bucket holds at least CLVIT_DIST_OVERLAP_KB (4 MiB on GPUs, off on CPUs); the rest goes into
+ * the last bucket. The
+ * same buckets every step: a fixed reduction order. */
+static clvit_status plan_buckets(clvit_dp *g) {
+    /* The default: 4096 KiB where a device is not a CPU; off where every device of every rank
+     * is one, since there the host, MPI and the kernels share the same cores and the overlap
+     * only adds wake-ups (measured: docs/distributed.md). Every rank must cut the same buckets,
+     * so the choice and the variable are agreed on. */
+    const char *env = getenv("CLVIT_DIST_OVERLAP_KB");
+    const double asked = env && *env ? (double)strtoul(env, NULL, 10) : -1.0;
+    double v[2] = {0.0, asked};
+    for (int r = 0; r < g->n; r++)
+        if (!clvit_ctx_device(g->models[r]->ctx)->is_cpu) v[0] = 1.0;
+    CLVIT_CHECK(clvit_dist_sum(v, 2));
+    CLVIT_CHECK(clvit_dist_agree(
+        v[1] == asked * g_dist.nranks
+            ? CLVIT_SUCCESS
+            : clvit_fail(CLVIT_ERR_INVALID_ARG, "CLVIT_DIST_OVERLAP_KB differs between ranks")));
+    const size_t kb = asked >= 0.0 ? (size_t)asked : v[0] > 0.0 ? 4096 : 0;
+    if (kb == 0) return CLVIT_SUCCESS; /* the gradients are read after the backward */
+    g->poll_us = 50;
+    env = getenv("CLVIT_DIST_POLL_US");
+    if (env && *env) g->poll_us = strtol(env, NULL, 10);
+    if (g->poll_us < 0 || g->poll_us > 999999) g->poll_us = 50;
+    const size_t cap = kb * 1024 / sizeof(float);
+    const int depth = g->models[0]->cfg.depth, ng = depth + 2;
+    size_t *bounds = malloc((size_t)ng * sizeof *bounds);
+    g->bstart = malloc((size_t)ng * sizeof *g->bstart);
+    g->bcount = malloc((size_t)ng * sizeof *g->bcount);
+    g->reads = calloc((size_t)ng * (size_t)g->n, sizeof *g->reads);
+#ifdef CLVIT_HAVE_MPI
+    g->reqs = malloc((size_t)ng * sizeof *g->reqs);
+    const int reqs_ok = g->reqs != NULL;
+#else
+    const int reqs_ok = 1;
+#endif
+    if (!bounds || !g->bstart || !g->bcount || !g->reads || !reqs_ok) {
+        free(bounds);
+        return clvit_fail(CLVIT_ERR_NOMEM, "allreduce buckets");
+    }
+    clvit_trainer_grad_groups(g->trainers[0], bounds);
+    size_t end = g->np;
+    for (int i = 0; i < ng; i++) {
+        const size_t lo = bounds[i] < end ? bounds[i] : end;
+        if (end > lo && (end - lo >= cap || i == ng - 1)) {
+            if (end - lo > 0x7fffffff) { /* an MPI count is an int */
+                free(bounds);
+                return clvit_fail(CLVIT_ERR_UNSUPPORTED, "a parameter group of %zu floats",
+                                  end - lo);
+            }
+            g->bstart[g->nb] = lo;
+            g->bcount[g->nb] = end - lo;
+            g->nb++;
+            end = lo;
+        }
+    }
+    free(bounds);
+    return CLVIT_SUCCESS;
+}
+
 clvit_status clvit_dp_create(clvit_model *model, clvit_ctx *const *ctxs, int nctx,
                              const clvit_train_config *tc, int max_global_batch, clvit_dp **out) {
     if (!model || !ctxs || nctx < 1 || !tc || max_global_batch < 1 || !out)
@@ -325,6 +415,7 @@ clvit_status clvit_dp_create(clvit_model *model, clvit_ctx *const *ctxs, int nct
     }
     for (int r = 0; !st && r < nctx; r++)
         st = clvit_trainer_create(g->models[r], tc, max_share, &g->trainers[r]);
+    if (!st) st = plan_buckets(g);
     if (!st) st = clvit_dp_sync(g);
     if (st) {
         clvit_dp_free(g);
@@ -372,6 +463,92 @@ static clvit_status allreduce_grads(clvit_dp *g) {
     return CLVIT_SUCCESS;
 }
 
+/* ---------------------------------------------------------------- overlap */
+
+static int read_done(cl_event ev) {
+    cl_int status = CL_COMPLETE;
+    if (ev) clGetEventInfo(ev, CL_EVENT_COMMAND_EXECUTION_STATUS, sizeof status, &status, NULL);
+    return status == CL_COMPLETE || status < 0;
+}
+
+/* Waits for a gradient read; meanwhile, under MPI, keeps the allreduces started so far
+ * progressing (Open MPI's non-blocking collectives advance only inside MPI calls). */
+static clvit_status wait_read(clvit_dp *g, cl_event ev, int started) {
+    (void)g;
+    (void)started;
+#ifdef CLVIT_HAVE_MPI
+    int all = started == 0 || !(g_dist.mpi && g_dist.nranks > 1);
+    if (!all) CHECK_MPI(MPI_Testall(started, g->reqs, &all, MPI_STATUSES_IGNORE), "MPI_Testall");
+    while (!all && g->poll_us > 0 && !read_done(ev)) {
+        const struct timespec nap = {0, 1000L * g->poll_us};
+        nanosleep(&nap, NULL);
+        CHECK_MPI(MPI_Testall(started, g->reqs, &all, MPI_STATUSES_IGNORE), "MPI_Testall");
+    }
+#endif
+    CLVIT_CHECK_CL(clWaitForEvents(1, &ev));
+    return CLVIT_SUCCESS;
+}
+
+/* After a failure: every read still enqueued finishes (it writes host memory) and is released. */
+static void drop_reads(clvit_dp *g) {
+    for (int i = 0; i < g->n * g->nb; i++)
+        if (g->reads[i].done) {
+            clWaitForEvents(1, &g->reads[i].done);
+            clReleaseEvent(g->reads[i].done);
+            g->reads[i].done = NULL;
+        }
+}
+
+/* Bucket by bucket, as the devices' backward passes finish them: the replicas' reads of the
+ * bucket, their sum in replica order, and its MPI_Iallreduce (ring, pinned), while the devices
+ * compute the earlier layers. Returns with bucket b's allreduce started (g->reqs[b]); *sum_s:
+ * host time spent summing; *bw: the time the last read (the end of the backward) was seen. */
+static clvit_status reduce_buckets(clvit_dp *g, const int *count, double *sum_s, double *bw) {
+    for (int b = 0; b < g->nb; b++) {
+        const size_t at = g->bstart[b], c = g->bcount[b];
+        for (int r = 0; r < g->n; r++) {
+            clvit_grad_read *rd = &g->reads[r * g->nb + b];
+            if (!rd->done) continue;
+            CLVIT_CHECK(wait_read(g, rd->done, b));
+            clReleaseEvent(rd->done);
+            rd->done = NULL;
+        }
+        const double t = now_s();
+        if (b == g->nb - 1) *bw = t;
+        int early = 0; /* a replica's backward still runs (its last read is not done) */
+        for (int r = 0; b < g->nb - 1 && r < g->n; r++)
+            early |= !read_done(g->reads[r * g->nb + g->nb - 1].done);
+        g->times.early_buckets += early;
+        g->times.buckets++;
+        float *s = g->sum + at;
+        if (count[0] == 0) memset(s, 0, c * sizeof *s);
+        for (int r = 1; r < g->n; r++) {
+            if (count[r] == 0) continue;
+            const float *x = g->grads[r] + at;
+            for (size_t i = 0; i < c; i++)
+                s[i] += x[i];
+        }
+        *sum_s += now_s() - t;
+#ifdef CLVIT_HAVE_MPI
+        if (g_dist.mpi && g_dist.nranks > 1)
+            CHECK_MPI(MPI_Iallreduce(MPI_IN_PLACE, s, (int)c, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD,
+                                     &g->reqs[b]),
+                      "MPI_Iallreduce(gradients)");
+#endif
+    }
+    return CLVIT_SUCCESS;
+}
+
+static clvit_status wait_allreduce(clvit_dp *g) {
+#ifdef CLVIT_HAVE_MPI
+    if (g_dist.mpi && g_dist.nranks > 1)
+        CHECK_MPI(MPI_Waitall(g->nb, g->reqs, MPI_STATUSES_IGNORE), "MPI_Waitall(gradients)");
+#else
+    (void)g;
+#endif
+    return CLVIT_SUCCESS;
+}
+
 clvit_status clvit_dp_step(clvit_dp *g, const float *images, const int32_t *labels,
                            int global_batch, clvit_step_result *res) {
     if (!g || !images || !labels || !res || global_batch < 1)
@@ -383,29 +560,53 @@ clvit_status clvit_dp_step(clvit_dp *g, const float *images, const int32_t *labe
     clvit_dp_range(g, global_batch, &pstart, &pcount);
     int start[64], count[64];
     if (g->n > 64) return clvit_fail(CLVIT_ERR_UNSUPPORTED, "more than 64 replicas per process");
+    for (int r = 0; r < g->n; r++)
+        clvit_dist_share(global_batch, g_dist.rank * g->n + r, nshares, &start[r], &count[r]);
+    const int device_only = g->n == 1 && !(g_dist.mpi && g_dist.nranks > 1) && count[0] > 0;
+    int any_images = 0;
+    for (int r = 0; r < g->n; r++)
+        any_images |= count[r] > 0;
+    /* overlap: the gradient reads are enqueued inside each replica's backward */
+    const int overlap = g->nb > 0 && !device_only && any_images;
     double t0 = now_s();
     /* every replica's share at once: each device runs while the host submits the next */
-    for (int r = 0; r < g->n; r++) {
-        clvit_dist_share(global_batch, g_dist.rank * g->n + r, nshares, &start[r], &count[r]);
+    clvit_status st = CLVIT_SUCCESS;
+    for (int r = 0; !st && r < g->n; r++) {
         if (count[r] == 0) continue;
         const size_t at = (size_t)(start[r] - pstart);
-        CLVIT_CHECK(clvit_train_submit_share(g->trainers[r], images + at * img, labels + at,
-                                             count[r], start[r], global_batch));
+        clvit_grad_read *rd = overlap ? &g->reads[r * g->nb] : NULL;
+        if (overlap) {
+            float *dst = r == 0 ? g->sum : g->grads[r];
+            for (int b = 0; b < g->nb; b++)
+                rd[b] = (clvit_grad_read){g->bstart[b], g->bcount[b], dst + g->bstart[b], NULL};
+            clvit_trainer_set_grad_reads(g->trainers[r], rd, g->nb);
+        }
+        st = clvit_train_submit_share(g->trainers[r], images + at * img, labels + at, count[r],
+                                      start[r], global_batch);
+        if (overlap) clvit_trainer_set_grad_reads(g->trainers[r], NULL, 0);
     }
-    double stats[2] = {0.0, 0.0}; /* loss sum, correct */
-    clvit_status st = CLVIT_SUCCESS;
+    double sum_s = 0.0, bw = 0.0;
+    if (!st && overlap) st = reduce_buckets(g, count, &sum_s, &bw);
+    if (st && overlap) drop_reads(g);
+    /* loss sum, correct, replicas whose loss is NaN or Inf (summed over the ranks, so every
+     * rank stops at the same step) */
+    double stats[3] = {0.0, 0.0, 0.0};
     for (int r = 0; r < g->n; r++) {
-        if (count[r] == 0) continue;
-        clvit_step_result rr;
+        if (count[r] == 0 || !clvit_train_pending(g->trainers[r])) continue;
+        clvit_step_result rr = {0};
         const clvit_status s = clvit_train_collect(g->trainers[r], &rr);
-        if (!st) st = s; /* collect every pending step before returning */
+        if (s == CLVIT_ERR_DIVERGED)
+            stats[2] += 1.0;
+        else if (!st)
+            st = s; /* collect every pending step before returning */
         stats[0] += rr.loss * count[r];
         stats[1] += rr.correct;
     }
-    CLVIT_CHECK(st);
+    CLVIT_CHECK(st); /* this rank's own failure: the caller stops the job */
     double t1 = now_s();
-    const int device_only = g->n == 1 && !(g_dist.mpi && g_dist.nranks > 1) && count[0] > 0;
-    if (!device_only) {
+    if (overlap) {
+        CLVIT_CHECK(wait_allreduce(g));
+    } else if (!device_only) {
         /* the sum in replica order: g_0 + g_1 + ... (a replica without images adds 0) */
         if (count[0] > 0)
             CLVIT_CHECK(clvit_trainer_read_grads(g->trainers[0], g->sum, g->np));
@@ -421,9 +622,13 @@ clvit_status clvit_dp_step(clvit_dp *g, const float *images, const int32_t *labe
         }
     }
     double t2 = now_s();
-    CLVIT_CHECK(allreduce_grads(g));
-    CLVIT_CHECK(clvit_dist_sum(stats, 2));
+    if (!overlap) CLVIT_CHECK(allreduce_grads(g));
+    CLVIT_CHECK(clvit_dist_sum(stats, 3));
     double t3 = now_s();
+    if (stats[2] > 0.0) /* on every rank, for the same step: none is applied */
+        return clvit_fail(CLVIT_ERR_DIVERGED, "loss is %g at step %ld (%g of %d shares)",
+                          stats[0] / global_batch, clvit_trainer_step_count(g->trainers[0]) + 1,
+                          stats[2], nshares);
     if (!device_only) CLVIT_CHECK(clvit_trainer_write_grads(g->trainers[0], g->sum, g->np));
     clvit_step_result ur;
     CLVIT_CHECK(clvit_trainer_apply_grads(g->trainers[0], &ur));
@@ -432,9 +637,16 @@ clvit_status clvit_dp_step(clvit_dp *g, const float *images, const int32_t *labe
     for (int r = 1; r < g->n; r++)
         clvit_trainer_set_step(g->trainers[r], clvit_trainer_step_count(g->trainers[0]));
     double t5 = now_s();
-    g->times.compute += t1 - t0;
-    g->times.gather += t2 - t1;
-    g->times.allreduce += t3 - t2;
+    if (overlap) { /* compute: to the end of the backward; gather: the host sums; allreduce:
+                    * what was left of it after the backward */
+        g->times.compute += bw - t0 - sum_s;
+        g->times.gather += sum_s;
+        g->times.allreduce += t3 - bw;
+    } else {
+        g->times.compute += t1 - t0;
+        g->times.gather += t2 - t1;
+        g->times.allreduce += t3 - t2;
+    }
     g->times.update += t4 - t3;
     g->times.broadcast += t5 - t4;
     g->times.steps++;

@@ -75,6 +75,8 @@ struct clvit_trainer {
     step_slot slots[2];
     int next_slot;
     long diverged_at; /* the first step (1-based) collected with a NaN/Inf loss or norm, or 0 */
+    clvit_grad_read *reads; /* data-parallel overlap (clvit_trainer_set_grad_reads), or NULL */
+    int nreads, next_read;
 };
 
 void clvit_train_config_default(clvit_train_config *tc) {
@@ -212,6 +214,42 @@ static clvit_status branch_backward(clvit_trainer *t, const char *label, const c
         ST(dy), CLVIT_T(NULL, 0), AT(x), PT(w), rows, in, out);
 }
 
+/* Every gradient at dense offset >= lo is final once the kernels enqueued so far have run:
+ * enqueues the reads (clvit_trainer_set_grad_reads) that lie there. Nothing without reads. */
+static clvit_status grads_final(clvit_trainer *t, size_t lo) {
+    for (; t->next_read < t->nreads && t->reads[t->next_read].start >= lo; t->next_read++) {
+        clvit_grad_read *r = &t->reads[t->next_read];
+        CLVIT_CHECK(
+            clvit_arena_read_async(t->m->ctx, &t->grads, r->start, r->dst, r->count, &r->done));
+    }
+    return CLVIT_SUCCESS;
+}
+
+void clvit_trainer_set_grad_reads(clvit_trainer *t, clvit_grad_read *reads, int n) {
+    t->reads = n > 0 ? reads : NULL;
+    t->nreads = n > 0 ? n : 0;
+    t->next_read = 0;
+}
+
+/* The dense offset of a parameter table row by name (the end when absent). */
+static size_t row_offset(const clvit_model *m, const char *name) {
+    for (int r = 0; r < m->num_table; r++)
+        if (!strcmp(m->table[r].name, name)) return m->table[r].offset;
+    return m->num_params;
+}
+
+void clvit_trainer_grad_groups(const clvit_trainer *t, size_t *bounds) {
+    const clvit_model *m = t->m;
+    const int depth = m->cfg.depth;
+    bounds[0] = row_offset(m, "norm.weight"); /* the tail: final norm, pre-logits, heads */
+    for (int l = depth - 1; l >= 0; l--) {
+        char name[64];
+        snprintf(name, sizeof name, "blocks.%d.norm1.weight", l);
+        bounds[depth - l] = row_offset(m, name);
+    }
+    bounds[depth + 1] = 0; /* cls/dist tokens, position and patch embeddings */
+}
+
 static clvit_status backward(clvit_trainer *t, int B, uint32_t seed, int dropping) {
     clvit_model *m = t->m;
     clvit_ctx *ctx = m->ctx;
@@ -266,6 +304,8 @@ static clvit_status backward(clvit_trainer *t, int B, uint32_t seed, int droppin
     CLVIT_CHECK(clvit_layernorm_backward(ctx, ST(ga->dx), 0.0f, GT(tp->norm_w), GT(tp->norm_b),
                                          0.0f, ST(ga->dln), AT(x_last), AT(ta->lnf_mean),
                                          AT(ta->lnf_rstd), PT(tp->norm_w), BN, d->D));
+    /* the head, pre-logits and final norm gradients are final */
+    if (t->nreads) CLVIT_CHECK(grads_final(t, row_offset(m, "norm.weight")));
     /* blocks, last to first; dx is the gradient of the block output */
     clvit_drop drop = {m->cfg.drop_rate, 0.0f, seed, 0, m->drop_sample0};
     for (int l = m->cfg.depth - 1; l >= 0; l--) {
@@ -321,17 +361,27 @@ static clvit_status backward(clvit_trainer *t, int B, uint32_t seed, int droppin
         CLVIT_CHECK(clvit_layernorm_backward(
             ctx, ST(ga->dx), 1.0f, GT(bp->norm1_w), GT(bp->norm1_b), 0.0f, ST(ga->dln), AT(x_in),
             AT(ba->ln1_mean), AT(ba->ln1_rstd), PT(bp->norm1_w), BN, d->D));
+        if (t->nreads) { /* block l's gradients are final (norm1 was its last) */
+            char name[64];
+            snprintf(name, sizeof name, "blocks.%d.norm1.weight", l);
+            CLVIT_CHECK(grads_final(t, row_offset(m, name)));
+        }
     }
     if (dropping) {
         clvit_drop pd = {m->cfg.drop_rate, 0.0f, seed, CLVIT_SITE_POS, m->drop_sample0};
         CLVIT_CHECK(clvit_dropout_apply(ctx, ST(ga->dx), (size_t)BN * d->D, per_sample, &pd));
     }
     const clvit_tensor none = CLVIT_T(NULL, 0);
-    return clvit_patch_embed_backward(
+    CLVIT_CHECK(clvit_patch_embed_backward(
         ctx, GT(tp->patch_w), GT(tp->patch_b), GT(tp->cls_token),
         m->cfg.distilled ? GT(tp->dist_token) : none,
         m->cfg.pos_embed == CLVIT_POS_LEARNED ? GT(tp->pos_embed) : none, 0.0f, ST(ga->dpe),
-        ST(ga->dx), AT(ta->cols), B, d->C, d->S, d->p, d->T, d->D);
+        ST(ga->dx), AT(ta->cols), B, d->C, d->S, d->p, d->T, d->D));
+    if (!t->nreads) return CLVIT_SUCCESS;
+    CLVIT_CHECK(grads_final(t, 0)); /* the embeddings: everything is final */
+    if (t->next_read != t->nreads)
+        return clvit_fail(CLVIT_ERR_INVALID_ARG, "gradient reads not in decreasing order");
+    return CLVIT_SUCCESS;
 }
 
 /* ---------------------------------------------------------------- the step pipeline

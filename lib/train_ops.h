@@ -67,6 +67,24 @@ clvit_status clvit_checkpoint_step(const struct clvit_st_file *f, const char *pa
 /* Trainer internals for the replica group (lib/dist.c). */
 void clvit_trainer_set_step(clvit_trainer *t, long step);
 clvit_model *clvit_trainer_model(clvit_trainer *t);
+/* Gradient reads overlapped with the backward pass (lib/dist.c). Dense ranges of the gradient
+ * arena, in decreasing order of start: the backward enqueues the non-blocking read of a range
+ * right after the last kernel that writes a gradient in it (the head and final norm first, then
+ * the blocks from the last to the first, the embedding parameters last), so on the in-order queue
+ * its event completes while the rest of the backward still runs. Set before
+ * clvit_train_submit_share, cleared (n 0) after it; the caller waits for and releases each
+ * event (NULL where submit failed before enqueuing it). Without reads the step enqueues exactly
+ * what it did before. */
+typedef struct clvit_grad_read {
+    size_t start, count; /* dense floats of the gradient arena */
+    float *dst;          /* count floats */
+    cl_event done;       /* set by the trainer */
+} clvit_grad_read;
+void clvit_trainer_set_grad_reads(clvit_trainer *t, clvit_grad_read *reads, int n);
+/* The dense offsets where the groups of parameters whose gradients become final together
+ * start, in the order the backward finishes them: bounds[0] the head and final norm, then
+ * blocks depth-1 .. 0, then 0 (the embeddings); depth + 2 entries, decreasing. */
+void clvit_trainer_grad_groups(const clvit_trainer *t, size_t *bounds);
 /* Adam moments (num_params floats each) from (write 0) or to (write 1) the device. */
 clvit_status clvit_trainer_moments(clvit_trainer *t, float *m, float *v, int write);
 

@@ -7,7 +7,8 @@
 #   in one process: --device A,A (PoCL twice) and PoCL + rusticl llvmpipe, 20 steps, close; a
 #     1-step-different learning rate is NOT close (the check can fail); one line for a global
 #     batch smaller than the device count
-#   with MPI (MPIRUN given): np 2, 20 steps, close, rank 0 alone prints; resume np 2 -> np 1 and
+#   with MPI (MPIRUN given): np 2, 20 steps, close, rank 0 alone prints; a NaN loss (--lr 1e30):
+#     one "diverged" line from rank 0, exit 1; resume np 2 -> np 1 and
 #     np 1 -> np 2 (close at step 20), then on to the end of the run; Ctrl-C on one rank stops
 #     all after the same step with its checkpoint; a rank failing on its own (CLVIT_FAULT on
 #     rank 1 only) and a SIGKILLed rank stop the job with a non-zero exit and one message, and
@@ -106,6 +107,16 @@ close "np 2 matches one process" "$T/np2.safetensors"
 check "np 2: rank 0 alone prints" $? "$T/np2.out"
 grep -q "MPI: 2 ranks" "$T/np2.out"
 check "np 2: the header says 2 ranks" $? "$T/np2.out"
+
+# divergence: a NaN loss is agreed inside clvit_dp_step, so every rank stops at the same step
+# and rank 0 alone says it: one line, exit 1, no MPI_Abort
+mpi 2 train --data "mnist:$T/mnist" --preset vit_mnist_tiny --epochs 1 --batch 16 --lr 1e30 \
+  --no-test --max-steps 10 >"$T/out" 2>&1
+rc=$?
+[[ $rc == 1 && $(grep -c "diverged" "$T/out") == 1 ]] &&
+  grep -q "^clvit train: rank 0: training diverged at step 2 .*loss is nan" "$T/out" &&
+  ! grep -q "MPI_ABORT" "$T/out"
+check "np 2, --lr 1e30: exit 1 (got $rc), one 'diverged' line, from rank 0" $? "$T/out"
 
 # resume with another rank count: np 2 -> np 1 and np 1 -> np 2, 10 + 10 steps, close at 20
 mpi 2 "${TRAIN[@]}" --max-steps 10 --save "$T/r21.safetensors" >"$T/out" 2>&1

@@ -4,7 +4,9 @@
 # root in CI, so --allow-run-as-root.
 #   1. np 2, 20 steps of vit_mnist_tiny == one process with the same global batch (tolerance
 #      of tests/test_dist.c); the ranks' parameters bit-identical (clvit_dp_check)
-#   2. the same np 2 run again: bit-identical parameters
+#   2. the same np 2 run again: bit-identical parameters; with a bucket per parameter group and
+#      without overlap: bit-identical too; on vit_mnist an allreduce starts before the backward
+#      ends, and overlap vs none is bit-identical
 #   3. np 2 for 10 steps, checkpoint, resume on np 2 for 10 more: bit-identical to 1.;
 #      checkpoint at 10 resumed on np 1, and an np 1 checkpoint resumed on np 2: within the
 #      tolerance of 1.
@@ -34,6 +36,36 @@ check "np 2 run twice" $?
 cmp -s "$dir/np2.bin" "$dir/np2_again.bin"
 check "np 2 run twice: bit-identical" $?
 
+# the default (on CPU devices: no overlap) vs
+# buckets of one parameter group each (CLVIT_DIST_OVERLAP_KB=1) vs no overlap (0): with 2 ranks
+# each element is one addition a + b, so any bucketing gives the same bits (with more ranks
+# the ring's order depends on the bucket sizes: then only run-to-run identity holds)
+CLVIT_DIST_OVERLAP_KB=1 run 2 --steps 20 --out "$dir/np2_groups.bin"
+check "np 2, a bucket per parameter group" $?
+cmp -s "$dir/np2.bin" "$dir/np2_groups.bin"
+check "np 2, a bucket per parameter group: bit-identical" $?
+CLVIT_DIST_OVERLAP_KB=0 run 2 --steps 20 --out "$dir/np2_no_overlap.bin"
+check "np 2 without overlap" $?
+cmp -s "$dir/np2.bin" "$dir/np2_no_overlap.bin"
+check "np 2 without overlap: bit-identical" $?
+# overlap happens: some bucket's MPI_Iallreduce starts before the backward has ended on the
+# device. A timing, so on vit_mnist (depth 6, a bucket per group at 64 KiB: 7 per step), where
+# about half of those that can be are (vit_mnist_tiny's backward is too short after its first
+# bucket on this loaded 2-core machine: 0-10%); 3 tries. Also bit-identical to no overlap.
+for try in 1 2 3; do
+  CLVIT_DIST_OVERLAP_KB=64 run 2 --preset vit_mnist --batch 32 --steps 10 --want-overlap \
+    --out "$dir/mnist_overlap.bin" >"$dir/overlap.out" 2>&1
+  rc=$?
+  grep "buckets" "$dir/overlap.out"
+  [[ $rc -eq 0 ]] && break
+done
+check "np 2, vit_mnist: an allreduce started during the backward" $rc
+CLVIT_DIST_OVERLAP_KB=0 run 2 --preset vit_mnist --batch 32 --steps 10 \
+  --out "$dir/mnist_no_overlap.bin" >/dev/null
+check "np 2, vit_mnist without overlap" $?
+cmp -s "$dir/mnist_overlap.bin" "$dir/mnist_no_overlap.bin"
+check "np 2, vit_mnist: overlap and none bit-identical" $?
+
 run 2 --steps 10 --save "$dir/ck2.safetensors" --save-at 10 >/dev/null
 check "np 2, checkpoint at step 10" $?
 run 2 --resume "$dir/ck2.safetensors" --steps 20 --out "$dir/np2_resumed.bin"
@@ -46,6 +78,14 @@ run 1 --steps 10 --save "$dir/ck1.safetensors" --save-at 10 >/dev/null
 check "np 1, checkpoint at step 10" $?
 run 2 --resume "$dir/ck1.safetensors" --steps 20 --compare "$dir/np2.bin"
 check "np 1 checkpoint resumed on np 2" $?
+
+# the ranks must cut the same buckets: a CLVIT_DIST_OVERLAP_KB that differs between them is one
+# error on every rank, not a hang or a wrong sum
+timeout 120 "$mpirun" --allow-run-as-root --oversubscribe -np 1 -x CLVIT_DIST_OVERLAP_KB=1 \
+  "$driver" --steps 2 : -np 1 "$driver" --steps 2 >"$dir/out" 2>&1
+rc=$?
+[[ $rc -ne 0 && $rc -ne 124 ]] && grep -q "CLVIT_DIST_OVERLAP_KB differs between ranks" "$dir/out"
+check "CLVIT_DIST_OVERLAP_KB set on one rank only: an error, exit $rc" $?
 
 for how in error kill; do
   start=$SECONDS

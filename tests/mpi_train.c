@@ -26,8 +26,10 @@
 
 #define LR 2e-3f
 
+static const char *preset_ = "vit_mnist_tiny"; /* --preset: another model (same data) */
+
 static void config(clvit_config *cfg) {
-    clvit_preset("vit_mnist_tiny", cfg);
+    if (clvit_preset(preset_, cfg)) clvit_preset("vit_mnist_tiny", cfg);
     cfg->drop_rate = 0.1f;
     cfg->attn_drop_rate = 0.1f;
     cfg->drop_path_rate = 0.2f;
@@ -125,12 +127,17 @@ int main(int argc, char **argv) {
     }
     rank_ = di.rank;
     long K = 20, save_at = -1, fail_step = -1;
-    int G = 12, check_one = 0, fail_rank = -1;
+    int G = 12, check_one = 0, fail_rank = -1, want_early = 0;
     const char *save = NULL, *resume = NULL, *out = NULL, *cmp = NULL, *fail_how = "error";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--check-one")) {
             check_one = 1;
+            continue;
+        }
+        if (!strcmp(a, "--want-overlap")) { /* fail unless some bucket's allreduce started
+                                               before the backward had ended */
+            want_early = 1;
             continue;
         }
         if (!v) break;
@@ -155,6 +162,8 @@ int main(int argc, char **argv) {
             fail_step = atol(v);
         else if (!strcmp(a, "--fail-how"))
             fail_how = v;
+        else if (!strcmp(a, "--preset"))
+            preset_ = v;
     }
     /* the device: CLVIT_DEVICE per rank, else item local_rank of CLVIT_TEST_DEVICES */
     char spec[128] = "";
@@ -224,9 +233,15 @@ int main(int argc, char **argv) {
     if (di.rank == 0) {
         const double n = tm.steps ? (double)tm.steps : 1.0;
         printf("mpi_train: step %ld, last loss %.6f, parameters %016llx; per step: compute "
-               "%.2f ms, gather %.2f ms, allreduce %.2f ms, update %.2f ms\n",
+               "%.2f ms, gather %.2f ms, allreduce %.2f ms, update %.2f ms; buckets %ld, %ld "
+               "started before the end of the backward\n",
                clvit_trainer_step_count(t), loss, (unsigned long long)hash, 1e3 * tm.compute / n,
-               1e3 * tm.gather / n, 1e3 * tm.allreduce / n, 1e3 * tm.update / n);
+               1e3 * tm.gather / n, 1e3 * tm.allreduce / n, 1e3 * tm.update / n, tm.buckets,
+               tm.early_buckets);
+        if (want_early && tm.early_buckets == 0) {
+            printf("mpi_train: no allreduce overlapped the backward\n");
+            ok = 0;
+        }
         float *p = read_params(m);
         const size_t np = m->num_params;
         if (out) {

@@ -134,8 +134,20 @@ static void one_device(clvit_ctx *ctx, int K, run *out) {
     clvit_model_free(m);
 }
 
-/* K steps of a group over ctxs[0..n). */
-static void group(clvit_ctx **ctxs, int n, int K, run *out) {
+static int want_early_; /* group() requires a bucket summed during the backward */
+
+/* K steps of a group over ctxs[0..n); overlap_kb: CLVIT_DIST_OVERLAP_KB (the bucket size of
+ * the reads overlapped with the backward; "0": read after the backward; NULL: unset, the
+ * default, which is off where every device is a CPU). */
+static void group(clvit_ctx **ctxs, int n, int K, const char *overlap_kb, run *out) {
+    int all_cpu = 1;
+    for (int r = 0; r < n; r++)
+        all_cpu &= clvit_ctx_device(ctxs[r])->is_cpu;
+    if (overlap_kb)
+        setenv("CLVIT_DIST_OVERLAP_KB", overlap_kb, 1);
+    else
+        unsetenv("CLVIT_DIST_OVERLAP_KB");
+    const int off = overlap_kb ? !strcmp(overlap_kb, "0") : all_cpu;
     clvit_model *m = new_model(ctxs[0]);
     clvit_train_config tc;
     train_config(&tc);
@@ -165,9 +177,19 @@ static void group(clvit_ctx **ctxs, int n, int K, run *out) {
     out->p = read_params(m);
     clvit_dp_times tm;
     clvit_dp_times_get(g, &tm);
-    printf("  %d replicas, %d steps: compute %.3f s, gather+sum %.3f s, update %.3f s, copy "
-           "%.3f s\n",
-           n, K, tm.compute, tm.gather, tm.update, tm.broadcast);
+    printf("  %d replicas, %d steps, overlap buckets of %s KiB: compute %.3f s, gather+sum %.3f "
+           "s, update %.3f s, copy %.3f s; buckets %ld, %ld summed before the end of the "
+           "backward\n",
+           n, K, overlap_kb ? overlap_kb : "(default)", tm.compute, tm.gather, tm.update,
+           tm.broadcast, tm.buckets, tm.early_buckets);
+    /* with overlap, a step of several replicas reduces every bucket; without, none */
+    if (n > 1 && !off) {
+        assert_true(tm.buckets >= K);
+        /* some bucket summed while a replica's backward still ran: a timing, so only where
+         * the second device is slow (llvmpipe: 15 of 15 every run); PoCL twice gives 0-70% */
+        if (want_early_) assert_true(tm.early_buckets > 0);
+    }
+    if (n == 1 || off) assert_int_equal(tm.buckets, 0);
     free(x);
     clvit_dp_free(g);
     clvit_model_free(m);
@@ -241,13 +263,86 @@ static void test_dropout_share_offset(void **state) {
     free(part);
 }
 
+/* The reads the backward enqueues for the overlapped allreduce (one per parameter group, at
+ * the point the trainer deems the group's gradients final) hold exactly the gradients read
+ * after the whole step: no kernel enqueued later writes into a range already read. A read
+ * enqueued too early would hold the previous contents (zeros: the first step). */
+static void reads_are_final(clvit_config *cfg) {
+    clvit_ctx *ctx = tu_ctx();
+    clvit_model *m;
+    OK(clvit_model_create(ctx, cfg, 5, &m));
+    clvit_train_config tc;
+    train_config(&tc);
+    clvit_trainer *t;
+    OK(clvit_trainer_create(m, &tc, GLOBAL_B, &t));
+    const size_t np = m->num_params, img = (size_t)cfg->in_chans * cfg->img_size * cfg->img_size;
+    const int ng = cfg->depth + 2;
+    size_t *bounds = malloc((size_t)ng * sizeof *bounds);
+    clvit_grad_read *reads = calloc((size_t)ng, sizeof *reads);
+    float *during = malloc(np * sizeof *during), *after = malloc(np * sizeof *after);
+    float *x = malloc(GLOBAL_B * img * sizeof *x);
+    int32_t y[GLOBAL_B];
+    assert_true(bounds && reads && during && after && x);
+    clvit_trainer_grad_groups(t, bounds);
+    size_t end = np;
+    for (int i = 0; i < ng; i++) { /* decreasing, covering [0, np) */
+        assert_true(bounds[i] < end);
+        reads[i] = (clvit_grad_read){bounds[i], end - bounds[i], during + bounds[i], NULL};
+        end = bounds[i];
+    }
+    assert_int_equal(end, 0);
+    for (size_t i = 0; i < np; i++)
+        during[i] = NAN;
+    uint64_t r = 99;
+    tu_fill_uniform(x, GLOBAL_B * img, &r, -1.0f, 1.0f);
+    for (int b = 0; b < GLOBAL_B; b++)
+        y[b] = b % cfg->num_classes;
+    clvit_trainer_set_grad_reads(t, reads, ng);
+    OK(clvit_train_submit_share(t, x, y, GLOBAL_B, 0, GLOBAL_B));
+    clvit_trainer_set_grad_reads(t, NULL, 0);
+    for (int i = 0; i < ng; i++) {
+        assert_non_null(reads[i].done);
+        assert_int_equal(clWaitForEvents(1, &reads[i].done), CL_SUCCESS);
+        clReleaseEvent(reads[i].done);
+    }
+    clvit_step_result res;
+    OK(clvit_train_collect(t, &res));
+    OK(clvit_trainer_read_grads(t, after, np));
+    size_t nonzero = 0;
+    for (size_t i = 0; i < np; i++)
+        nonzero += after[i] != 0.0f;
+    assert_true(nonzero > np / 2);
+    for (int i = 0; i < ng; i++)
+        if (memcmp(during + reads[i].start, after + reads[i].start, reads[i].count * 4))
+            printf("  group %d [%zu, +%zu) read before its gradients were final\n", i,
+                   reads[i].start, reads[i].count);
+    assert_memory_equal(during, after, np * sizeof *during);
+    free(bounds);
+    free(reads);
+    free(during);
+    free(after);
+    free(x);
+    clvit_trainer_free(t);
+    clvit_model_free(m);
+}
+
+static void test_overlap_reads_are_final(void **state) {
+    (void)state;
+    clvit_config cfg;
+    config(&cfg); /* class token, learned position embedding, dropout */
+    reads_are_final(&cfg);
+    cfg.distilled = 1; /* distillation token and head */
+    cfg.depth = 3;
+    reads_are_final(&cfg);
+}
+
 static void test_one_replica_is_the_trainer(void **state) {
     (void)state;
     const int K = 3;
     run one, dp;
     clvit_ctx *ctx = tu_ctx();
     one_device(ctx, K, &one);
-    group(&ctx, 1, K, &dp);
+    group(&ctx, 1, K, "1", &dp);
     assert_memory_equal(dp.g1, one.g1, one.n * sizeof(float));
     assert_memory_equal(dp.p, one.p, one.n * sizeof(float));
     run_free(&one);
@@ -256,17 +351,25 @@ static void test_one_replica_is_the_trainer(void **state) {
 
 static void two_devices(clvit_ctx *second, int K) {
     clvit_ctx *ctxs[2] = {tu_ctx(), second};
-    run one, a, b;
+    run one, a, b, c;
     one_device(tu_ctx(), K, &one);
-    group(ctxs, 2, K, &a);
+    group(ctxs, 2, K, "1", &a); /* a bucket per parameter group, summed during the backward */
     compare(&one, &a, K);
-    group(ctxs, 2, K, &b); /* the same run again: the same bits */
+    group(ctxs, 2, K, "1", &b); /* the same run again: the same bits */
     assert_memory_equal(a.g1, b.g1, a.n * sizeof(float));
     assert_memory_equal(a.p, b.p, a.n * sizeof(float));
     assert_true(a.hash == b.hash);
+    /* the default: on CPU devices (PoCL, llvmpipe) the gradients are read after the backward
+     * (group() checks that no bucket ran); the same additions in the same order, so the same
+     * bits */
+    group(ctxs, 2, K, NULL, &c);
+    assert_memory_equal(a.g1, c.g1, a.n * sizeof(float));
+    assert_memory_equal(a.p, c.p, a.n * sizeof(float));
+    unsetenv("CLVIT_DIST_OVERLAP_KB");
     run_free(&one);
     run_free(&a);
     run_free(&b);
+    run_free(&c);
 }
 
 static void test_two_contexts_one_device(void **state) {
@@ -302,7 +405,9 @@ static void test_mixed_vendors(void **state) {
     free(infos);
     clvit_ctx *c;
     OK(clvit_ctx_create(&c, spec));
+    want_early_ = 1;
     two_devices(c, 5); /* llvmpipe is slow: 5 steps */
+    want_early_ = 0;
     clvit_ctx_free(c);
 }
 
@@ -376,6 +481,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_helpers),
         cmocka_unit_test(test_dropout_share_offset),
+        cmocka_unit_test(test_overlap_reads_are_final),
         cmocka_unit_test(test_one_replica_is_the_trainer),
         cmocka_unit_test(test_two_contexts_one_device),
         cmocka_unit_test(test_mixed_vendors),

@@ -94,10 +94,13 @@ int main(int argc, char **argv) {
     clvit_ctx *ctx = NULL;
     if (do_step) OK(clvit_ctx_create(&ctx, NULL));
     if (rank_ == 0) {
-        printf("ranks %d, bucket %zu MiB%s%s\n", di.nranks, mb, ctx ? ", device " : "",
+        const char *ov = getenv("CLVIT_DIST_OVERLAP_KB");
+        printf("ranks %d, bucket %zu MiB, overlap buckets %s KiB%s%s\n", di.nranks, mb,
+               ov && *ov ? ov : "4096 (default)", ctx ? ", device " : "",
                ctx ? clvit_ctx_device(ctx)->name : "");
         printf("| model | parameters | gradient MiB | allreduce ms (median, min-max) | bus GB/s "
-               "| step ms (median, %d img/rank) | allreduce share |\n",
+               "| step ms (median, min-max, %d img/rank; buckets and those started during the "
+               "backward per step) | allreduce share |\n",
                per_rank);
         printf("|---|---|---|---|---|---|---|\n");
     }
@@ -118,7 +121,7 @@ int main(int argc, char **argv) {
         const double bytes = 4.0 * (double)n,
                      busbw = 2.0 * (di.nranks - 1) / di.nranks * bytes / ar / 1e9;
         free(x);
-        char step_s[64] = "-", share_s[32] = "-";
+        char step_s[128] = "-", share_s[32] = "-";
         if (do_step) {
             clvit_model *m;
             OK(clvit_model_create(ctx, &cfg, 1, &m));
@@ -142,8 +145,11 @@ int main(int argc, char **argv) {
                 t[s] = MPI_Wtime() - t0;
             }
             const double st = median(t, steps);
-            snprintf(step_s, sizeof step_s, "%.1f (%.1f-%.1f)", 1e3 * st, 1e3 * t[0],
-                     1e3 * t[steps - 1]);
+            clvit_dp_times tm;
+            clvit_dp_times_get(g, &tm);
+            const double k = (double)(tm.steps > 0 ? tm.steps : 1);
+            snprintf(step_s, sizeof step_s, "%.1f (%.1f-%.1f), %.0f buckets, %.1f early", 1e3 * st,
+                     1e3 * t[0], 1e3 * t[steps - 1], tm.buckets / k, tm.early_buckets / k);
             snprintf(share_s, sizeof share_s, "%.1f%%", 100.0 * ar / st);
             free(im);
             free(lab);
