@@ -73,6 +73,12 @@ static clvit_status mpi_fail(int code, const char *what) {
     } while (0)
 #endif
 
+#ifdef CLVIT_HAVE_MPI
+#define DIST_SRUN_HINT "run srun --mpi=pmix, or set CLVIT_MPI=0 for independent runs"
+#else
+#define DIST_SRUN_HINT "this clvit was built without MPI"
+#endif
+
 clvit_status clvit_dist_init(int *argc, char ***argv, clvit_dist_info *info) {
     (void)argc;
     (void)argv;
@@ -103,6 +109,15 @@ clvit_status clvit_dist_init(int *argc, char ***argv, clvit_dist_info *info) {
         g_dist.mpi = 1;
     }
 #endif
+    /* srun with several tasks but no process manager MPI can join (--mpi=none, the default on
+     * many clusters, or a build without MPI): every task would train the whole job alone and
+     * write the same files. CLVIT_MPI=0 says that is what is wanted. */
+    const char *tasks = getenv("SLURM_STEP_NUM_TASKS"), *force = getenv("CLVIT_MPI");
+    if (g_dist.nranks == 1 && tasks && atoi(tasks) > 1 && !(force && !strcmp(force, "0")))
+        return clvit_fail(CLVIT_ERR_UNSUPPORTED,
+                          "srun started %d tasks, but they are not MPI ranks of one job (%s): "
+                          "each would train alone",
+                          atoi(tasks), DIST_SRUN_HINT);
     if (info) *info = g_dist;
     return CLVIT_SUCCESS;
 }

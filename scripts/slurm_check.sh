@@ -11,7 +11,8 @@
 #      SLURM_LOCALID), np 4 on this node: the local rank picks the rank's --device item
 #   4. clvit train on MNIST, np 2: rank 0 alone prints, "MPI: 2 ranks"; its checkpoint is
 #      bit-identical to the same run under mpirun (skipped when $MNIST has no MNIST)
-#   5. a failing rank (an error, then SIGKILL) ends the step: non-zero exit, within the timeout
+#   5. srun --mpi=none -n 2: clvit train stops with one line per task (not ranks of one job)
+#   6. a failing rank (an error, then SIGKILL) ends the step: non-zero exit, within the timeout
 # Prints ok/FAIL lines, stops the daemons it started, exits 1 when a check failed.
 #   scripts/slurm_check.sh [BUILD_DIR]     env: MPI (pmix), MNIST (data/mnist),
 #                                          SLURM_PORT (16817: slurmctld, and +1 for slurmd)
@@ -195,6 +196,14 @@ if [[ -f $mnist/train-images-idx3-ubyte || -f $mnist/train-images-idx3-ubyte.gz 
 else
   echo "skip: clvit train (no MNIST in $mnist; scripts/fetch_data.sh, or MNIST=DIR)"
 fi
+
+# srun without a PMI plugin: the tasks are not ranks of one job; clvit says so and stops
+timeout 120 srun --mpi=none -n 2 --overcommit "$build/clvit" train --preset vit_mnist_tiny \
+  --data "mnist:$mnist" --max-steps 1 >"$dir/none.out" 2>&1
+rc=$?
+cat "$dir/none.out"
+[[ $rc -ne 0 && $rc -ne 124 ]] && grep -q "srun started 2 tasks, but they are not MPI ranks" "$dir/none.out"
+check "srun --mpi=none np 2: clvit train refuses (exit $rc)" $?
 
 for how in error kill; do
   start=$SECONDS

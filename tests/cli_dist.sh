@@ -6,7 +6,8 @@
 # parameter within 2 lr K of the reference's, RMS difference at most 0.1% of the RMS change.
 #   in one process: --device A,A (PoCL twice) and PoCL + rusticl llvmpipe, 20 steps, close; a
 #     1-step-different learning rate is NOT close (the check can fail); one line for a global
-#     batch smaller than the device count
+#     batch smaller than the device count; srun's tasks without PMI (SLURM_STEP_NUM_TASKS set,
+#     no MPI launcher) are refused with one line unless CLVIT_MPI=0
 #   with MPI (MPIRUN given): np 2, 20 steps, close, rank 0 alone prints; a NaN loss (--lr 1e30):
 #     one "diverged" line from rank 0, exit 1; resume np 2 -> np 1 and
 #     np 1 -> np 2 (close at step 20), then on to the end of the run; Ctrl-C on one rank stops
@@ -89,6 +90,16 @@ rc=$?
 [[ $rc == 1 ]] && grep -q "global batch 2 is smaller than the 3 devices" "$T/out" &&
   [[ $(wc -l <"$T/out") == 1 ]]
 check "a global batch smaller than the device count: one line, exit 1 (got $rc)" $? "$T/out"
+# srun with 2 tasks and no PMI (srun --mpi=none: the variable srun sets, no MPI launcher's):
+# every task would train alone, so one line and exit 1; CLVIT_MPI=0 asks for exactly that
+SLURM_STEP_NUM_TASKS=2 "$CLVIT" "${TRAIN[@]}" --device "$pocl" --max-steps 1 >"$T/out" 2>&1
+rc=$?
+[[ $rc == 1 ]] && grep -q "srun started 2 tasks, but they are not MPI ranks" "$T/out" &&
+  [[ $(wc -l <"$T/out") == 1 ]]
+check "srun's 2 tasks without PMI: one line, exit 1 (got $rc)" $? "$T/out"
+SLURM_STEP_NUM_TASKS=2 CLVIT_MPI=0 "$CLVIT" "${TRAIN[@]}" --device "$pocl" --max-steps 1 \
+  >"$T/out" 2>&1
+check "srun's 2 tasks with CLVIT_MPI=0: independent runs" $? "$T/out"
 "$CLVIT" train --help >"$T/out" 2>&1
 grep -q -- "--device SPEC\[,SPEC...\]" "$T/out" && grep -q "mpirun -np 2 clvit train" "$T/out"
 check "train --help documents device lists and mpirun" $? "$T/out"
