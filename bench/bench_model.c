@@ -537,16 +537,30 @@ int bench_profile(bench_env *e) {
         prof_runs = runs;
         qsort(kern, (size_t)nk, sizeof *kern, cmp_acc_desc);
         qsort(lay, (size_t)nl, sizeof *lay, cmp_acc_desc);
-        add_prof_rows(e, name, b, kern, nk, runs, span, peak);
-        add_prof_rows(e, name, b, lay, nl, runs, span, peak);
-        add_prof_rows(e, name, b, tot, nt, runs, span, peak);
+        bench_stats st_wall;
+        bench_stats_from(&st_wall, wall, runs);
+        /* A driver whose event timestamps are not time (Mesa 22's rusticl counts 1 ns per
+         * command) gives a device span that is a sliver of the forward's wall time: its
+         * per-kernel rows would be nonsense, so they are left out. */
+        const int usable = !(span < 0.01 * st_wall.median);
+        if (!usable)
+            bench_log("profile %s batch %d: the device's event timestamps are not usable (all "
+                      "kernels within %.3g ms of a %.3g ms forward): per-kernel rows left out",
+                      name, b, span, st_wall.median);
+        if (usable) {
+            add_prof_rows(e, name, b, kern, nk, runs, span, peak);
+            add_prof_rows(e, name, b, lay, nl, runs, span, peak);
+            add_prof_rows(e, name, b, tot, nt, runs, span, peak);
+        }
         bench_row *w = bench_add_row(e->res, "profile", "total:wall", name, b, "", e->dev, "ms", 0);
         if (w) {
             bench_stats_from(&w->st, wall, runs);
             snprintf(w->kind, sizeof w->kind, "total");
             w->gflops = clvit_config_flops(&cfg) * b / (w->st.median * 1e-3) / 1e9;
             w->frac_peak = w->gflops / peak;
-            snprintf(w->note, sizeof w->note, "profiled forward incl. upload and read-back");
+            snprintf(w->note, sizeof w->note, "%s",
+                     usable ? "profiled forward incl. upload and read-back"
+                            : "forward incl. upload and read-back; device timestamps unusable");
         }
     next:
         clvit_profile_enable(ctx, 0);

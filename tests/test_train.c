@@ -613,8 +613,7 @@ int main(void) {
                                        cmocka_unit_test(test_reset_head),
                                        cmocka_unit_test(test_learns_synthetic)};
     /* e.g. CLVIT_TEST_FILTER='*_tiny_qkvbias' (gradients, Adam and AdamW of one model) under
-     * Oclgrind, where the whole file takes hours; CLVIT_TEST_SKIP=test_learns_synthetic (many
-     * training steps) on rusticl, where it takes ten minutes */
+     * Oclgrind, where the whole file takes hours */
     if (getenv("CLVIT_TEST_FILTER")) cmocka_set_test_filter(getenv("CLVIT_TEST_FILTER"));
     if (getenv("CLVIT_TEST_SKIP")) cmocka_set_skip_filter(getenv("CLVIT_TEST_SKIP"));
     return cmocka_run_group_tests(tests, NULL, tu_teardown);
