@@ -143,11 +143,34 @@ static void fill_info(cl_platform_id p, cl_device_id d, int pi, int di, const em
     info->fp64 = strstr(ext, "cl_khr_fp64") != NULL;
 }
 
-/* The OpenCL handles of a listed device; its clvit_device_info sits at the same index. */
+/* The OpenCL handles of a listed device and its (platform, device) indices; its
+ * clvit_device_info sits at the same index. */
 typedef struct found_device {
     cl_platform_id platform;
     cl_device_id device;
+    int pi, di;
 } found_device;
+
+/* Every device in the listing order of clvit_list_devices into list (room for MAX_PLATFORMS x
+ * MAX_DEVICES): how many, or -1 when no platform is listed (*err: clGetPlatformIDs' code). */
+static int walk_devices(found_device *list, cl_int *err) {
+    cl_platform_id plats[MAX_PLATFORMS];
+    cl_uint np = 0;
+    *err = clGetPlatformIDs(MAX_PLATFORMS, plats, &np);
+    if (*err != CL_SUCCESS || np == 0) return -1;
+    if (np > MAX_PLATFORMS) np = MAX_PLATFORMS;
+    int n = 0;
+    for (cl_uint p = 0; p < np; p++) {
+        cl_device_id devs[MAX_DEVICES];
+        cl_uint nd = 0;
+        if (clGetDeviceIDs(plats[p], CL_DEVICE_TYPE_ALL, MAX_DEVICES, devs, &nd) != CL_SUCCESS)
+            continue;
+        if (nd > MAX_DEVICES) nd = MAX_DEVICES;
+        for (cl_uint d = 0; d < nd; d++)
+            list[n++] = (found_device){plats[p], devs[d], (int)p, (int)d};
+    }
+    return n;
+}
 
 /* Every device: *ids and *infos malloc'ed, *count >= 1. */
 static clvit_status enumerate(found_device **ids, clvit_device_info **infos, int *count) {
@@ -156,14 +179,6 @@ static clvit_status enumerate(found_device **ids, clvit_device_info **infos, int
     *count = 0;
     emulated_limits lim;
     CLVIT_CHECK(read_emulated_limits(&lim));
-    cl_platform_id plats[MAX_PLATFORMS];
-    cl_uint np = 0;
-    cl_int e = clGetPlatformIDs(MAX_PLATFORMS, plats, &np);
-    if (e == -1001 /* CL_PLATFORM_NOT_FOUND_KHR */ || np == 0)
-        return clvit_fail(CLVIT_ERR_NO_DEVICE, "no OpenCL platform found (is an ICD such as "
-                                               "pocl-opencl-icd installed?)");
-    CLVIT_CHECK_CL(e);
-    if (np > MAX_PLATFORMS) np = MAX_PLATFORMS;
     found_device *list = calloc(MAX_PLATFORMS * MAX_DEVICES, sizeof *list);
     clvit_device_info *info = calloc(MAX_PLATFORMS * MAX_DEVICES, sizeof *info);
     if (!list || !info) {
@@ -171,20 +186,17 @@ static clvit_status enumerate(found_device **ids, clvit_device_info **infos, int
         free(info);
         return clvit_fail(CLVIT_ERR_NOMEM, "device list");
     }
-    int n = 0;
-    for (cl_uint p = 0; p < np; p++) {
-        cl_device_id devs[MAX_DEVICES];
-        cl_uint nd = 0;
-        if (clGetDeviceIDs(plats[p], CL_DEVICE_TYPE_ALL, MAX_DEVICES, devs, &nd) != CL_SUCCESS)
-            continue;
-        if (nd > MAX_DEVICES) nd = MAX_DEVICES;
-        for (cl_uint d = 0; d < nd; d++) {
-            list[n].platform = plats[p];
-            list[n].device = devs[d];
-            fill_info(plats[p], devs[d], (int)p, (int)d, &lim, &info[n]);
-            n++;
-        }
+    cl_int e;
+    const int n = walk_devices(list, &e);
+    if (n < 0) {
+        free(list);
+        free(info);
+        if (e != -1001 /* CL_PLATFORM_NOT_FOUND_KHR */) CLVIT_CHECK_CL(e);
+        return clvit_fail(CLVIT_ERR_NO_DEVICE, "no OpenCL platform found (is an ICD such as "
+                                               "pocl-opencl-icd installed?)");
     }
+    for (int i = 0; i < n; i++)
+        fill_info(list[i].platform, list[i].device, list[i].pi, list[i].di, &lim, &info[i]);
     if (n == 0) {
         free(list);
         free(info);
@@ -399,23 +411,16 @@ void clvit_ctx_free(clvit_ctx *ctx) {
 /* The (platform, device) indices of d in the listing order of clvit_list_devices, or -1. */
 static void device_indices(cl_device_id d, int *pi, int *di) {
     *pi = *di = -1;
-    cl_platform_id plats[MAX_PLATFORMS];
-    cl_uint np = 0;
-    if (clGetPlatformIDs(MAX_PLATFORMS, plats, &np) != CL_SUCCESS) return;
-    if (np > MAX_PLATFORMS) np = MAX_PLATFORMS;
-    for (cl_uint p = 0; p < np; p++) {
-        cl_device_id devs[MAX_DEVICES];
-        cl_uint nd = 0;
-        if (clGetDeviceIDs(plats[p], CL_DEVICE_TYPE_ALL, MAX_DEVICES, devs, &nd) != CL_SUCCESS)
-            continue;
-        if (nd > MAX_DEVICES) nd = MAX_DEVICES;
-        for (cl_uint i = 0; i < nd; i++)
-            if (devs[i] == d) {
-                *pi = (int)p;
-                *di = (int)i;
-                return;
-            }
-    }
+    found_device *list = calloc(MAX_PLATFORMS * MAX_DEVICES, sizeof *list);
+    cl_int e;
+    const int n = list ? walk_devices(list, &e) : 0;
+    for (int i = 0; i < n; i++)
+        if (list[i].device == d) {
+            *pi = list[i].pi;
+            *di = list[i].di;
+            break;
+        }
+    free(list);
 }
 
 clvit_status clvit_ctx_create_from_cl(clvit_ctx **out, cl_context context, cl_device_id device,
