@@ -31,16 +31,6 @@ static void fixture_path(char *buf, size_t size, const char *name, const char *s
     snprintf(buf, size, "%s/tests/fixtures/%s%s", CLVIT_SOURCE_DIR, name, suffix);
 }
 
-static float *read_tensor(const clvit_st_file *f, const char *name, int64_t *numel) {
-    const clvit_st_tensor *t = clvit_st_find(f, name);
-    assert_non_null(t);
-    float *x = malloc((size_t)t->numel * sizeof *x);
-    assert_non_null(x);
-    assert_int_equal(clvit_st_read_f32(f, t, x), CLVIT_SUCCESS);
-    if (numel) *numel = t->numel;
-    return x;
-}
-
 /* A fixture's model on ctx and its input batch (*B images). */
 static clvit_model *load_fixture(clvit_ctx *ctx, const char *name, float **input, int *B) {
     char path[512];
@@ -53,7 +43,7 @@ static clvit_model *load_fixture(clvit_ctx *ctx, const char *name, float **input
     clvit_st_file *io;
     assert_int_equal(clvit_st_open(path, &io), CLVIT_SUCCESS);
     int64_t n;
-    *input = read_tensor(io, "input", &n);
+    *input = tu_read_tensor(io, "input", &n);
     clvit_st_close(io);
     const clvit_config *c = clvit_model_config(m);
     *B = (int)(n / ((int64_t)c->in_chans * c->img_size * c->img_size));
@@ -319,9 +309,9 @@ static void check_features(const char *name, int want_dim) {
     fixture_path(path, sizeof path, name, ".safetensors");
     clvit_st_file *f;
     assert_int_equal(clvit_st_open(path, &f), CLVIT_SUCCESS);
-    float *w = read_tensor(f, "head.weight", NULL), *b = read_tensor(f, "head.bias", NULL);
-    float *wd = c->distilled ? read_tensor(f, "head_dist.weight", NULL) : NULL;
-    float *bd = c->distilled ? read_tensor(f, "head_dist.bias", NULL) : NULL;
+    float *w = tu_read_tensor(f, "head.weight", NULL), *b = tu_read_tensor(f, "head.bias", NULL);
+    float *wd = c->distilled ? tu_read_tensor(f, "head_dist.weight", NULL) : NULL;
+    float *bd = c->distilled ? tu_read_tensor(f, "head_dist.bias", NULL) : NULL;
     const int in = c->distilled ? D : F;
     for (int i = 0; i < B; i++)
         for (int k = 0; k < K; k++) {

@@ -65,15 +65,6 @@ static char *capture_end(void) {
 }
 
 /* ---- files */
-static float *read_tensor(const clvit_st_file *f, const char *name, int64_t *numel) {
-    const clvit_st_tensor *t = clvit_st_find(f, name);
-    assert_non_null(t);
-    float *x = malloc((size_t)t->numel * sizeof *x);
-    assert_non_null(x);
-    assert_int_equal(clvit_st_read_f32(f, t, x), CLVIT_SUCCESS);
-    if (numel) *numel = t->numel;
-    return x;
-}
 
 /* Writes a copy of src to dst with every tensor's name passed through rename (NULL: drop the
  * tensor); the metadata is kept when keep_meta. */
@@ -91,7 +82,7 @@ static void copy_renamed(const char *src, const char *dst, rename_fn rename, int
         const char *name = rename(t->name, names[n], sizeof names[n]);
         if (!name) continue;
         if (name != names[n]) snprintf(names[n], sizeof names[n], "%s", name);
-        data[n] = read_tensor(f, t->name, NULL);
+        data[n] = tu_read_tensor(f, t->name, NULL);
         e[n].name = names[n];
         e[n].dtype = CLVIT_DT_F32;
         e[n].ndim = t->ndim;
@@ -146,8 +137,8 @@ static void check_parity(const char *what, const char *weights, int heads, const
     clvit_st_file *f;
     assert_int_equal(clvit_st_open(io, &f), CLVIT_SUCCESS);
     int64_t n_in, n_out;
-    float *input = read_tensor(f, "input", &n_in);
-    float *ref = read_tensor(f, ref_name, &n_out);
+    float *input = tu_read_tensor(f, "input", &n_in);
+    float *ref = tu_read_tensor(f, ref_name, &n_out);
     const clvit_config *c = clvit_model_config(m);
     int B = (int)(n_in / ((int64_t)c->in_chans * c->img_size * c->img_size));
     assert_int_equal(n_out, (int64_t)B * c->num_classes);

@@ -20,16 +20,6 @@
 #include "host/safetensors.h"
 #include "testutil.h"
 
-static float *read_tensor(const clvit_st_file *f, const char *name, int64_t *numel) {
-    const clvit_st_tensor *t = clvit_st_find(f, name);
-    assert_non_null(t);
-    float *x = malloc((size_t)t->numel * sizeof *x);
-    assert_non_null(x);
-    assert_int_equal(clvit_st_read_f32(f, t, x), CLVIT_SUCCESS);
-    if (numel) *numel = t->numel;
-    return x;
-}
-
 static void check_fixture(const char *name) {
     char wpath[512], iopath[512];
     snprintf(wpath, sizeof wpath, "%s/tests/fixtures/%s.safetensors", CLVIT_SOURCE_DIR, name);
@@ -41,8 +31,8 @@ static void check_fixture(const char *name) {
     clvit_st_file *io;
     assert_int_equal(clvit_st_open(iopath, &io), CLVIT_SUCCESS);
     int64_t n_in, n_out;
-    float *input = read_tensor(io, "input", &n_in);
-    float *ref = read_tensor(io, "logits", &n_out);
+    float *input = tu_read_tensor(io, "input", &n_in);
+    float *ref = tu_read_tensor(io, "logits", &n_out);
     const clvit_config *c = clvit_model_config(m);
     int B = (int)(n_in / ((int64_t)c->in_chans * c->img_size * c->img_size));
     assert_int_equal(n_out, (int64_t)B * c->num_classes);

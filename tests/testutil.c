@@ -3,10 +3,26 @@
  */
 #include "testutil.h"
 
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+float *tu_read_tensor(const clvit_st_file *f, const char *name, int64_t *numel) {
+    const clvit_st_tensor *t = clvit_st_find(f, name);
+    assert_non_null(t);
+    float *x = malloc((size_t)t->numel * sizeof *x);
+    assert_non_null(x);
+    assert_int_equal(clvit_st_read_f32(f, t, x), CLVIT_SUCCESS);
+    if (numel) *numel = t->numel;
+    return x;
+}
 
 int tu_allclose(const char *what, const float *got, const double *ref, size_t n, double atol,
                 double rtol) {

@@ -1,11 +1,12 @@
 /*
- * testutil.h - helpers for device tests: the shared context, random data, and the
- * tolerance check |a - r| <= atol + rtol * |r| that prints the first mismatches.
+ * testutil.h - helpers for device tests: the shared context, random data, fixture tensors,
+ * and the tolerance check |a - r| <= atol + rtol * |r| that prints the first mismatches.
  */
 #ifndef CLVIT_TESTUTIL_H
 #define CLVIT_TESTUTIL_H
 
 #include "clvit.h"
+#include "host/safetensors.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -17,6 +18,9 @@ int tu_allclose_f(const char *what, const float *got, const float *ref, size_t n
                   double rtol);
 /* Deterministic uniform floats in [lo, hi). */
 void tu_fill_uniform(float *x, size_t n, uint64_t *state, float lo, float hi);
+/* Tensor `name` of f as a malloc'ed float array (*numel its size, when numel is not NULL);
+ * a missing tensor or a failed read fails the test. */
+float *tu_read_tensor(const clvit_st_file *f, const char *name, int64_t *numel);
 /* The test context (CLVIT_DEVICE or default device), created once. */
 clvit_ctx *tu_ctx(void);
 /* cmocka group teardown that releases the test context: pass it to cmocka_run_group_tests so
