@@ -33,6 +33,37 @@ static void add_num(cJSON *o, const char *k, double v) {
         cJSON_AddNumberToObject(o, k, v);
 }
 
+/* The statistics of a bench_stats besides n, as they are named in the file after a prefix
+ * ("" for clvit's, "openblas_" for OpenBLAS's). */
+#define N_STATS 6
+static const char *const stat_keys[N_STATS] = {"median", "min",    "max",
+                                               "mean",   "stddev", "spread_pct"};
+static double *stat_field(bench_stats *st, int i) {
+    switch (i) {
+    case 0:
+        return &st->median;
+    case 1:
+        return &st->min;
+    case 2:
+        return &st->max;
+    case 3:
+        return &st->mean;
+    case 4:
+        return &st->stddev;
+    default:
+        return &st->spread_pct;
+    }
+}
+
+/* PREFIX + each statistic of st; null for all when present is 0. */
+static void add_stats(cJSON *o, const char *prefix, bench_stats st, int present) {
+    for (int i = 0; i < N_STATS; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "%s%s", prefix, stat_keys[i]);
+        add_num(o, key, present ? *stat_field(&st, i) : NAN);
+    }
+}
+
 static cJSON *device_json(const clvit_device_info *d, int index) {
     cJSON *o = cJSON_CreateObject();
     char spec[32];
@@ -165,12 +196,7 @@ int bench_write_json(const bench_results *r, const bench_settings *s,
         cJSON_AddStringToObject(o, "unit", w->unit);
         cJSON_AddBoolToObject(o, "higher_is_better", w->higher_is_better);
         cJSON_AddNumberToObject(o, "runs", w->st.n);
-        add_num(o, "median", w->st.median);
-        add_num(o, "min", w->st.min);
-        add_num(o, "max", w->st.max);
-        add_num(o, "mean", w->st.mean);
-        add_num(o, "stddev", w->st.stddev);
-        add_num(o, "spread_pct", w->st.spread_pct);
+        add_stats(o, "", w->st, 1);
         add_num(o, "gflops", w->gflops);
         add_num(o, "frac_peak", w->frac_peak);
         add_num(o, "share_pct", w->share_pct);
@@ -179,12 +205,7 @@ int bench_write_json(const bench_results *r, const bench_settings *s,
         cJSON_AddStringToObject(o, "note", w->note);
         /* gemm rows: OpenBLAS on the same shape, and clvit's median over OpenBLAS's */
         const int nb = w->blas.n;
-        add_num(o, "openblas_median", nb ? w->blas.median : NAN);
-        add_num(o, "openblas_min", nb ? w->blas.min : NAN);
-        add_num(o, "openblas_max", nb ? w->blas.max : NAN);
-        add_num(o, "openblas_mean", nb ? w->blas.mean : NAN);
-        add_num(o, "openblas_stddev", nb ? w->blas.stddev : NAN);
-        add_num(o, "openblas_spread_pct", nb ? w->blas.spread_pct : NAN);
+        add_stats(o, "openblas_", w->blas, nb);
         add_num(o, "openblas_runs", nb ? nb : NAN);
         add_num(o, "openblas_ratio", nb ? w->blas_ratio : NAN);
         cJSON_AddItemToArray(rows, o);
@@ -208,6 +229,15 @@ static double jnum(const cJSON *o, const char *k) {
 }
 
 #define COPY(dst, src) snprintf((dst), sizeof(dst), "%s", (src))
+
+/* The statistics add_stats wrote under PREFIX (NaN where null or missing). */
+static void read_stats(const cJSON *o, const char *prefix, bench_stats *st) {
+    for (int i = 0; i < N_STATS; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "%s%s", prefix, stat_keys[i]);
+        *stat_field(st, i) = jnum(o, key);
+    }
+}
 
 int bench_read_json(const char *path, bench_results *r) {
     memset(r, 0, sizeof *r);
@@ -283,12 +313,7 @@ int bench_read_json(const char *path, bench_results *r) {
         if (!w) break;
         double runs = jnum(d, "runs");
         w->st.n = isnan(runs) ? 0 : (int)runs;
-        w->st.median = jnum(d, "median");
-        w->st.min = jnum(d, "min");
-        w->st.max = jnum(d, "max");
-        w->st.mean = jnum(d, "mean");
-        w->st.stddev = jnum(d, "stddev");
-        w->st.spread_pct = jnum(d, "spread_pct");
+        read_stats(d, "", &w->st);
         w->gflops = jnum(d, "gflops");
         w->frac_peak = jnum(d, "frac_peak");
         w->share_pct = jnum(d, "share_pct");
@@ -299,12 +324,7 @@ int bench_read_json(const char *path, bench_results *r) {
         double bn = jnum(d, "openblas_runs");
         if (!isnan(bn) && bn > 0) {
             w->blas.n = (int)bn;
-            w->blas.median = jnum(d, "openblas_median");
-            w->blas.min = jnum(d, "openblas_min");
-            w->blas.max = jnum(d, "openblas_max");
-            w->blas.mean = jnum(d, "openblas_mean");
-            w->blas.stddev = jnum(d, "openblas_stddev");
-            w->blas.spread_pct = jnum(d, "openblas_spread_pct");
+            read_stats(d, "openblas_", &w->blas);
             w->blas_ratio = jnum(d, "openblas_ratio");
         }
     }
