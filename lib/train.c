@@ -395,11 +395,25 @@ static clvit_status backward(clvit_trainer *t, int B, uint32_t seed, int droppin
  * submits step s + 1 while the device runs step s; clvit_train_collect waits for the oldest
  * step's reads only. */
 
+/* A slot freed with its step in flight (a trainer freed after a failed step) may hold a
+ * pointer from a non-blocking map that has not run yet, and reads into sl->out. Their events
+ * are waited for before the pointer is unmapped and sl->out freed: clFinish is not enough on
+ * rusticl 22.3, which now and then refuses that unmap (CL_INVALID_VALUE) after clFinish has
+ * returned; there the test that frees trainers this way corrupted the heap in 5 of 7 runs
+ * (docs/oclgrind.md has the evidence). */
 static void slot_release(step_slot *sl, cl_command_queue q) {
-    if (sl->done) clReleaseEvent(sl->done);
-    if (sl->ready) clReleaseEvent(sl->ready);
+    for (int i = 0; i < 2; i++) { /* the re-map, and the step's last read into sl->out */
+        cl_event *ev = i ? &sl->done : &sl->ready;
+        if (!*ev) continue;
+        clWaitForEvents(1, ev);
+        clReleaseEvent(*ev);
+    }
     if (sl->stage) {
-        if (sl->mapped) clEnqueueUnmapMemObject(q, sl->stage, sl->mapped, 0, NULL, NULL);
+        const cl_int e =
+            sl->mapped ? clEnqueueUnmapMemObject(q, sl->stage, sl->mapped, 0, NULL, NULL) : 0;
+        if (e != CL_SUCCESS)
+            fprintf(stderr, "clvit: unmapping a staging buffer before its release: %s\n",
+                    clvit_status_string(e));
         clFinish(q);
         clReleaseMemObject(sl->stage);
     }

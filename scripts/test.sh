@@ -29,15 +29,11 @@ ctest --test-dir build --output-on-failure -j1
 # buffers instead of ViT-B/16 in 64 MiB (CLVIT_TEST_SMALL), and kill_resume trains on 80
 # images with 10 kills instead of 1000 and 30, none required during a checkpoint write (the
 # host's writer; PoCL's run requires one). docs/oclgrind.md has the details.
-# NOT run on rusticl: test_faults' test_train_faults_zero_copy, which aborts there in about 5
-# of 7 runs with glibc's "corrupted double-linked list" in a rusticl queue thread, an open
-# defect whose owner (clvit's zero-copy staging or rusticl 22.3's map/unmap) is not yet known;
-# the same sequences with copied uploads pass there every time (docs/oclgrind.md).
 echo "== device tests on Mesa rusticl (llvmpipe)"
 RUSTICL_ENABLE=llvmpipe CLVIT_DEVICE=llvmpipe \
   ctest --test-dir build -L device -E '^test_(faults|limits)$|^kill_resume$' --output-on-failure -j1
 RUSTICL_ENABLE=llvmpipe CLVIT_DEVICE=llvmpipe CLVIT_TEST_FAULT_EVERY=24 CLVIT_TEST_SMALL=1 \
-  CLVIT_TEST_SKIP=test_train_faults_zero_copy KILLS=10 KR_IMAGES=80 KR_WRITE_KILLS=0 ctest --test-dir build -L device -R '^test_(faults|limits)$|^kill_resume$' \
+  KILLS=10 KR_IMAGES=80 KR_WRITE_KILLS=0 ctest --test-dir build -L device -R '^test_(faults|limits)$|^kill_resume$' \
   --output-on-failure -j1
 echo "== kernel and model tests under Oclgrind (--data-races --uninitialized --check-api)"
 bash scripts/oclgrind.sh build
