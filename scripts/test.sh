@@ -23,18 +23,19 @@ ctest --test-dir build --output-on-failure -j1
 # tests on the Oclgrind simulator, which fails on any data race, uninitialised value,
 # out-of-bounds access or API error it reports (scripts/oclgrind.sh, docs/oclgrind.md).
 # Every device test runs on rusticl too. Its llvmpipe computes about 100 times slower than
-# PoCL here (0.27 GFLOP/s SGEMM), so three tests take their smaller form there: test_faults
+# PoCL here (0.27 GFLOP/s SGEMM), so four tests take their smaller form there: test_faults
 # injects a sample of its faults (CLVIT_TEST_FAULT_EVERY: the first, the last and two of every
 # 24 of each kind; PoCL above injects every one), test_limits checks DeiT-tiny in 4 MiB
-# buffers instead of ViT-B/16 in 64 MiB (CLVIT_TEST_SMALL), and kill_resume trains on 80
-# images with 10 kills instead of 1000 and 30, none required during a checkpoint write (the
-# host's writer; PoCL's run requires one). docs/oclgrind.md has the details.
+# buffers instead of ViT-B/16 in 64 MiB (CLVIT_TEST_SMALL), kill_resume trains on 80 images
+# with 10 kills instead of 1000 and 30, none required during a checkpoint write (the host's
+# writer; PoCL's run requires one), and mpi_dist makes its checks on 8 steps instead of
+# 20 (CLVIT_TEST_SMALL). docs/oclgrind.md has the details.
 echo "== device tests on Mesa rusticl (llvmpipe)"
 RUSTICL_ENABLE=llvmpipe CLVIT_DEVICE=llvmpipe \
-  ctest --test-dir build -L device -E '^test_(faults|limits)$|^kill_resume$' --output-on-failure -j1
+  ctest --test-dir build -L device -E '^test_(faults|limits)$|^kill_resume$|^mpi_dist$' --output-on-failure -j1
 RUSTICL_ENABLE=llvmpipe CLVIT_DEVICE=llvmpipe CLVIT_TEST_FAULT_EVERY=24 CLVIT_TEST_SMALL=1 \
-  KILLS=10 KR_IMAGES=80 KR_WRITE_KILLS=0 ctest --test-dir build -L device -R '^test_(faults|limits)$|^kill_resume$' \
-  --output-on-failure -j1
+  KILLS=10 KR_IMAGES=80 KR_WRITE_KILLS=0 ctest --test-dir build -L device \
+  -R '^test_(faults|limits)$|^kill_resume$|^mpi_dist$' --output-on-failure -j1
 echo "== kernel and model tests under Oclgrind (--data-races --uninitialized --check-api)"
 bash scripts/oclgrind.sh build
 

@@ -12,6 +12,9 @@
 #      tolerance of 1.
 #   4. a failing rank (an error, then SIGKILL) stops the other: non-zero exit, within the
 #      timeout, with the failing rank's message
+# CLVIT_TEST_SMALL=1 (rusticl, which computes about 100 times slower than PoCL): the same
+# checks on 8 steps instead of 20 (the checkpoint at 4 instead of 10), and vit_mnist's at batch
+# 8 for 4 steps instead of batch 32 for 10.
 # usage: mpi_dist.sh MPIRUN MPI_TRAIN
 set -uo pipefail
 mpirun=$1
@@ -19,6 +22,12 @@ driver=$2
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 export CLVIT_GEMM_TUNE=0 # kernels by rule: runs and ranks comparable
+if [[ ${CLVIT_TEST_SMALL:-0} == 1 ]]; then
+  steps=8 mnist_batch=8 mnist_steps=4
+else
+  steps=20 mnist_batch=32 mnist_steps=10
+fi
+half=$((steps / 2))
 run() { # np, then the driver's arguments
   local np=$1
   shift
@@ -29,9 +38,9 @@ check() { # what, status
   if [[ $2 -eq 0 ]]; then echo "ok: $1"; else echo "FAIL: $1 (status $2)"; fail=1; fi
 }
 
-run 2 --steps 20 --check-one --out "$dir/np2.bin"
+run 2 --steps $steps --check-one --out "$dir/np2.bin"
 check "np 2 matches one process" $?
-run 2 --steps 20 --out "$dir/np2_again.bin"
+run 2 --steps $steps --out "$dir/np2_again.bin"
 check "np 2 run twice" $?
 cmp -s "$dir/np2.bin" "$dir/np2_again.bin"
 check "np 2 run twice: bit-identical" $?
@@ -40,11 +49,11 @@ check "np 2 run twice: bit-identical" $?
 # buckets of one parameter group each (CLVIT_DIST_OVERLAP_KB=1) vs no overlap (0): with 2 ranks
 # each element is one addition a + b, so any bucketing gives the same bits (with more ranks
 # the ring's order depends on the bucket sizes: then only run-to-run identity holds)
-CLVIT_DIST_OVERLAP_KB=1 run 2 --steps 20 --out "$dir/np2_groups.bin"
+CLVIT_DIST_OVERLAP_KB=1 run 2 --steps $steps --out "$dir/np2_groups.bin"
 check "np 2, a bucket per parameter group" $?
 cmp -s "$dir/np2.bin" "$dir/np2_groups.bin"
 check "np 2, a bucket per parameter group: bit-identical" $?
-CLVIT_DIST_OVERLAP_KB=0 run 2 --steps 20 --out "$dir/np2_no_overlap.bin"
+CLVIT_DIST_OVERLAP_KB=0 run 2 --steps $steps --out "$dir/np2_no_overlap.bin"
 check "np 2 without overlap" $?
 cmp -s "$dir/np2.bin" "$dir/np2_no_overlap.bin"
 check "np 2 without overlap: bit-identical" $?
@@ -53,30 +62,30 @@ check "np 2 without overlap: bit-identical" $?
 # about half of those that can be are (vit_mnist_tiny's backward is too short after its first
 # bucket on this loaded 2-core machine: 0-10%); 3 tries. Also bit-identical to no overlap.
 for try in 1 2 3; do
-  CLVIT_DIST_OVERLAP_KB=64 run 2 --preset vit_mnist --batch 32 --steps 10 --want-overlap \
-    --out "$dir/mnist_overlap.bin" >"$dir/overlap.out" 2>&1
+  CLVIT_DIST_OVERLAP_KB=64 run 2 --preset vit_mnist --batch $mnist_batch --steps $mnist_steps \
+    --want-overlap --out "$dir/mnist_overlap.bin" >"$dir/overlap.out" 2>&1
   rc=$?
   grep "buckets" "$dir/overlap.out"
   [[ $rc -eq 0 ]] && break
 done
 check "np 2, vit_mnist: an allreduce started during the backward" $rc
-CLVIT_DIST_OVERLAP_KB=0 run 2 --preset vit_mnist --batch 32 --steps 10 \
+CLVIT_DIST_OVERLAP_KB=0 run 2 --preset vit_mnist --batch $mnist_batch --steps $mnist_steps \
   --out "$dir/mnist_no_overlap.bin" >/dev/null
 check "np 2, vit_mnist without overlap" $?
 cmp -s "$dir/mnist_overlap.bin" "$dir/mnist_no_overlap.bin"
 check "np 2, vit_mnist: overlap and none bit-identical" $?
 
-run 2 --steps 10 --save "$dir/ck2.safetensors" --save-at 10 >/dev/null
-check "np 2, checkpoint at step 10" $?
-run 2 --resume "$dir/ck2.safetensors" --steps 20 --out "$dir/np2_resumed.bin"
+run 2 --steps $half --save "$dir/ck2.safetensors" --save-at $half >/dev/null
+check "np 2, checkpoint at step $half" $?
+run 2 --resume "$dir/ck2.safetensors" --steps $steps --out "$dir/np2_resumed.bin"
 check "np 2 resumed on np 2" $?
 cmp -s "$dir/np2.bin" "$dir/np2_resumed.bin"
 check "np 2 -> np 2 resume: bit-identical to the run without a stop" $?
-run 1 --resume "$dir/ck2.safetensors" --steps 20 --compare "$dir/np2.bin"
+run 1 --resume "$dir/ck2.safetensors" --steps $steps --compare "$dir/np2.bin"
 check "np 2 checkpoint resumed on np 1" $?
-run 1 --steps 10 --save "$dir/ck1.safetensors" --save-at 10 >/dev/null
-check "np 1, checkpoint at step 10" $?
-run 2 --resume "$dir/ck1.safetensors" --steps 20 --compare "$dir/np2.bin"
+run 1 --steps $half --save "$dir/ck1.safetensors" --save-at $half >/dev/null
+check "np 1, checkpoint at step $half" $?
+run 2 --resume "$dir/ck1.safetensors" --steps $steps --compare "$dir/np2.bin"
 check "np 1 checkpoint resumed on np 2" $?
 
 # the ranks must cut the same buckets: a CLVIT_DIST_OVERLAP_KB that differs between them is one
@@ -89,7 +98,7 @@ check "CLVIT_DIST_OVERLAP_KB set on one rank only: an error, exit $rc" $?
 
 for how in error kill; do
   start=$SECONDS
-  run 2 --steps 20 --fail-rank 1 --fail-step 3 --fail-how $how >"$dir/out" 2>&1
+  run 2 --steps $steps --fail-rank 1 --fail-step 3 --fail-how $how >"$dir/out" 2>&1
   rc=$?
   took=$((SECONDS - start))
   echo "--- rank 1 fails ($how): exit $rc after ${took}s; output:"
