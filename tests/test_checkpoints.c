@@ -32,38 +32,6 @@
 
 #define FIX CLVIT_SOURCE_DIR "/tests/fixtures/"
 
-/* ---- stderr capture, for the notes the loader prints */
-static int cap_fd = -1, saved_fd = -1;
-static char cap_path[64];
-
-static void capture_start(void) {
-    fflush(stderr);
-    snprintf(cap_path, sizeof cap_path, "/tmp/clvit_test_capXXXXXX");
-    cap_fd = mkstemp(cap_path);
-    assert_true(cap_fd >= 0);
-    saved_fd = dup(2);
-    assert_true(saved_fd >= 0);
-    assert_true(dup2(cap_fd, 2) >= 0);
-}
-
-/* Returns what was written to stderr since capture_start (caller frees); echoes it. */
-static char *capture_end(void) {
-    fflush(stderr);
-    assert_true(dup2(saved_fd, 2) >= 0);
-    close(saved_fd);
-    close(cap_fd);
-    FILE *f = fopen(cap_path, "rb");
-    assert_non_null(f);
-    char *text = calloc(4096, 1);
-    assert_non_null(text);
-    size_t n = fread(text, 1, 4095, f);
-    text[n] = '\0';
-    fclose(f);
-    remove(cap_path);
-    if (n) printf("  stderr: %s", text);
-    return text;
-}
-
 /* ---- files */
 
 /* Writes a copy of src to dst with every tensor's name passed through rename (NULL: drop the
@@ -129,9 +97,9 @@ static void check_parity(const char *what, const char *weights, int heads, const
                          const char *ref_name, clvit_config *cfg, char **err) {
     clvit_ctx *ctx = tu_ctx();
     clvit_model *m = NULL;
-    capture_start();
+    tu_capture_start();
     clvit_status st = clvit_model_load(ctx, weights, NULL, heads, &m);
-    char *text = capture_end();
+    char *text = tu_capture_end();
     if (st) printf("load %s: %s\n", weights, clvit_last_error());
     assert_int_equal(st, CLVIT_SUCCESS);
     clvit_st_file *f;
@@ -205,9 +173,9 @@ static void test_tv_vit_repr_exported(void **s) {
 static void test_tv_inferred_config(void **s) {
     (void)s;
     clvit_config c;
-    capture_start();
+    tu_capture_start();
     clvit_status st = clvit_read_config(FIX "torchvision/vit.safetensors", NULL, 0, &c);
-    char *err = capture_end();
+    char *err = tu_capture_end();
     assert_int_equal(st, CLVIT_SUCCESS);
     assert_int_equal(c.img_size, 32);
     assert_int_equal(c.patch_size, 8);
@@ -293,9 +261,9 @@ static void test_hf_without_json(void **s) {
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     copy_file(FIX "hf/vit/model.safetensors", path);
     clvit_config c;
-    capture_start();
+    tu_capture_start();
     clvit_status st = clvit_read_config(path, NULL, 0, &c);
-    char *err = capture_end();
+    char *err = tu_capture_end();
     assert_int_equal(st, CLVIT_SUCCESS);
     assert_int_equal(c.embed_dim, 24);
     assert_int_equal(c.num_classes, 7);
@@ -394,9 +362,9 @@ static void test_timm_assumed_heads(void **s) {
     close(fd);
     copy_renamed(FIX "tiny_heads5.safetensors", out, same, 0);
     clvit_config c;
-    capture_start();
+    tu_capture_start();
     clvit_status st = clvit_read_config(out, NULL, 0, &c);
-    char *err = capture_end();
+    char *err = tu_capture_end();
     assert_int_equal(st, CLVIT_SUCCESS);
     assert_int_equal(c.num_heads, 1);
     assert_contains(err, "does not say how many attention heads");

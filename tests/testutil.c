@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 float *tu_read_tensor(const clvit_st_file *f, const char *name, int64_t *numel) {
     const clvit_st_tensor *t = clvit_st_find(f, name);
@@ -22,6 +23,36 @@ float *tu_read_tensor(const clvit_st_file *f, const char *name, int64_t *numel) 
     assert_int_equal(clvit_st_read_f32(f, t, x), CLVIT_SUCCESS);
     if (numel) *numel = t->numel;
     return x;
+}
+
+static int cap_fd = -1, saved_fd = -1;
+static char cap_path[64];
+
+void tu_capture_start(void) {
+    fflush(stderr);
+    snprintf(cap_path, sizeof cap_path, "/tmp/clvit_test_capXXXXXX");
+    cap_fd = mkstemp(cap_path);
+    assert_true(cap_fd >= 0);
+    saved_fd = dup(2);
+    assert_true(saved_fd >= 0);
+    assert_true(dup2(cap_fd, 2) >= 0);
+}
+
+char *tu_capture_end(void) {
+    fflush(stderr);
+    assert_true(dup2(saved_fd, 2) >= 0);
+    close(saved_fd);
+    close(cap_fd);
+    FILE *f = fopen(cap_path, "rb");
+    assert_non_null(f);
+    char *text = calloc(4096, 1);
+    assert_non_null(text);
+    size_t n = fread(text, 1, 4095, f);
+    text[n] = '\0';
+    fclose(f);
+    remove(cap_path);
+    if (n) printf("  stderr: %s", text);
+    return text;
 }
 
 int tu_allclose(const char *what, const float *got, const double *ref, size_t n, double atol,
