@@ -29,8 +29,12 @@
  *               local memory, each item computing WM x WN: the GPU kernel.
  *   transpose   op(B) of a TB == 1 product packed as (K, N) rows, so that gemm_vn runs it with
  *               vector loads (the plan's "pack_" candidates).
- * KIND (0 vn, 1 dot, 2 local, 3 transpose) keeps one kernel in the program, since PoCL compiles
- * every kernel of a program when its binary is saved to the program cache; unset, all three build.
+ *   gemm_ln     a residual Linear and the LayerNorm after it in one launch (after W is packed
+ *               as W^T by transpose): one work-item owns MR whole rows (N <= NMAX) as gemm_vn
+ *               does, C = v + bias + R and L = LayerNorm(C) with its mean and rstd.
+ * KIND (0 vn, 1 dot, 2 local, 3 transpose, 4 ln) keeps one kernel in the program, since PoCL
+ * compiles every kernel of a program when its binary is saved to the program cache; unset, all
+ * build.
  */
 #ifndef TA
 #define TA 0
@@ -276,8 +280,8 @@ __kernel void gemm_vn(GEMM_ARGS) {
 #endif
 
 /* ---------------------------------------------------------------- gemm_dot */
-#if !defined(KIND) || KIND == 1
 #define hsum CAT(hsum, VW)
+#if !defined(KIND) || KIND == 1
 
 __kernel void gemm_dot(GEMM_ARGS) {
     const int n0 = (int)get_global_id(0) * NR, m0 = (int)get_global_id(1) * MR;
@@ -448,5 +452,121 @@ __kernel void transpose(__global float *out, int N, int K, __global const float 
     const size_t z = get_global_id(2);
     if (k >= K || n >= N) return;
     out[(z * K + k) * N + n] = B[b_off + z * sb + (size_t)n * ldb + k];
+}
+#endif
+
+/* ---------------------------------------------------------------- gemm_ln */
+#if !defined(KIND) || KIND == 4
+#ifndef NMAX
+#define NMAX 64
+#endif
+#define NVL (NMAX / VW)
+/* C (M, N) = A (M, K) B (K, N) + bias[n] + R[m, n] (B: the packed W^T of a Linear); then, per
+ * row m of C, with two-pass statistics as cl/layernorm.cl: L[m, n] = (C[m, n] - mean) * rstd *
+ * lw[n] + lb[n], mean[m], rstd[m] = 1 / sqrt(biased variance + eps). N <= NMAX, NMAX a multiple
+ * of VW. Each work-item owns MR whole rows: vectors along N, A's elements broadcast. */
+__kernel void gemm_ln(int M, int N, int K, __global const float *A, ulong a_off, int lda,
+                      __global const float *B, ulong b_off, int ldb, __global float *C, ulong c_off,
+                      int ldc, __global const float *bias, ulong bias_off, __global const float *R,
+                      ulong r_off, int ldr, __global float *L, ulong l_off, int ldl,
+                      __global float *mean, ulong mean_off, __global float *rstd, ulong rstd_off,
+                      __global const float *lnp, ulong lw_off, ulong lb_off, float eps) {
+    const int m0 = (int)get_global_id(0) * MR;
+    if (m0 >= M) return;
+    A += a_off;
+    B += b_off;
+    C += c_off;
+    bias += bias_off;
+    R += r_off;
+    L += l_off;
+    int rows[MR];
+#pragma unroll
+    for (int i = 0; i < MR; i++)
+        rows[i] = min(m0 + i, M - 1);
+    floatV acc[MR][NVL];
+#pragma unroll
+    for (int i = 0; i < MR; i++)
+#pragma unroll
+        for (int v = 0; v < NVL; v++)
+            acc[i][v] = (floatV)(0.0f);
+    const int full = N == NMAX;
+    for (int k = 0; k < K; k++) {
+        floatV b[NVL];
+        __global const float *bk = B + (size_t)k * ldb;
+        if (full) {
+#pragma unroll
+            for (int v = 0; v < NVL; v++)
+                b[v] = LOADV(v, bk);
+        } else { /* columns past N read as zero */
+#pragma unroll
+            for (int v = 0; v < NVL; v++) {
+                float t[VW];
+#pragma unroll
+                for (int j = 0; j < VW; j++)
+                    t[j] = v * VW + j < N ? bk[v * VW + j] : 0.0f;
+                b[v] = LOADV(0, t);
+            }
+        }
+#pragma unroll
+        for (int i = 0; i < MR; i++) {
+            const float a = A[(size_t)rows[i] * lda + k];
+#pragma unroll
+            for (int v = 0; v < NVL; v++)
+                acc[i][v] = fma((floatV)(a), b[v], acc[i][v]);
+        }
+    }
+    for (int i = 0; i < MR; i++) {
+        const int m = m0 + i;
+        if (m >= M) break;
+        __global const float *r = R + (size_t)m * ldr;
+        __global float *c = C + (size_t)m * ldc;
+        __global float *l = L + (size_t)m * ldl;
+        float mu, rs;
+        if (full) { /* whole vectors */
+            floatV sv = (floatV)(0.0f);
+#pragma unroll
+            for (int v = 0; v < NVL; v++) {
+                acc[i][v] += LOADV(v, bias) + LOADV(v, r);
+                STOREV(acc[i][v], v, c);
+                sv += acc[i][v];
+            }
+            mu = hsum(sv) / N;
+            floatV qv = (floatV)(0.0f);
+#pragma unroll
+            for (int v = 0; v < NVL; v++) {
+                const floatV d = acc[i][v] - mu;
+                qv = fma(d, d, qv);
+            }
+            rs = rsqrt(hsum(qv) / N + eps);
+#pragma unroll
+            for (int v = 0; v < NVL; v++)
+                STOREV((acc[i][v] - mu) * rs * LOADV(0, lnp + lw_off + v * VW) +
+                           LOADV(0, lnp + lb_off + v * VW),
+                       v, l);
+        } else {
+            float row[NMAX];
+#pragma unroll
+            for (int v = 0; v < NVL; v++)
+                STOREV(acc[i][v], v, row);
+            float s = 0.0f;
+            for (int n = 0; n < N; n++) {
+                const float x = row[n] + bias[n] + r[n];
+                c[n] = x;
+                row[n] = x;
+                s += x;
+            }
+            mu = s / N;
+            float q = 0.0f;
+            for (int n = 0; n < N; n++) {
+                const float d = row[n] - mu;
+                q += d * d;
+            }
+            rs = rsqrt(q / N + eps);
+            for (int n = 0; n < N; n++)
+                l[n] = (row[n] - mu) * rs * lnp[lw_off + n] + lnp[lb_off + n];
+        }
+        mean[mean_off + m] = mu;
+        rstd[rstd_off + m] = rs;
+    }
 }
 #endif

@@ -219,6 +219,22 @@ typedef struct clvit_gemm_op {
  * the candidates first when the shape is new (lib/gemm_plan.c). */
 clvit_status clvit_gemm_run(clvit_ctx *ctx, const char *label, const clvit_gemm_op *op);
 
+/* The LayerNorm that clvit_gemm_ln applies to C's rows: out (M, N) with row stride ldout,
+ * mean and rstd (M), weight and bias (N) in one buffer, eps. */
+typedef struct clvit_ln_out {
+    clvit_tensor out, mean, rstd, w, b;
+    size_t ldout;
+    float eps;
+} clvit_ln_out;
+/* Whether gemm_ln (cl/gemm.cl) can run op: x W^T (ta 0, tb 1) with the residual epilogue,
+ * alpha 1, beta 0, one batch, N <= CLVIT_GEMM_LN_NMAX. */
+#define CLVIT_GEMM_LN_NMAX 256
+int clvit_gemm_ln_fits(const clvit_gemm_op *op);
+/* op (CLVIT_EPI_RESIDUAL) and the LayerNorm of its output rows: W packed as W^T (the transpose
+ * kernel), then one launch of gemm_ln. */
+clvit_status clvit_gemm_ln(clvit_ctx *ctx, const char *label, const clvit_gemm_op *op,
+                           const clvit_ln_out *ln);
+
 /* C(M,N) = alpha * op(A) op(B) + beta * C, row-major, offsets in floats. */
 clvit_status clvit_gemm(clvit_ctx *ctx, const char *label, int trans_a, int trans_b, size_t m,
                         size_t n, size_t k, float alpha, cl_mem a, size_t a_off, size_t lda,

@@ -311,6 +311,59 @@ clvit_status clvit_gemm_run(clvit_ctx *ctx, const char *label, const clvit_gemm_
     return clvit_gemm_launch(ctx, label, op, cand);
 }
 
+/* ---------------------------------------------------------------- GEMM + LayerNorm */
+
+/* gemm_ln's row width: N rounded up to whole 16-float vectors */
+static size_t ln_nmax(size_t n) {
+    return (n + 15) / 16 * 16;
+}
+
+int clvit_gemm_ln_fits(const clvit_gemm_op *op) {
+    return op->ta == 0 && op->tb == 1 && op->epi == CLVIT_EPI_RESIDUAL && op->alpha == 1.0f &&
+           op->beta == 0.0f && op->batch <= 1 && op->n >= 1 && op->n <= CLVIT_GEMM_LN_NMAX &&
+           op->k >= 1 && !op->rowsum.buf;
+}
+
+clvit_status clvit_gemm_ln(clvit_ctx *ctx, const char *label, const clvit_gemm_op *op,
+                           const clvit_ln_out *ln) {
+    if (op->m == 0) return CLVIT_SUCCESS;
+    CLVIT_CHECK(check_op(label, op));
+    if (!clvit_gemm_ln_fits(op) || ln->w.buf != ln->b.buf || ln->ldout < op->n)
+        return clvit_fail(CLVIT_ERR_INVALID_ARG, "GEMM %s: no fused LayerNorm for this product",
+                          label);
+    if (op->m > INT32_MAX || op->k > INT32_MAX || op->lda > INT32_MAX || op->ldb > INT32_MAX ||
+        op->ldc > INT32_MAX || op->ldaux > INT32_MAX || ln->ldout > INT32_MAX)
+        return clvit_fail(CLVIT_ERR_SHAPE, "GEMM %s: a dimension exceeds 2^31", label);
+    clvit_gemm_op packed; /* W^T as (K, N) rows, for vector loads along N */
+    CLVIT_CHECK(pack_b(ctx, op, &packed));
+    op = &packed;
+    /* MR rows of NMAX floats per work-item, 16-float vectors along N: at most 16 accumulators */
+    const size_t nmax = ln_nmax(op->n);
+    const int mr = nmax <= 64 ? 4 : nmax <= 128 ? 2 : 1;
+    char opts[96];
+    snprintf(opts, sizeof opts, "-DKIND=4 -DMR=%d -DVW=16 -DNMAX=%zu", mr, nmax);
+    cl_kernel k;
+    CLVIT_CHECK(clvit_kernel(ctx, "gemm.cl", "gemm_ln", opts, &k));
+    int M = (int)op->m, N = (int)op->n, K = (int)op->k, lda = (int)op->lda, ldb = (int)op->ldb,
+        ldc = (int)op->ldc, ldr = (int)op->ldaux, ldl = (int)ln->ldout;
+    cl_ulong ao = op->a.off, bo = op->b.off, co = op->c.off, biaso = op->bias.off, ro = op->aux.off,
+             lo = ln->out.off, mo = ln->mean.off, so = ln->rstd.off, wo = ln->w.off,
+             bo2 = ln->b.off;
+    float eps = ln->eps;
+    CLVIT_CHECK(clvit_args(k, 28, CLVIT_A(M), CLVIT_A(N), CLVIT_A(K), CLVIT_A(op->a.buf),
+                           CLVIT_A(ao), CLVIT_A(lda), CLVIT_A(op->b.buf), CLVIT_A(bo), CLVIT_A(ldb),
+                           CLVIT_A(op->c.buf), CLVIT_A(co), CLVIT_A(ldc), CLVIT_A(op->bias.buf),
+                           CLVIT_A(biaso), CLVIT_A(op->aux.buf), CLVIT_A(ro), CLVIT_A(ldr),
+                           CLVIT_A(ln->out.buf), CLVIT_A(lo), CLVIT_A(ldl), CLVIT_A(ln->mean.buf),
+                           CLVIT_A(mo), CLVIT_A(ln->rstd.buf), CLVIT_A(so), CLVIT_A(ln->w.buf),
+                           CLVIT_A(wo), CLVIT_A(bo2), CLVIT_A(eps)));
+    const size_t items = (op->m + (size_t)mr - 1) / (size_t)mr, limit = clvit_local_limit(ctx, k);
+    const size_t local = limit < 8 ? limit : 8;
+    const size_t global[3] = {(items + local - 1) / local * local, 1, 1}, lsz[3] = {local, 1, 1};
+    return clvit_enqueue_kernel(ctx, k, label, 1, global, lsz, 1,
+                                2.0 * (double)op->m * (double)op->n * (double)op->k);
+}
+
 /* ---------------------------------------------------------------- plain wrappers */
 
 clvit_status clvit_gemm(clvit_ctx *ctx, const char *label, int trans_a, int trans_b, size_t m,

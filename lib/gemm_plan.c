@@ -9,7 +9,10 @@
  *
  *   # clvit GEMM plan 2
  *   ta tb M N K batch candidate microseconds quick|deep
+ *   ln M N K fused|apart microseconds
  *
+ * where an "ln" line says whether the residual Linear x W^T (M, N, K) and the LayerNorm after
+ * it run as one launch (lib/linear.c measures it, gemm_ln in cl/gemm.cl) or apart,
  * written whole to a temporary file and renamed. A file that does not parse is ignored and
  * rewritten. CLVIT_GEMM_TUNE selects how much is measured:
  *   0 or off  nothing: the plan on disk if there is one, else the device class's default
@@ -36,9 +39,18 @@ typedef struct plan_entry {
     int deep; /* chosen among every candidate (deep tuning), not the quick set */
 } plan_entry;
 
+/* A residual Linear's LayerNorm: fused into its GEMM or apart (lib/linear.c measures). */
+typedef struct ln_entry {
+    size_t m, n, k;
+    int fused;
+    double us;
+} ln_entry;
+
 struct clvit_gemm_plan {
     plan_entry *e;
     int n, cap;
+    ln_entry *ln;
+    int n_ln, cap_ln;
     int mode; /* 0 off, 1 quick, 2 deep */
     double tuned_seconds;
     int budget_note; /* the "budget spent" line was printed */
@@ -80,6 +92,23 @@ static int add_entry(struct clvit_gemm_plan *p, const plan_entry *e) {
     return 1;
 }
 
+static int add_ln(struct clvit_gemm_plan *p, const ln_entry *l) {
+    for (int i = 0; i < p->n_ln; i++)
+        if (p->ln[i].m == l->m && p->ln[i].n == l->n && p->ln[i].k == l->k) {
+            p->ln[i] = *l;
+            return 1;
+        }
+    if (p->n_ln == p->cap_ln) {
+        int cap = p->cap_ln ? 2 * p->cap_ln : 16;
+        ln_entry *nl = realloc(p->ln, (size_t)cap * sizeof *nl);
+        if (!nl) return 0;
+        p->ln = nl;
+        p->cap_ln = cap;
+    }
+    p->ln[p->n_ln++] = *l;
+    return 1;
+}
+
 /* Fills p from the text of a plan file (modified in place); any malformed line empties the
  * plan (the file is then rewritten). 0 when the text was discarded. */
 static int parse_plan(struct clvit_gemm_plan *p, char *text) {
@@ -88,6 +117,20 @@ static int parse_plan(struct clvit_gemm_plan *p, char *text) {
     for (char *line = ok ? strtok_r(text + strlen(PLAN_MAGIC) + 1, "\n", &save) : NULL; ok && line;
          line = strtok_r(NULL, "\n", &save)) {
         if (line[0] == '#') continue;
+        if (!strncmp(line, "ln ", 3)) {
+            ln_entry l;
+            char how[8], tail;
+            unsigned long long m, n, k;
+            if (sscanf(line + 3, "%llu %llu %llu %7s %lf %c", &m, &n, &k, how, &l.us, &tail) != 5 ||
+                (strcmp(how, "fused") && strcmp(how, "apart")) || !m || !n || !k ||
+                !(l.us >= 0.0)) {
+                ok = 0;
+                break;
+            }
+            l.m = (size_t)m, l.n = (size_t)n, l.k = (size_t)k, l.fused = !strcmp(how, "fused");
+            if (!add_ln(p, &l)) ok = 0;
+            continue;
+        }
         plan_entry e;
         char name[64], how[8], tail;
         unsigned long long m, n, k, b;
@@ -103,7 +146,7 @@ static int parse_plan(struct clvit_gemm_plan *p, char *text) {
         e.deep = !strcmp(how, "deep");
         if (e.cand < 0 || !add_entry(p, &e)) ok = 0;
     }
-    if (!ok) p->n = 0;
+    if (!ok) p->n = 0, p->n_ln = 0;
     return ok;
 }
 
@@ -120,9 +163,10 @@ int clvit_gemm_plan_parse_text(const char *text) {
     char *copy = malloc(strlen(text) + 1);
     if (!copy) return -1;
     strcpy(copy, text);
-    const int n = parse_plan(&p, copy) ? p.n : -1;
+    const int n = parse_plan(&p, copy) ? p.n + p.n_ln : -1;
     free(copy);
     free(p.e);
+    free(p.ln);
     return n;
 }
 
@@ -145,6 +189,10 @@ static void save_plan(const struct clvit_gemm_plan *p) {
                            e->batch, clvit_gemm_cands[e->cand].name, e->us,
                            e->deep ? "deep" : "quick") > 0;
     }
+    for (int i = 0; i < p->n_ln; i++) /* those not measured (us < 0) stay in memory */
+        ok = ok && (p->ln[i].us < 0.0 ||
+                    fprintf(f, "ln %zu %zu %zu %s %.1f\n", p->ln[i].m, p->ln[i].n, p->ln[i].k,
+                            p->ln[i].fused ? "fused" : "apart", p->ln[i].us) > 0);
     if (clvit_atomic_commit(f, tmp, p->path, ok) != CLVIT_SUCCESS) clvit_clear_error();
 }
 
@@ -184,9 +232,36 @@ static clvit_status plan_get(clvit_ctx *ctx, struct clvit_gemm_plan **out) {
     return CLVIT_SUCCESS;
 }
 
+clvit_status clvit_gemm_plan_mode(clvit_ctx *ctx, int *mode) {
+    struct clvit_gemm_plan *p = NULL;
+    CLVIT_CHECK(plan_get(ctx, &p));
+    *mode = p->mode;
+    return CLVIT_SUCCESS;
+}
+
+clvit_status clvit_gemm_plan_ln_get(clvit_ctx *ctx, size_t m, size_t n, size_t k, int *fused) {
+    struct clvit_gemm_plan *p = NULL;
+    CLVIT_CHECK(plan_get(ctx, &p));
+    *fused = -1;
+    for (int i = 0; i < p->n_ln; i++)
+        if (p->ln[i].m == m && p->ln[i].n == n && p->ln[i].k == k) *fused = p->ln[i].fused;
+    return CLVIT_SUCCESS;
+}
+
+clvit_status clvit_gemm_plan_ln_put(clvit_ctx *ctx, size_t m, size_t n, size_t k, int fused,
+                                    double us, int save) {
+    struct clvit_gemm_plan *p = NULL;
+    CLVIT_CHECK(plan_get(ctx, &p));
+    const ln_entry l = {m, n, k, fused, us};
+    if (!add_ln(p, &l)) return clvit_fail(CLVIT_ERR_NOMEM, "GEMM plan entry");
+    if (save) save_plan(p);
+    return CLVIT_SUCCESS;
+}
+
 void clvit_gemm_plan_free(clvit_ctx *ctx) {
     if (!ctx->plan) return;
     free(ctx->plan->e);
+    free(ctx->plan->ln);
     free(ctx->plan);
     ctx->plan = NULL;
 }

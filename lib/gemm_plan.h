@@ -33,6 +33,15 @@ clvit_status clvit_gemm_launch(clvit_ctx *ctx, const char *label, const clvit_ge
  * and written to disk), else the device class's default. */
 clvit_status clvit_gemm_plan_choose(clvit_ctx *ctx, const char *label, const clvit_gemm_op *op,
                                     int *cand);
+/* The plan's choice for the LayerNorm after a residual Linear (M, N, K): *fused 1 (one launch,
+ * clvit_gemm_ln), 0 (apart) or -1 (not measured yet). */
+clvit_status clvit_gemm_plan_ln_get(clvit_ctx *ctx, size_t m, size_t n, size_t k, int *fused);
+/* Records that choice: measured (us >= 0: the faster way's microseconds), or not (us < 0: kept
+ * for this context only, never written); save: write the plan to disk now. */
+clvit_status clvit_gemm_plan_ln_put(clvit_ctx *ctx, size_t m, size_t n, size_t k, int fused,
+                                    double us, int save);
+/* The tuning mode CLVIT_GEMM_TUNE selects: 0 off, 1 quick, 2 deep. */
+clvit_status clvit_gemm_plan_mode(clvit_ctx *ctx, int *mode);
 /* Frees the plan (clvit_ctx_free). */
 void clvit_gemm_plan_free(clvit_ctx *ctx);
 /* Parses the text of a plan file as loading it does, without a device (tests, fuzzing): the

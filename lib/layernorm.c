@@ -7,7 +7,6 @@
 
 #include <stdio.h>
 
-#define LN_EPS 1e-6f
 /* layernorm_param_backward: TILE_C columns x LANES row lanes, the defaults in the .cl file */
 #define LN_PARAM_TILE_C 32
 #define LN_PARAM_LANES 8
@@ -25,7 +24,7 @@ clvit_status clvit_layernorm_forward(clvit_ctx *ctx, clvit_tensor out_t, clvit_t
     const size_t out_off = out_t.off, mean_off = mean_t.off, rstd_off = rstd_t.off, x_off = x_t.off,
                  w_off = w_t.off, b_off = b_t.off;
     cl_kernel k;
-    float eps = LN_EPS;
+    float eps = CLVIT_LN_EPS;
     if (clvit_row_kernels_per_item(ctx)) {
         cl_ulong o = out_off, mo = mean_off, ro = rstd_off, xo = x_off, wo = w_off, bo = b_off;
         CLVIT_CHECK(clvit_kernel(ctx, "layernorm.cl", "layernorm_forward_rows", NULL, &k));

@@ -12,7 +12,8 @@
 
 #include "device.h"
 
-/* ---- layernorm.c */
+/* ---- layernorm.c: eps 1e-6, as the seed's norm_layer */
+#define CLVIT_LN_EPS 1e-6f
 clvit_status clvit_layernorm_forward(clvit_ctx *ctx, clvit_tensor out, /* (R, C) */
                                      clvit_tensor mean,                /* (R) */
                                      clvit_tensor rstd,                /* (R) */
@@ -30,6 +31,14 @@ clvit_status clvit_linear_forward(clvit_ctx *ctx, const char *label, clvit_epilo
                                   clvit_tensor w,   /* (out, in) */
                                   clvit_tensor b,   /* (out) */
                                   int rows, int in, int out);
+
+/* The same with CLVIT_EPI_RESIDUAL (y = x W^T + b + res), then the LayerNorm of y's rows:
+ * ln->out (rows, out), ln->mean and ln->rstd (rows), ln->w and ln->b (out) in one buffer (ldout
+ * and eps are set here). In one launch where that measured faster (linear.c). */
+clvit_status clvit_linear_forward_ln(clvit_ctx *ctx, const char *label, clvit_tensor y,
+                                     clvit_tensor res, clvit_tensor x, clvit_tensor w,
+                                     clvit_tensor b, int rows, int in, int out,
+                                     const clvit_ln_out *ln);
 
 /* ---- attention.c: everything between the qkv Linear and the proj Linear, fused: scores
  * scale * q k^T, softmax, attention dropout, P v, heads merged. q, k, v are read from the

@@ -4,10 +4,19 @@
  * kernel (cl/linear.cl), then dW = dy^T x with db = colsum(dy) in the same GEMM launch, and
  * dx = dy W, each with BLAS beta; when the layer's input came out of a GELU, its derivative
  * is the dx GEMM's epilogue.
+ *
+ * A residual Linear followed by a LayerNorm (proj then norm2, fc2 then the next norm1 or the
+ * final norm) can run as one launch, gemm_ln (cl/gemm.cl), where its rows fit one work-item.
+ * Whether that is faster than the GEMM plus the LayerNorm kernel is measured per shape, the
+ * first time it runs on a context (clvit_linear_forward_ln).
  */
+#include "gemm_plan.h"
 #include "layers.h"
 
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 clvit_status clvit_linear_forward(clvit_ctx *ctx, const char *label, clvit_epilogue epi,
                                   clvit_tensor y, clvit_tensor aux, clvit_tensor x, clvit_tensor w,
@@ -38,6 +47,121 @@ clvit_status clvit_linear_forward(clvit_ctx *ctx, const char *label, clvit_epilo
                               .aux = aux,
                               .ldaux = (size_t)out};
     return clvit_gemm_run(ctx, label, &op);
+}
+
+/* ---------------------------------------------------------------- residual + LayerNorm */
+
+/* Whether [a, a + an) and [b, b + bn) of the same buffer share a float. */
+static int overlap(clvit_tensor a, size_t an, clvit_tensor b, size_t bn) {
+    return a.buf && a.buf == b.buf && a.off < b.off + bn && b.off < a.off + an;
+}
+
+/* Both ways of computing op and its LayerNorm: fused in one launch, or the GEMM then
+ * clvit_layernorm_forward. */
+static clvit_status run_ln(clvit_ctx *ctx, const char *label, const clvit_gemm_op *op,
+                           const clvit_ln_out *ln, int fused) {
+    if (fused) return clvit_gemm_ln(ctx, label, op, ln);
+    CLVIT_CHECK(clvit_gemm_run(ctx, label, op));
+    return clvit_layernorm_forward(ctx, ln->out, ln->mean, ln->rstd, op->c, ln->w, ln->b,
+                                   (int)op->m, (int)op->n);
+}
+
+/* Seconds of the faster of 3 runs (after one that builds and warms up). */
+static clvit_status time_ln(clvit_ctx *ctx, const char *label, const clvit_gemm_op *op,
+                            const clvit_ln_out *ln, int fused, double *best) {
+    CLVIT_CHECK(run_ln(ctx, label, op, ln, fused));
+    CLVIT_CHECK(clvit_ctx_finish(ctx));
+    *best = 0.0;
+    for (int r = 0; r < 3; r++) {
+        const double t0 = clvit_now_seconds();
+        CLVIT_CHECK(run_ln(ctx, label, op, ln, fused));
+        CLVIT_CHECK(clvit_ctx_finish(ctx));
+        const double t = clvit_now_seconds() - t0;
+        if (r == 0 || t < *best) *best = t;
+    }
+    return CLVIT_SUCCESS;
+}
+
+/* Decides whether op's LayerNorm is fused: CLVIT_LN_FUSE=0 or 1 forces it (1 where gemm_ln
+ * fits); else the GEMM plan's choice for the shape (lib/gemm_plan.c), kept on disk with the
+ * GEMM kernels', so that a later run computes the same bits; with GEMM tuning off
+ * (CLVIT_GEMM_TUNE=0) and none in the plan it is fused on CPUs; else both ways are timed,
+ * in place: neither output overlaps an input, so every run
+ * writes the same values (the caller then runs the chosen one, so that results never depend on
+ * which ran last). */
+static clvit_status choose_ln(clvit_ctx *ctx, const char *label, const clvit_gemm_op *op,
+                              const clvit_ln_out *ln, int *fused) {
+    *fused = 0;
+    if (!clvit_gemm_ln_fits(op)) return CLVIT_SUCCESS;
+    const char *env = getenv("CLVIT_LN_FUSE");
+    if (env && *env) {
+        if (strcmp(env, "0") && strcmp(env, "1"))
+            return clvit_fail(CLVIT_ERR_INVALID_ARG, "CLVIT_LN_FUSE='%s': expected 0 or 1", env);
+        *fused = env[0] == '1';
+        return CLVIT_SUCCESS;
+    }
+    CLVIT_CHECK(clvit_gemm_plan_ln_get(ctx, op->m, op->n, op->k, fused));
+    if (*fused >= 0) return CLVIT_SUCCESS;
+    int mode;
+    CLVIT_CHECK(clvit_gemm_plan_mode(ctx, &mode));
+    const size_t rows = op->m, outs = (rows - 1) * op->ldc + op->n,
+                 lns = (rows - 1) * ln->ldout + op->n;
+    const clvit_tensor in[] = {op->a, op->aux, op->b, op->bias, ln->w};
+    const size_t in_n[] = {(rows - 1) * op->lda + op->k, (rows - 1) * op->ldaux + op->n,
+                           (op->n - 1) * op->ldb + op->k, op->n, op->n};
+    int aliased = overlap(op->c, outs, ln->out, lns);
+    for (int i = 0; i < 5; i++)
+        aliased |= overlap(op->c, outs, in[i], in_n[i]) || overlap(ln->out, lns, in[i], in_n[i]) ||
+                   overlap(ln->mean, rows, in[i], in_n[i]) ||
+                   overlap(ln->rstd, rows, in[i], in_n[i]);
+    if (mode == 0 || aliased) { /* not measured: the device class's choice, this context only */
+        *fused = ctx->info.is_cpu;
+        return clvit_gemm_plan_ln_put(ctx, op->m, op->n, op->k, *fused, -1.0, 0);
+    }
+    double apart, together;
+    CLVIT_CHECK(time_ln(ctx, label, op, ln, 0, &apart));
+    CLVIT_CHECK(time_ln(ctx, label, op, ln, 1, &together));
+    *fused = together < apart;
+    fprintf(stderr, "clvit: LayerNorm after %s (%zux%zux%zu): %.0f us fused, %.0f us apart -> %s\n",
+            label, op->m, op->n, op->k, together * 1e6, apart * 1e6, *fused ? "fused" : "apart");
+    return clvit_gemm_plan_ln_put(ctx, op->m, op->n, op->k, *fused,
+                                  1e6 * (*fused ? together : apart), 1);
+}
+
+clvit_status clvit_linear_forward_ln(clvit_ctx *ctx, const char *label, clvit_tensor y,
+                                     clvit_tensor res, clvit_tensor x, clvit_tensor w,
+                                     clvit_tensor b, int rows, int in, int out,
+                                     const clvit_ln_out *ln) {
+    if (rows < 0 || in <= 0 || out <= 0)
+        return clvit_fail(CLVIT_ERR_SHAPE, "linear %s: rows=%d in=%d out=%d", label, rows, in, out);
+    if (!res.buf || !ln->out.buf || !ln->mean.buf || !ln->rstd.buf || !ln->w.buf)
+        return clvit_fail(CLVIT_ERR_INVALID_ARG, "linear %s + LayerNorm: a tensor is missing",
+                          label);
+    if (rows == 0) return CLVIT_SUCCESS;
+    const clvit_gemm_op op = {.ta = 0,
+                              .tb = 1,
+                              .m = (size_t)rows,
+                              .n = (size_t)out,
+                              .k = (size_t)in,
+                              .alpha = 1.0f,
+                              .beta = 0.0f,
+                              .a = x,
+                              .b = w,
+                              .c = y,
+                              .lda = (size_t)in,
+                              .ldb = (size_t)in,
+                              .ldc = (size_t)out,
+                              .batch = 1,
+                              .epi = CLVIT_EPI_RESIDUAL,
+                              .bias = b,
+                              .aux = res,
+                              .ldaux = (size_t)out};
+    clvit_ln_out l = *ln;
+    l.ldout = (size_t)out;
+    l.eps = CLVIT_LN_EPS;
+    int fused;
+    CLVIT_CHECK(choose_ln(ctx, label, &op, &l, &fused));
+    return run_ln(ctx, label, &op, &l, fused);
 }
 
 clvit_status clvit_linear_backward(clvit_ctx *ctx, const char *label, clvit_epilogue epi,

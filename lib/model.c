@@ -321,16 +321,26 @@ float clvit_drop_path_prob(const clvit_config *cfg, int l) {
 #define PT(off) clvit_at(&m->params, (off))
 #define AT(off) clvit_at(&m->acts, (off))
 
-/* A residual branch y = res + drop(x W^T + b): fused when nothing is dropped. */
+/* A residual branch y = res + drop(x W^T + b), one launch when nothing is dropped, followed by
+ * the LayerNorm *ln of y (fused into the same launch where that measured faster). */
 static clvit_status branch(clvit_model *m, const char *label, const clvit_drop *drop, size_t y,
                            size_t x, size_t w, size_t b, size_t res, int rows, int in, int out,
-                           size_t per_sample) {
+                           size_t per_sample, const clvit_ln_out *ln) {
     if (!drop || (drop->p_drop <= 0.0f && drop->p_path <= 0.0f))
-        return clvit_linear_forward(m->ctx, label, CLVIT_EPI_RESIDUAL, AT(y), AT(res), AT(x), PT(w),
-                                    PT(b), rows, in, out);
+        return clvit_linear_forward_ln(m->ctx, label, AT(y), AT(res), AT(x), PT(w), PT(b), rows, in,
+                                       out, ln);
     CLVIT_CHECK(clvit_linear_forward(m->ctx, label, CLVIT_EPI_BIAS, AT(y), CLVIT_T(NULL, 0), AT(x),
                                      PT(w), PT(b), rows, in, out));
-    return clvit_dropout_residual(m->ctx, AT(y), AT(res), (size_t)rows * out, per_sample, drop);
+    CLVIT_CHECK(
+        clvit_dropout_residual(m->ctx, AT(y), AT(res), (size_t)rows * out, per_sample, drop));
+    return clvit_layernorm_forward(m->ctx, ln->out, ln->mean, ln->rstd, AT(y), ln->w, ln->b, rows,
+                                   out);
+}
+
+/* The LayerNorm outputs (activation offsets) and parameters (parameter offsets) of a branch. */
+static clvit_ln_out ln_of(clvit_model *m, size_t out, size_t mean, size_t rstd, size_t w,
+                          size_t b) {
+    return (clvit_ln_out){AT(out), AT(mean), AT(rstd), PT(w), PT(b), 0, 0.0f};
 }
 
 /* Patch embedding, the blocks and the final LayerNorm: leaves (B, N, D) in a_top.lnf. */
@@ -350,12 +360,18 @@ static clvit_status forward_trunk(clvit_model *m, int B, const uint32_t *drop_se
                        m->drop_sample0};
     if (drop_seed)
         CLVIT_CHECK(clvit_dropout_apply(ctx, AT(ta->x0), (size_t)BN * d->D, per_sample, &drop));
-    size_t x_in = ta->x0;
+    /* each block's first LayerNorm comes out of the previous block's fc2 branch, the final one
+     * out of the last block's */
+    if (m->cfg.depth > 0)
+        CLVIT_CHECK(clvit_layernorm_forward(
+            ctx, AT(m->a_blocks[0].ln1), AT(m->a_blocks[0].ln1_mean), AT(m->a_blocks[0].ln1_rstd),
+            AT(ta->x0), PT(m->blocks[0].norm1_w), PT(m->blocks[0].norm1_b), BN, d->D));
+    else
+        CLVIT_CHECK(clvit_layernorm_forward(ctx, AT(ta->lnf), AT(ta->lnf_mean), AT(ta->lnf_rstd),
+                                            AT(ta->x0), PT(tp->norm_w), PT(tp->norm_b), BN, d->D));
     for (int l = 0; l < m->cfg.depth; l++) {
         const clvit_block_params *bp = &m->blocks[l];
         const clvit_block_acts *ba = &m->a_blocks[l];
-        CLVIT_CHECK(clvit_layernorm_forward(ctx, AT(ba->ln1), AT(ba->ln1_mean), AT(ba->ln1_rstd),
-                                            AT(x_in), PT(bp->norm1_w), PT(bp->norm1_b), BN, d->D));
         CLVIT_CHECK(clvit_linear_forward(ctx, "qkv", CLVIT_EPI_NONE, AT(ba->qkv), CLVIT_T(NULL, 0),
                                          AT(ba->ln1), PT(bp->qkv_w), PT(0), BN, d->D, 3 * d->D));
         clvit_drop attn_d = {m->cfg.attn_drop_rate, 0.0f, drop.seed, CLVIT_SITE_BLOCK(l, 3),
@@ -367,11 +383,11 @@ static clvit_status forward_trunk(clvit_model *m, int B, const uint32_t *drop_se
                                             B, d->N, d->H, d->hd, drop_seed ? &attn_d : NULL));
         drop.p_path = clvit_drop_path_prob(&m->cfg, l);
         drop.site = CLVIT_SITE_BLOCK(l, 0);
+        const clvit_ln_out ln2 =
+            ln_of(m, ba->ln2, ba->ln2_mean, ba->ln2_rstd, bp->norm2_w, bp->norm2_b);
         CLVIT_CHECK(branch(m, "proj", drop_seed ? &drop : NULL, ba->xa, ba->att_m, bp->proj_w,
-                           bp->proj_b, x_in, BN, d->D, d->D, per_sample));
-        CLVIT_CHECK(clvit_layernorm_forward(ctx, AT(ba->ln2), AT(ba->ln2_mean), AT(ba->ln2_rstd),
-                                            AT(ba->xa), PT(bp->norm2_w), PT(bp->norm2_b), BN,
-                                            d->D));
+                           bp->proj_b, l ? m->a_blocks[l - 1].xo : ta->x0, BN, d->D, d->D,
+                           per_sample, &ln2));
         CLVIT_CHECK(clvit_linear_forward(ctx, "fc1", CLVIT_EPI_GELU, AT(ba->gelu), AT(ba->fc1),
                                          AT(ba->ln2), PT(bp->fc1_w), PT(bp->fc1_b), BN, d->D,
                                          d->Hd));
@@ -382,12 +398,15 @@ static clvit_status forward_trunk(clvit_model *m, int B, const uint32_t *drop_se
                                             (size_t)d->N * d->Hd, &gd));
         }
         drop.site = CLVIT_SITE_BLOCK(l, 2);
+        const clvit_ln_out next =
+            l + 1 < m->cfg.depth
+                ? ln_of(m, m->a_blocks[l + 1].ln1, m->a_blocks[l + 1].ln1_mean,
+                        m->a_blocks[l + 1].ln1_rstd, m->blocks[l + 1].norm1_w,
+                        m->blocks[l + 1].norm1_b)
+                : ln_of(m, ta->lnf, ta->lnf_mean, ta->lnf_rstd, tp->norm_w, tp->norm_b);
         CLVIT_CHECK(branch(m, "fc2", drop_seed ? &drop : NULL, ba->xo, ba->gelu, bp->fc2_w,
-                           bp->fc2_b, ba->xa, BN, d->Hd, d->D, per_sample));
-        x_in = ba->xo;
+                           bp->fc2_b, ba->xa, BN, d->Hd, d->D, per_sample, &next));
     }
-    CLVIT_CHECK(clvit_layernorm_forward(ctx, AT(ta->lnf), AT(ta->lnf_mean), AT(ta->lnf_rstd),
-                                        AT(x_in), PT(tp->norm_w), PT(tp->norm_b), BN, d->D));
     return CLVIT_SUCCESS;
 }
 

@@ -38,6 +38,7 @@ RUSTICL_ENABLE=llvmpipe CLVIT_DEVICE=llvmpipe CLVIT_TEST_FAULT_EVERY=24 CLVIT_TE
   -R '^test_(faults|limits)$|^kill_resume$|^mpi_dist$' --output-on-failure -j1
 echo "== kernel and model tests under Oclgrind (--data-races --uninitialized --check-api)"
 bash scripts/oclgrind.sh build
+CLVIT_TEST_FILTER=test_gemm_ln bash scripts/oclgrind.sh build test_gemm
 
 echo "== host-side tests under AddressSanitizer + UndefinedBehaviorSanitizer"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCLVIT_HOST_ONLY=ON -DCLVIT_SANITIZE=ON \

@@ -1,9 +1,10 @@
 /*
  * test_gemm.c - clvit's GEMM kernels (cl/gemm.cl) against a double-precision reference:
  * every candidate the plan may pick, every transpose case, beta 0 and 1, non-zero offsets,
- * odd sizes that are multiples of no tile, batched products, and every fused epilogue. Then
- * the plan: tuned once and written to disk, reused, rebuilt when corrupt, skipped by
- * CLVIT_GEMM_TUNE=0.
+ * odd sizes that are multiples of no tile, batched products, and every fused epilogue; the
+ * residual product with its LayerNorm in one launch (gemm_ln), and what it refuses. Then the
+ * plan: tuned once and written to disk, reused, rebuilt when corrupt, skipped by
+ * CLVIT_GEMM_TUNE=0; and its LayerNorm-fusion lines.
  *
  * Tolerance: |got - ref| <= 1e-4 + 1e-4 |ref| (float accumulation over K <= 70 of products
  * of values in [-1, 1]: the rounding error is below 70 * 2^-24 * max|partial sum| ~ 1e-5).
@@ -327,10 +328,232 @@ static void test_plan(void **state) {
     rmdir(dir);
 }
 
+/* gemm_ln: C = A B^T + bias + R and L = LayerNorm(C) against double references, with padded
+ * rows and non-zero offsets. LayerNorm tolerance: L is C's deviation scaled by rstd, so C's
+ * error (above) is multiplied by rstd * |w| (<= about 3 here); 1e-3 absolute and relative. */
+static int run_ln_case(clvit_ctx *ctx, size_t m, size_t n, size_t k) {
+    const size_t lda = k + 3, ldb = k + 1, ldc = n + 2, ldr = n + 5, ldl = n + 1;
+    const size_t ao = 7, bo = 3, co = 5, ro = 2, lo = 9, so = 4, wo = 1, bbo = 1 + n + 2;
+    const size_t na = ao + m * lda, nb = bo + n * ldb, nc = co + m * ldc, nr = ro + m * ldr,
+                 nl = lo + m * ldl, ns = so + m, np = bbo + n;
+    float *a = malloc(na * sizeof *a), *b = malloc(nb * sizeof *b), *r = malloc(nr * sizeof *r),
+          *bias = malloc((n + 1) * sizeof *bias), *p = malloc(np * sizeof *p),
+          *c = calloc(nc, sizeof *c), *l = calloc(nl, sizeof *l), *mu = calloc(ns, sizeof *mu),
+          *rs = calloc(ns, sizeof *rs);
+    double *rc = calloc(m * n, sizeof *rc), *rl = calloc(m * n, sizeof *rl),
+           *rmu = calloc(m, sizeof *rmu), *rrs = calloc(m, sizeof *rrs);
+    uint64_t rng = 7 + m * 31 + n * 5 + k;
+    tu_fill_uniform(a, na, &rng, -1.0f, 1.0f);
+    tu_fill_uniform(b, nb, &rng, -1.0f, 1.0f);
+    tu_fill_uniform(r, nr, &rng, -1.0f, 1.0f);
+    tu_fill_uniform(bias, n + 1, &rng, -1.0f, 1.0f);
+    tu_fill_uniform(p, np, &rng, -1.5f, 1.5f);
+    for (size_t i = 0; i < m; i++) {
+        double s = 0.0, q = 0.0;
+        for (size_t j = 0; j < n; j++) {
+            double v = bias[1 + j] + r[ro + i * ldr + j];
+            for (size_t t = 0; t < k; t++)
+                v += (double)a[ao + i * lda + t] * b[bo + j * ldb + t];
+            rc[i * n + j] = v;
+            s += v;
+        }
+        rmu[i] = s / (double)n;
+        for (size_t j = 0; j < n; j++)
+            q += (rc[i * n + j] - rmu[i]) * (rc[i * n + j] - rmu[i]);
+        rrs[i] = 1.0 / sqrt(q / (double)n + 1e-6);
+        for (size_t j = 0; j < n; j++)
+            rl[i * n + j] = (rc[i * n + j] - rmu[i]) * rrs[i] * p[wo + j] + p[bbo + j];
+    }
+    cl_mem da, db, dr, dbias, dp, dc, dl, ds;
+    assert_int_equal(clvit_buffer(ctx, na, &da), 0);
+    assert_int_equal(clvit_buffer(ctx, nb, &db), 0);
+    assert_int_equal(clvit_buffer(ctx, nr, &dr), 0);
+    assert_int_equal(clvit_buffer(ctx, n + 1, &dbias), 0);
+    assert_int_equal(clvit_buffer(ctx, np, &dp), 0);
+    assert_int_equal(clvit_buffer(ctx, nc, &dc), 0);
+    assert_int_equal(clvit_buffer(ctx, nl, &dl), 0);
+    assert_int_equal(clvit_buffer(ctx, 2 * ns, &ds), 0); /* mean, then rstd */
+    assert_int_equal(clvit_write(ctx, da, 0, a, na), 0);
+    assert_int_equal(clvit_write(ctx, db, 0, b, nb), 0);
+    assert_int_equal(clvit_write(ctx, dr, 0, r, nr), 0);
+    assert_int_equal(clvit_write(ctx, dbias, 0, bias, n + 1), 0);
+    assert_int_equal(clvit_write(ctx, dp, 0, p, np), 0);
+    assert_int_equal(clvit_write(ctx, dc, 0, c, nc), 0);
+    assert_int_equal(clvit_write(ctx, dl, 0, l, nl), 0);
+    const clvit_gemm_op op = {.ta = 0,
+                              .tb = 1,
+                              .m = m,
+                              .n = n,
+                              .k = k,
+                              .alpha = 1.0f,
+                              .beta = 0.0f,
+                              .a = CLVIT_T(da, ao),
+                              .b = CLVIT_T(db, bo),
+                              .c = CLVIT_T(dc, co),
+                              .lda = lda,
+                              .ldb = ldb,
+                              .ldc = ldc,
+                              .batch = 1,
+                              .epi = CLVIT_EPI_RESIDUAL,
+                              .bias = CLVIT_T(dbias, 1),
+                              .aux = CLVIT_T(dr, ro),
+                              .ldaux = ldr};
+    const clvit_ln_out ln = {CLVIT_T(dl, lo),
+                             CLVIT_T(ds, so),
+                             CLVIT_T(ds, ns + so),
+                             CLVIT_T(dp, wo),
+                             CLVIT_T(dp, bbo),
+                             ldl,
+                             1e-6f};
+    assert_true(clvit_gemm_ln_fits(&op));
+    const clvit_status st = clvit_gemm_ln(ctx, "ln", &op, &ln);
+    if (st) printf("gemm_ln %zux%zux%zu: %s\n", m, n, k, clvit_last_error());
+    assert_int_equal(st, CLVIT_SUCCESS);
+    assert_int_equal(clvit_read(ctx, dc, 0, c, nc), 0);
+    assert_int_equal(clvit_read(ctx, dl, 0, l, nl), 0);
+    assert_int_equal(clvit_read(ctx, ds, so, mu, m), 0);
+    assert_int_equal(clvit_read(ctx, ds, ns + so, rs, m), 0);
+    int bad = 0;
+    for (size_t i = 0; i < m; i++) {
+        bad += !(fabs(mu[i] - rmu[i]) <= 1e-4 + 1e-4 * fabs(rmu[i]));
+        bad += !(fabs(rs[i] - rrs[i]) <= 1e-3 * fabs(rrs[i]));
+        for (size_t j = 0; j < n; j++) {
+            const double ec = rc[i * n + j], el = rl[i * n + j];
+            bad += !(fabs(c[co + i * ldc + j] - ec) <= ATOL + RTOL * fabs(ec));
+            bad += !(fabs(l[lo + i * ldl + j] - el) <= 1e-3 + 1e-3 * fabs(el));
+        }
+        /* the padding between rows stays untouched (zero) */
+        for (size_t j = n; j < ldc && co + i * ldc + j < nc; j++)
+            bad += c[co + i * ldc + j] != 0.0f;
+        for (size_t j = n; j < ldl && lo + i * ldl + j < nl; j++)
+            bad += l[lo + i * ldl + j] != 0.0f;
+    }
+    if (bad) printf("gemm_ln %zux%zux%zu: %d values off\n", m, n, k, bad);
+    cl_mem all[] = {da, db, dr, dbias, dp, dc, dl, ds};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        clReleaseMemObject(all[i]);
+    free(a), free(b), free(r), free(bias), free(p), free(c), free(l), free(mu), free(rs);
+    free(rc), free(rl), free(rmu), free(rrs);
+    return bad;
+}
+
+static void test_gemm_ln(void **state) {
+    (void)state;
+    clvit_ctx *ctx = tu_ctx();
+    /* row counts around MR (4 for N <= 64, 2 to 128, 1 above), rows that are whole vectors
+     * (N a multiple of 16) or not, K below, at and around the vector width 16; five programs
+     * (NMAX 16, 64, 112, 128, 256) */
+    static const size_t shapes[][3] = {{1, 1, 1},     {5, 3, 7},   {4, 16, 16},   {9, 64, 64},
+                                       {50, 64, 128}, {7, 61, 33}, {13, 100, 80}, {3, 128, 40},
+                                       {6, 250, 17},  {5, 256, 15}};
+    int bad = 0;
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+        bad += run_ln_case(ctx, shapes[i][0], shapes[i][1], shapes[i][2]);
+    assert_int_equal(bad, 0);
+    /* what it refuses: N past the limit, beta, a transposed A, another epilogue */
+    clvit_gemm_op op = {.tb = 1,
+                        .m = 2,
+                        .n = CLVIT_GEMM_LN_NMAX + 1,
+                        .k = 4,
+                        .alpha = 1.0f,
+                        .batch = 1,
+                        .epi = CLVIT_EPI_RESIDUAL};
+    assert_false(clvit_gemm_ln_fits(&op));
+    op.n = 8;
+    assert_true(clvit_gemm_ln_fits(&op));
+    op.beta = 1.0f;
+    assert_false(clvit_gemm_ln_fits(&op));
+    op.beta = 0.0f, op.ta = 1;
+    assert_false(clvit_gemm_ln_fits(&op));
+    op.ta = 0, op.epi = CLVIT_EPI_BIAS;
+    assert_false(clvit_gemm_ln_fits(&op));
+    cl_mem buf;
+    assert_int_equal(clvit_buffer(ctx, 256, &buf), 0);
+    op = (clvit_gemm_op){.tb = 1,
+                         .m = 2,
+                         .n = 300,
+                         .k = 4,
+                         .alpha = 1.0f,
+                         .batch = 1,
+                         .epi = CLVIT_EPI_RESIDUAL,
+                         .a = CLVIT_T(buf, 0),
+                         .b = CLVIT_T(buf, 0),
+                         .c = CLVIT_T(buf, 0),
+                         .lda = 4,
+                         .ldb = 4,
+                         .ldc = 300,
+                         .bias = CLVIT_T(buf, 0),
+                         .aux = CLVIT_T(buf, 0),
+                         .ldaux = 300};
+    const clvit_ln_out ln = {CLVIT_T(buf, 0),
+                             CLVIT_T(buf, 0),
+                             CLVIT_T(buf, 0),
+                             CLVIT_T(buf, 0),
+                             CLVIT_T(buf, 0),
+                             300,
+                             1e-6f};
+    assert_int_equal(clvit_gemm_ln(ctx, "ln", &op, &ln), CLVIT_ERR_INVALID_ARG);
+    assert_non_null(strstr(clvit_last_error(), "no fused LayerNorm"));
+    clReleaseMemObject(buf);
+}
+
+/* The plan's LayerNorm-fusion lines ("ln M N K fused|apart us"): parsed, a malformed one
+ * discards the file; a measured choice is written and read back by a new context, an unmeasured
+ * one stays in memory. */
+static void test_plan_ln(void **state) {
+    (void)state;
+    const char *head = "# clvit GEMM plan 2\n0 1 40 24 16 1 vn_6x32 3.0 quick\n";
+    char text[256];
+    snprintf(text, sizeof text, "%sln 5 64 64 fused 3.5\nln 5 64 128 apart 4\n", head);
+    assert_int_equal(clvit_gemm_plan_parse_text(text), 3);
+    static const char *bad[] = {"ln 5 64 64 maybe 3.5\n", "ln 5 0 64 fused 1\n",
+                                "ln 5 64 64 fused\n", "ln 5 64 64 fused -1\n",
+                                "ln 5 64 64 fused 1 x\n"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(text, sizeof text, "%s%s", head, bad[i]);
+        assert_int_equal(clvit_gemm_plan_parse_text(text), -1);
+    }
+    char dir[] = "/tmp/clvit_plan_ln_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    setenv("CLVIT_CACHE_DIR", dir, 1);
+    unsetenv("CLVIT_GEMM_TUNE");
+    clvit_ctx *ctx;
+    int fused;
+    assert_int_equal(clvit_ctx_create(&ctx, NULL), 0);
+    assert_int_equal(clvit_gemm_plan_ln_get(ctx, 5, 64, 64, &fused), 0);
+    assert_int_equal(fused, -1);
+    assert_int_equal(clvit_gemm_plan_ln_put(ctx, 5, 64, 64, 1, 12.0, 1), 0);
+    assert_int_equal(clvit_gemm_plan_ln_put(ctx, 7, 64, 64, 0, -1.0, 1), 0);
+    assert_int_equal(clvit_gemm_plan_ln_get(ctx, 5, 64, 64, &fused), 0);
+    assert_int_equal(fused, 1);
+    assert_int_equal(clvit_gemm_plan_ln_get(ctx, 7, 64, 64, &fused), 0);
+    assert_int_equal(fused, 0);
+    clvit_ctx_free(ctx);
+    char path[600];
+    find_plan(dir, path, sizeof path);
+    char *file = clvit_read_file(path, NULL);
+    assert_non_null(file);
+    assert_non_null(strstr(file, "\nln 5 64 64 fused 12.0\n"));
+    assert_null(strstr(file, "ln 7 "));
+    free(file);
+    assert_int_equal(clvit_ctx_create(&ctx, NULL), 0);
+    assert_int_equal(clvit_gemm_plan_ln_get(ctx, 5, 64, 64, &fused), 0);
+    assert_int_equal(fused, 1);
+    assert_int_equal(clvit_gemm_plan_ln_get(ctx, 7, 64, 64, &fused), 0);
+    assert_int_equal(fused, -1);
+    clvit_ctx_free(ctx);
+    remove(path);
+    rmdir(dir);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_candidates),
+        cmocka_unit_test(test_gemm_ln),
         cmocka_unit_test(test_plan),
+        cmocka_unit_test(test_plan_ln),
     };
+    /* e.g. CLVIT_TEST_FILTER=test_gemm_ln */
+    if (getenv("CLVIT_TEST_FILTER")) cmocka_set_test_filter(getenv("CLVIT_TEST_FILTER"));
     return cmocka_run_group_tests(tests, NULL, tu_teardown);
 }

@@ -4,7 +4,8 @@
  * distilled, five heads, avg pooling with sine-cosine positions, MNIST-sized), load the
  * weights through clvit_model_load, run the fixture's input batch and require
  *   max |logit - reference| <= 1e-4 * max |reference logit|
- * (the reference was computed in float64).
+ * (the reference was computed in float64), and again with the LayerNorm after each residual
+ * Linear forced apart and forced fused.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,6 +17,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "host/safetensors.h"
 #include "testutil.h"
@@ -81,6 +83,33 @@ static void test_mnist_small(void **s) {
     check_fixture("mnist_small");
 }
 
+/* Both ways of running a residual Linear and the LayerNorm after it (lib/linear.c): forced
+ * apart (CLVIT_LN_FUSE=0) and forced into one launch (=1) where the product fits, each at the
+ * same tolerance; a bad value is one clear error. Unset, the measured choice runs above. */
+static void test_ln_fusion_both_ways(void **s) {
+    (void)s;
+    static const char *fixtures[] = {"mnist_small", "tiny_distilled", "tiny_gap_sincos"};
+    for (int fuse = 0; fuse < 2; fuse++) {
+        setenv("CLVIT_LN_FUSE", fuse ? "1" : "0", 1);
+        printf("  CLVIT_LN_FUSE=%d\n", fuse);
+        for (size_t i = 0; i < sizeof fixtures / sizeof fixtures[0]; i++)
+            check_fixture(fixtures[i]);
+    }
+    char wpath[512];
+    snprintf(wpath, sizeof wpath, "%s/tests/fixtures/mnist_small.safetensors", CLVIT_SOURCE_DIR);
+    clvit_model *m = NULL;
+    assert_int_equal(clvit_model_load(tu_ctx(), wpath, NULL, 0, &m), CLVIT_SUCCESS);
+    const clvit_config *c = clvit_model_config(m);
+    float x[28 * 28] = {0}, logits[16];
+    assert_true((size_t)c->in_chans * c->img_size * c->img_size <= sizeof x / sizeof x[0]);
+    setenv("CLVIT_LN_FUSE", "yes", 1);
+    assert_int_equal(clvit_model_forward(m, x, 1, logits), CLVIT_ERR_INVALID_ARG);
+    assert_non_null(strstr(clvit_last_error(), "CLVIT_LN_FUSE='yes'"));
+    unsetenv("CLVIT_LN_FUSE");
+    assert_int_equal(clvit_model_forward(m, x, 1, logits), CLVIT_SUCCESS);
+    clvit_model_free(m);
+}
+
 /* The model batch is processed in one pass or in chunks with the same result, and a model
  * saved and loaded again gives identical logits. */
 static void test_save_load_roundtrip(void **s) {
@@ -118,7 +147,7 @@ int main(void) {
         cmocka_unit_test(test_tiny_qkvbias),        cmocka_unit_test(test_tiny_noqkvbias_repr),
         cmocka_unit_test(test_tiny_distilled),      cmocka_unit_test(test_tiny_heads5),
         cmocka_unit_test(test_tiny_gap_sincos),     cmocka_unit_test(test_mnist_small),
-        cmocka_unit_test(test_save_load_roundtrip),
+        cmocka_unit_test(test_save_load_roundtrip), cmocka_unit_test(test_ln_fusion_both_ways),
     };
     return cmocka_run_group_tests(tests, NULL, tu_teardown);
 }

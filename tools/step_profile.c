@@ -1,13 +1,16 @@
 /*
  * step_profile.c - where a training step's device time goes, per kernel label, on the public
  * API's profiling records (clvit_profile_*): one clvit_train_step (AdamW, clipping 1.0,
- * drop-path 0.1) after 3 warm-up steps, 5 times; prints each label's launches and median
- * device time with its share of the step's device span, and the LayerNorm total (forward,
+ * drop-path 0.1 unless given) after 3 warm-up steps, 5 times; prints each label's launches and
+ * median device time with its share of the step's device span, and the LayerNorm total (forward,
  * backward, parameter gradients), the figure behind README's note on LayerNorm fusion:
  *
  *   cc -O2 tools/step_profile.c -Iinclude -Lbuild -lclvit -Wl,-rpath,$PWD/build -lm \
  *      -o /tmp/step_profile
- *   /tmp/step_profile [PRESET (vit_mnist)] [BATCH (128)]      # CLVIT_DEVICE picks the device
+ *   /tmp/step_profile [PRESET (vit_mnist)] [BATCH (128)] [DROP_PATH (0.1)]   # CLVIT_DEVICE
+ *
+ * (with drop-path 0, as `clvit train`'s default, the residual Linears may run with the
+ * LayerNorm after them fused; with drop-path they cannot).
  *
  * Launch gaps (the device idle between kernels) are in the span, not in any label.
  */
@@ -47,6 +50,7 @@ static int fail(const char *what) {
 int main(int argc, char **argv) {
     const char *preset = argc > 1 ? argv[1] : "vit_mnist";
     const int batch = argc > 2 ? atoi(argv[2]) : 128;
+    const float drop_path = argc > 3 ? (float)atof(argv[3]) : 0.1f;
     if (batch < 1) {
         fprintf(stderr, "usage: step_profile [PRESET] [BATCH]\n");
         return 2;
@@ -58,7 +62,7 @@ int main(int argc, char **argv) {
     if (clvit_ctx_create(&ctx, NULL)) return fail("context");
     if (clvit_preset(preset, &cfg)) return fail("preset");
     if (clvit_model_create(ctx, &cfg, 1, &m)) return fail("model");
-    if (clvit_model_set_dropout(m, 0.0f, 0.0f, 0.1f)) return fail("dropout");
+    if (clvit_model_set_dropout(m, 0.0f, 0.0f, drop_path)) return fail("dropout");
     clvit_train_config tc;
     clvit_train_config_default(&tc);
     tc.optimizer = CLVIT_ADAMW;

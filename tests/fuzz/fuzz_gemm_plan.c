@@ -1,6 +1,7 @@
 /*
  * fuzz_gemm_plan.c - the GEMM plan file (lib/gemm_plan.c, gemm-plan-*.txt beside the program
- * cache): a magic line, then "ta tb M N K batch candidate microseconds quick|deep" lines.
+ * cache): a magic line, then "ta tb M N K batch candidate microseconds quick|deep" lines and
+ * "ln M N K fused|apart microseconds" lines.
  * clvit_gemm_plan_parse_text parses as loading the file does, without a device.
  * Checks: the result is -1 (the file is discarded) or a number of distinct shapes no larger
  * than the number of lines.
