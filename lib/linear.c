@@ -18,16 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-clvit_status clvit_linear_forward(clvit_ctx *ctx, const char *label, clvit_epilogue epi,
-                                  clvit_tensor y, clvit_tensor aux, clvit_tensor x, clvit_tensor w,
-                                  clvit_tensor b, int rows, int in, int out) {
-    if (rows < 0 || in <= 0 || out <= 0)
-        return clvit_fail(CLVIT_ERR_SHAPE, "linear %s: rows=%d in=%d out=%d", label, rows, in, out);
-    if (epi < CLVIT_EPI_NONE || epi > CLVIT_EPI_TANH)
-        return clvit_fail(CLVIT_ERR_INVALID_ARG, "linear %s: bad epilogue %d", label, epi);
-    if (epi >= CLVIT_EPI_RESIDUAL && !aux.buf)
-        return clvit_fail(CLVIT_ERR_INVALID_ARG, "linear %s: epilogue %d without its aux tensor",
-                          label, epi);
+/* y (rows, out) = epi(x (rows, in) W^T + b), W (out, in): the forward Linear's product. */
+static clvit_gemm_op linear_op(clvit_epilogue epi, clvit_tensor y, clvit_tensor aux, clvit_tensor x,
+                               clvit_tensor w, clvit_tensor b, int rows, int in, int out) {
     const clvit_gemm_op op = {.ta = 0,
                               .tb = 1,
                               .m = (size_t)rows,
@@ -46,6 +39,20 @@ clvit_status clvit_linear_forward(clvit_ctx *ctx, const char *label, clvit_epilo
                               .bias = epi == CLVIT_EPI_NONE ? CLVIT_T(NULL, 0) : b,
                               .aux = aux,
                               .ldaux = (size_t)out};
+    return op;
+}
+
+clvit_status clvit_linear_forward(clvit_ctx *ctx, const char *label, clvit_epilogue epi,
+                                  clvit_tensor y, clvit_tensor aux, clvit_tensor x, clvit_tensor w,
+                                  clvit_tensor b, int rows, int in, int out) {
+    if (rows < 0 || in <= 0 || out <= 0)
+        return clvit_fail(CLVIT_ERR_SHAPE, "linear %s: rows=%d in=%d out=%d", label, rows, in, out);
+    if (epi < CLVIT_EPI_NONE || epi > CLVIT_EPI_TANH)
+        return clvit_fail(CLVIT_ERR_INVALID_ARG, "linear %s: bad epilogue %d", label, epi);
+    if (epi >= CLVIT_EPI_RESIDUAL && !aux.buf)
+        return clvit_fail(CLVIT_ERR_INVALID_ARG, "linear %s: epilogue %d without its aux tensor",
+                          label, epi);
+    const clvit_gemm_op op = linear_op(epi, y, aux, x, w, b, rows, in, out);
     return clvit_gemm_run(ctx, label, &op);
 }
 
@@ -85,7 +92,9 @@ static clvit_status time_ln(clvit_ctx *ctx, const char *label, const clvit_gemm_
 /* Decides whether op's LayerNorm is fused: CLVIT_LN_FUSE=0 or 1 forces it (1 where gemm_ln
  * fits); else the GEMM plan's choice for the shape (lib/gemm_plan.c), kept on disk with the
  * GEMM kernels', so that a later run computes the same bits; with GEMM tuning off
- * (CLVIT_GEMM_TUNE=0) and none in the plan it is fused on CPUs; else both ways are timed,
+ * (CLVIT_GEMM_TUNE=0) and none in the plan it is fused on CPUs for rows of at most 64 (four
+ * rows per work-item: on PoCL with AVX-512 vit_mnist's D = 64 ran faster fused, DeiT-tiny's
+ * D = 192, one row per work-item, slower); else both ways are timed,
  * in place: neither output overlaps an input, so every run
  * writes the same values (the caller then runs the chosen one, so that results never depend on
  * which ran last). */
@@ -115,7 +124,7 @@ static clvit_status choose_ln(clvit_ctx *ctx, const char *label, const clvit_gem
                    overlap(ln->mean, rows, in[i], in_n[i]) ||
                    overlap(ln->rstd, rows, in[i], in_n[i]);
     if (mode == 0 || aliased) { /* not measured: the device class's choice, this context only */
-        *fused = ctx->info.is_cpu;
+        *fused = ctx->info.is_cpu && op->n <= 64;
         return clvit_gemm_plan_ln_put(ctx, op->m, op->n, op->k, *fused, -1.0, 0);
     }
     double apart, together;
@@ -138,24 +147,7 @@ clvit_status clvit_linear_forward_ln(clvit_ctx *ctx, const char *label, clvit_te
         return clvit_fail(CLVIT_ERR_INVALID_ARG, "linear %s + LayerNorm: a tensor is missing",
                           label);
     if (rows == 0) return CLVIT_SUCCESS;
-    const clvit_gemm_op op = {.ta = 0,
-                              .tb = 1,
-                              .m = (size_t)rows,
-                              .n = (size_t)out,
-                              .k = (size_t)in,
-                              .alpha = 1.0f,
-                              .beta = 0.0f,
-                              .a = x,
-                              .b = w,
-                              .c = y,
-                              .lda = (size_t)in,
-                              .ldb = (size_t)in,
-                              .ldc = (size_t)out,
-                              .batch = 1,
-                              .epi = CLVIT_EPI_RESIDUAL,
-                              .bias = b,
-                              .aux = res,
-                              .ldaux = (size_t)out};
+    const clvit_gemm_op op = linear_op(CLVIT_EPI_RESIDUAL, y, res, x, w, b, rows, in, out);
     clvit_ln_out l = *ln;
     l.ldout = (size_t)out;
     l.eps = CLVIT_LN_EPS;
