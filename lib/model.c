@@ -343,6 +343,17 @@ static clvit_ln_out ln_of(clvit_model *m, size_t out, size_t mean, size_t rstd, 
     return (clvit_ln_out){AT(out), AT(mean), AT(rstd), PT(w), PT(b), 0, 0.0f};
 }
 
+/* The LayerNorm that block l's input goes through: its norm1, or with l == depth the final
+ * norm. */
+static clvit_ln_out ln_before(clvit_model *m, int l) {
+    if (l == m->cfg.depth)
+        return ln_of(m, m->a_top.lnf, m->a_top.lnf_mean, m->a_top.lnf_rstd, m->top.norm_w,
+                     m->top.norm_b);
+    const clvit_block_acts *ba = &m->a_blocks[l];
+    return ln_of(m, ba->ln1, ba->ln1_mean, ba->ln1_rstd, m->blocks[l].norm1_w,
+                 m->blocks[l].norm1_b);
+}
+
 /* Patch embedding, the blocks and the final LayerNorm: leaves (B, N, D) in a_top.lnf. */
 static clvit_status forward_trunk(clvit_model *m, int B, const uint32_t *drop_seed) {
     clvit_ctx *ctx = m->ctx;
@@ -360,15 +371,11 @@ static clvit_status forward_trunk(clvit_model *m, int B, const uint32_t *drop_se
                        m->drop_sample0};
     if (drop_seed)
         CLVIT_CHECK(clvit_dropout_apply(ctx, AT(ta->x0), (size_t)BN * d->D, per_sample, &drop));
-    /* each block's first LayerNorm comes out of the previous block's fc2 branch, the final one
-     * out of the last block's */
-    if (m->cfg.depth > 0)
-        CLVIT_CHECK(clvit_layernorm_forward(
-            ctx, AT(m->a_blocks[0].ln1), AT(m->a_blocks[0].ln1_mean), AT(m->a_blocks[0].ln1_rstd),
-            AT(ta->x0), PT(m->blocks[0].norm1_w), PT(m->blocks[0].norm1_b), BN, d->D));
-    else
-        CLVIT_CHECK(clvit_layernorm_forward(ctx, AT(ta->lnf), AT(ta->lnf_mean), AT(ta->lnf_rstd),
-                                            AT(ta->x0), PT(tp->norm_w), PT(tp->norm_b), BN, d->D));
+    /* each later block's first LayerNorm comes out of the previous block's fc2 branch, the
+     * final one out of the last block's */
+    const clvit_ln_out first = ln_before(m, 0);
+    CLVIT_CHECK(clvit_layernorm_forward(ctx, first.out, first.mean, first.rstd, AT(ta->x0), first.w,
+                                        first.b, BN, d->D));
     for (int l = 0; l < m->cfg.depth; l++) {
         const clvit_block_params *bp = &m->blocks[l];
         const clvit_block_acts *ba = &m->a_blocks[l];
@@ -398,12 +405,7 @@ static clvit_status forward_trunk(clvit_model *m, int B, const uint32_t *drop_se
                                             (size_t)d->N * d->Hd, &gd));
         }
         drop.site = CLVIT_SITE_BLOCK(l, 2);
-        const clvit_ln_out next =
-            l + 1 < m->cfg.depth
-                ? ln_of(m, m->a_blocks[l + 1].ln1, m->a_blocks[l + 1].ln1_mean,
-                        m->a_blocks[l + 1].ln1_rstd, m->blocks[l + 1].norm1_w,
-                        m->blocks[l + 1].norm1_b)
-                : ln_of(m, ta->lnf, ta->lnf_mean, ta->lnf_rstd, tp->norm_w, tp->norm_b);
+        const clvit_ln_out next = ln_before(m, l + 1);
         CLVIT_CHECK(branch(m, "fc2", drop_seed ? &drop : NULL, ba->xo, ba->gelu, bp->fc2_w,
                            bp->fc2_b, ba->xa, BN, d->Hd, d->D, per_sample, &next));
     }
